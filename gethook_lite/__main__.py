@@ -1,0 +1,3 @@
+from gethook_lite.cli import main
+
+main()

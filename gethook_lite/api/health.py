@@ -1,0 +1,24 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+
+from gethook_lite.context import Context
+
+__all__ = ["healthz", "readyz"]
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> dict:
+    return {"data": {"status": "ok"}}
+
+
+@get("/readyz")
+async def readyz(ctx: Context) -> Response:
+    database_ok = await ctx.db.ping()
+    scheduler_ok = ctx.scheduler is None or ctx.scheduler.running
+    if database_ok and scheduler_ok:
+        return Response({"data": {"status": "ready"}})
+    problems = [n for n, ok in (("database", database_ok), ("scheduler", scheduler_ok)) if not ok]
+    return Response({"error": f"not ready: {', '.join(problems)} not answering"}, status_code=503)

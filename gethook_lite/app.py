@@ -1,0 +1,102 @@
+"""The application factory: routes, error handlers and the lifespan that owns resources."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from gethook_lite import __version__
+from gethook_lite.api.accounts import api_key_router, public_account_router
+from gethook_lite.api.common import PUBLIC
+from gethook_lite.api.errors import EXCEPTION_HANDLERS
+from gethook_lite.api.health import healthz, readyz
+from gethook_lite.clock import Clock, SystemClock
+from gethook_lite.config import Settings
+from gethook_lite.context import Context
+from gethook_lite.db import Database
+from gethook_lite.domain.throttle import LoginThrottle
+from gethook_lite.secrets_box import PasswordHashing, SecretBox, load_or_create_key
+
+__all__ = ["DATABASE_FILE", "DataDirLocked", "create_app", "open_context"]
+
+log = logging.getLogger(__name__)
+
+DATABASE_FILE = "gethook.db"
+LOCK_FILE = "gethook.lock"
+
+
+class DataDirLocked(RuntimeError):
+    """Another gethook process already serves this data directory."""
+
+
+@contextlib.contextmanager
+def _data_dir_lock(data_dir: Path):
+    # SQLite mode is one process per data dir: the scheduler assumes it owns every lease.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataDirLocked(
+                f"another gethook process is using the data directory {data_dir}"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.asynccontextmanager
+async def open_context(
+    settings: Settings, clock: Clock | None = None, *, passwords: PasswordHashing | None = None
+) -> AsyncIterator[Context]:
+    """Open the database and build the instance's Context (also used by CLI commands)."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
+    db = Database(data_dir / DATABASE_FILE, synchronous=settings.storage.synchronous.upper())
+    await db.open()
+    try:
+        key = load_or_create_key(settings.storage.encryption_key, data_dir)
+        yield Context(
+            settings=settings,
+            db=db,
+            clock=clock,
+            secrets=SecretBox(key),
+            passwords=passwords or PasswordHashing(),
+            login_throttle=LoginThrottle(clock),
+        )
+    finally:
+        await db.close()
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, passwords: PasswordHashing | None = None
+) -> Litestar:
+    """Build the Litestar app; resources are opened by its lifespan, not here."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        with _data_dir_lock(settings.data_dir):
+            async with open_context(settings, clock, passwords=passwords) as ctx:
+                app.state.ctx = ctx
+                log.info("gethook-lite %s serving data dir %s", __version__, settings.data_dir)
+                yield
+
+    return Litestar(
+        route_handlers=[healthz, readyz, public_account_router, api_key_router],
+        dependencies=PUBLIC,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=settings.server.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="GetHook Lite", version=__version__, path="/openapi"),
+        debug=False,
+        logging_config=None,
+    )

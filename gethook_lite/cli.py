@@ -1,0 +1,183 @@
+"""The ``gethook`` command: serve, init, migrate, accounts, keys, version."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from gethook_lite import __version__
+from gethook_lite.config import ConfigError, Settings, load_settings
+
+__all__ = ["main"]
+
+_config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Path to gethook.toml (default: $GETHOOK_CONFIG, or ./gethook.toml if it exists).",
+)
+_data_dir_option = click.option(
+    "--data-dir", default=None, help="Directory for the database and files [./gethook-data]."
+)
+
+
+def _settings(config_file: str | None, **overrides) -> Settings:
+    if config_file is None and Path("gethook.toml").exists():
+        config_file = "gethook.toml"
+    try:
+        return load_settings(config_file, overrides=overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"bad configuration: {exc}") from None
+
+
+def configure_logging(settings: Settings) -> None:
+    from gethook_lite.logs import configure
+
+    configure(settings.server.log_level, settings.server.log_format)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="gethook")
+def main() -> None:
+    """GetHook Lite: a self-hosted webhook reliability gateway."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [8080].")
+@_config_option
+@_data_dir_option
+def serve(host: str | None, port: int | None, config_file: str | None, data_dir: str | None) -> None:
+    """Run the HTTP API and the delivery engine in this process."""
+    import uvicorn
+
+    from gethook_lite.app import create_app
+
+    settings = _settings(
+        config_file, **{"server.host": host, "server.port": port, "storage.data_dir": data_dir}
+    )
+    configure_logging(settings)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_config=None,
+        access_log=settings.server.log_level == "debug",
+        timeout_graceful_shutdown=10,
+        # Bounds slow-loris clients: an idle keep-alive connection is closed after 5 s.
+        timeout_keep_alive=5,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--path", default="gethook.toml", show_default=True, help="Where to write it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str, force: bool) -> None:
+    """Write a commented gethook.toml with every setting and its default."""
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists; use --force to overwrite it")
+    target.write_text(config_template())
+    click.echo(f"wrote {target}")
+
+
+def config_template() -> str:
+    return (resources.files("gethook_lite") / "gethook.toml.template").read_text()
+
+
+@main.command()
+@_config_option
+@_data_dir_option
+def migrate(config_file: str | None, data_dir: str | None) -> None:
+    """Apply database migrations (also done at every start)."""
+    from gethook_lite.db import Database
+
+    settings = _settings(config_file, **{"storage.data_dir": data_dir})
+
+    async def run() -> list[int]:
+        from gethook_lite.app import DATABASE_FILE
+
+        db = Database(settings.data_dir / DATABASE_FILE)
+        await db.open()  # opening applies pending migrations
+        await db.close()
+        return []
+
+    asyncio.run(run())
+    click.echo(f"database in {settings.data_dir} is up to date")
+
+
+@main.group()
+def accounts() -> None:
+    """Manage accounts (for operators who close public sign-up)."""
+
+
+@accounts.command("create")
+@click.argument("name")
+@_config_option
+@_data_dir_option
+def accounts_create(name: str, config_file: str | None, data_dir: str | None) -> None:
+    """Create an account and print its bootstrap API key."""
+    from gethook_lite.app import open_context
+    from gethook_lite.domain.accounts import create_account
+
+    settings = _settings(config_file, **{"storage.data_dir": data_dir})
+
+    async def run():
+        async with open_context(settings) as ctx:
+            return await create_account(ctx, name)
+
+    account, key = asyncio.run(run())
+    click.echo(f"account: {account['id']}")
+    click.echo(f"api key: {key['key']}")
+    click.echo("Keep the key safe: it is shown only once.", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys."""
+
+
+@keys.command("create")
+@click.option("--account", "account_id", required=True, help="The account id (acct_…).")
+@click.option("--name", default="cli", show_default=True)
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="admin", show_default=True)
+@_config_option
+@_data_dir_option
+def keys_create(
+    account_id: str, name: str, role: str, config_file: str | None, data_dir: str | None
+) -> None:
+    """Create an API key for an existing account and print it."""
+    from gethook_lite.app import open_context
+    from gethook_lite.domain.accounts import Caller, create_api_key, get_account
+    from gethook_lite.errors import DomainError
+
+    settings = _settings(config_file, **{"storage.data_dir": data_dir})
+
+    async def run():
+        async with open_context(settings) as ctx:
+            await get_account(ctx, account_id)
+            caller = Caller(account_id=account_id, key_id="cli", role="admin")
+            return await create_api_key(ctx, caller, name, role)
+
+    try:
+        key = asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"api key: {key['key']}")
+
+
+@main.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"gethook-lite {__version__}")

@@ -1,0 +1,55 @@
+"""The one place that reads the time, so tests can replace it."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+__all__ = ["Clock", "FakeClock", "SystemClock", "format_time", "parse_time"]
+
+
+class Clock:
+    """Wall-clock time as unix seconds (float)."""
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+
+class SystemClock(Clock):
+    def now(self) -> float:
+        return time.time()
+
+
+class FakeClock(Clock):
+    """A clock that only moves when told to (tests)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+    def set(self, value: float) -> None:
+        self._now = value
+
+
+def format_time(unix_seconds: float | None) -> str | None:
+    """RFC 3339 in UTC with microseconds and ``Z``, or None."""
+    if unix_seconds is None:
+        return None
+    moment = datetime.fromtimestamp(unix_seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> float:
+    """Parse an RFC 3339 timestamp (or a date) into unix seconds; ValueError when it is not one."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

@@ -1,0 +1,229 @@
+"""Settings: defaults < gethook.toml < GETHOOK_<SECTION>_<KEY> environment < command-line flags.
+
+Every setting is read and validated once at start-up; bad configuration stops start-up with one
+message naming the key (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+__all__ = [
+    "AccountsSettings",
+    "ConfigError",
+    "DeliverySettings",
+    "ServerSettings",
+    "Settings",
+    "StorageSettings",
+    "load_settings",
+]
+
+ENV_PREFIX = "GETHOOK_"
+
+
+class ConfigError(Exception):
+    """Configuration that cannot be used; the message names the key."""
+
+
+class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # The address providers use to reach us; ingest URLs are built from it.
+    public_base_url: str = ""
+    log_level: str = "info"
+    log_format: str = "text"
+    max_body_bytes: int = 1_048_576
+    platform_stats: bool = True
+
+    def validate(self) -> None:
+        _require(1 <= self.port <= 65535, "server.port", "must be between 1 and 65535")
+        levels = ("debug", "info", "warning", "error")
+        _require(self.log_level in levels, "server.log_level", f"must be one of {levels}")
+        _require(self.log_format in ("text", "json"), "server.log_format", "must be text or json")
+        _require(
+            1024 <= self.max_body_bytes <= 100 * 1024 * 1024,
+            "server.max_body_bytes",
+            "must be between 1024 and 104857600",
+        )
+        if self.public_base_url:
+            parts = urlsplit(self.public_base_url)
+            _require(
+                parts.scheme in ("http", "https") and bool(parts.netloc),
+                "server.public_base_url",
+                "must be an absolute http(s) URL such as https://hooks.example.com",
+            )
+
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash, derived from host/port when unset."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    data_dir: str = "./gethook-data"
+    # Fernet key (urlsafe base64 of 32 bytes). Empty: generated once into <data_dir>/secret.key.
+    encryption_key: str = ""
+    # SQLite's synchronous pragma: "full" makes every commit durable across a power loss;
+    # "normal" only across a process crash (faster on slow disks).
+    synchronous: str = "full"
+
+    def validate(self) -> None:
+        _require(
+            self.synchronous in ("full", "normal"), "storage.synchronous", "must be full or normal"
+        )
+
+
+class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # open: anyone may create an account; token: only with signup_token; closed: CLI only.
+    signup: str = "open"
+    signup_token: str = ""
+    default_retention_days: int = 30
+
+    def validate(self) -> None:
+        policies = ("open", "closed", "token")
+        _require(self.signup in policies, "accounts.signup", f"must be one of {policies}")
+        _require(
+            self.signup != "token" or len(self.signup_token) >= 16,
+            "accounts.signup_token",
+            "must be at least 16 characters when accounts.signup is 'token'",
+        )
+        _require(
+            1 <= self.default_retention_days <= 3650,
+            "accounts.default_retention_days",
+            "must be between 1 and 3650",
+        )
+
+
+class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    concurrency: int = 256
+    per_destination_concurrency: int = 32
+    max_response_body_bytes: int = 4096
+    # Loopback and private ranges are allowed by default so local development works.
+    allow_private_networks: bool = True
+    allow_cidrs: list[str] = msgspec.field(default_factory=list)
+    deny_cidrs: list[str] = msgspec.field(default_factory=list)
+    secret_rotation_grace_seconds: int = 86_400
+    retry_after_max_seconds: int = 3600
+
+    def validate(self) -> None:
+        _require(1 <= self.concurrency <= 10_000, "delivery.concurrency", "must be 1..10000")
+        _require(
+            1 <= self.per_destination_concurrency <= self.concurrency,
+            "delivery.per_destination_concurrency",
+            "must be between 1 and delivery.concurrency",
+        )
+        _require(
+            256 <= self.max_response_body_bytes <= 1_048_576,
+            "delivery.max_response_body_bytes",
+            "must be between 256 and 1048576",
+        )
+        _require(
+            0 <= self.secret_rotation_grace_seconds <= 30 * 86_400,
+            "delivery.secret_rotation_grace_seconds",
+            "must be between 0 and 2592000",
+        )
+        _require(
+            0 <= self.retry_after_max_seconds <= 86_400,
+            "delivery.retry_after_max_seconds",
+            "must be between 0 and 86400",
+        )
+        for key in ("allow_cidrs", "deny_cidrs"):
+            for cidr in getattr(self, key):
+                try:
+                    ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    raise ConfigError(f"delivery.{key}: {cidr!r} is not a CIDR") from None
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    accounts: AccountsSettings = msgspec.field(default_factory=AccountsSettings)
+    delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.data_dir).expanduser().resolve()
+
+    def validate(self) -> Settings:
+        for section in (self.server, self.storage, self.accounts, self.delivery):
+            section.validate()
+        return self
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build validated settings from a TOML file, the environment and flag overrides.
+
+    ``overrides`` maps ``"section.key"`` to a value (None means "flag not given").
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, dict[str, Any]] = {}
+    path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        raw = _read_toml(Path(path))
+    for section, fields in _section_fields().items():
+        for key, field_type in fields.items():
+            value = env.get(f"{ENV_PREFIX}{section}_{key}".upper())
+            if value is not None:
+                raw.setdefault(section, {})[key] = _from_env(value, field_type)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            section, key = dotted.split(".", 1)
+            raw.setdefault(section, {})[key] = value
+    return _convert(raw).validate()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _section_fields() -> dict[str, dict[str, Any]]:
+    sections = {}
+    for section in msgspec.structs.fields(Settings):
+        sections[section.name] = {f.name: f.type for f in msgspec.structs.fields(section.type)}
+    return sections
+
+
+def _from_env(value: str, field_type: Any) -> Any:
+    # Lists come from the environment as comma-separated values.
+    if getattr(field_type, "__origin__", None) is list:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _convert(raw: dict[str, Any]) -> Settings:
+    try:
+        # strict=False lets "8080" and "true" from the environment become int and bool.
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        # msgspec says "... - at `$.server.port`"; turn that into "server.port: ...".
+        if " - at `$." in message:
+            text, _, where = message.rpartition(" - at `$.")
+            raise ConfigError(f"{where.rstrip('`')}: {text}") from None
+        raise ConfigError(message) from None

@@ -1,0 +1,90 @@
+"""Accounts and API keys."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+__all__ = [
+    "email_taken",
+    "find_account_by_email",
+    "find_key_by_hash",
+    "get_account",
+    "get_api_key",
+    "insert_account",
+    "insert_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+]
+
+Row = dict[str, Any]
+
+_KEY_COLUMNS = "id, account_id, user_id, name, role, key_prefix, created_at, revoked_at"
+
+
+def _one(cursor: sqlite3.Cursor) -> Row | None:
+    row = cursor.fetchone()
+    return dict(row) if row is not None else None
+
+
+def insert_account(conn: sqlite3.Connection, account: Row) -> Row:
+    conn.execute(
+        "INSERT INTO accounts (id, name, email, password_hash, retention_days, created_at)"
+        " VALUES (:id, :name, :email, :password_hash, :retention_days, :created_at)",
+        account,
+    )
+    return account
+
+
+def get_account(conn: sqlite3.Connection, account_id: str) -> Row | None:
+    return _one(conn.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)))
+
+
+def find_account_by_email(conn: sqlite3.Connection, email: str) -> Row | None:
+    return _one(conn.execute("SELECT * FROM accounts WHERE email = ?", (email,)))
+
+
+def email_taken(conn: sqlite3.Connection, email: str) -> bool:
+    return conn.execute("SELECT 1 FROM accounts WHERE email = ?", (email,)).fetchone() is not None
+
+
+def insert_api_key(conn: sqlite3.Connection, key: Row) -> Row:
+    conn.execute(
+        "INSERT INTO api_keys (id, account_id, user_id, name, role, key_prefix, key_hash,"
+        " created_at, revoked_at) VALUES (:id, :account_id, :user_id, :name, :role,"
+        " :key_prefix, :key_hash, :created_at, NULL)",
+        key,
+    )
+    return key
+
+
+def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
+    """The key (with its hash, for a constant-time re-check) whose hash is ``key_hash``."""
+    return _one(
+        conn.execute(f"SELECT {_KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?", (key_hash,))
+    )
+
+
+def get_api_key(conn: sqlite3.Connection, account_id: str, key_id: str) -> Row | None:
+    return _one(
+        conn.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? AND id = ?",
+            (account_id, key_id),
+        )
+    )
+
+
+def list_api_keys(conn: sqlite3.Connection, account_id: str) -> list[Row]:
+    rows = conn.execute(
+        f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? ORDER BY id", (account_id,)
+    )
+    return [dict(row) for row in rows]
+
+
+def revoke_api_key(conn: sqlite3.Connection, account_id: str, key_id: str, now: float) -> bool:
+    """Revoke a key of the account; False when there is no such key (or another account's)."""
+    cursor = conn.execute(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE account_id = ? AND id = ?",
+        (now, account_id, key_id),
+    )
+    return cursor.rowcount > 0

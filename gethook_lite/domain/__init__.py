@@ -1,0 +1,1 @@
+"""Domain logic: what the API's operations mean, independent of HTTP."""
