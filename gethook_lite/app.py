@@ -78,7 +78,11 @@ async def open_context(
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, passwords: PasswordHashing | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    passwords: PasswordHashing | None = None,
+    start_scheduler: bool = True,
 ) -> Litestar:
     """Build the Litestar app; resources are opened by its lifespan, not here."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from importlib import resources
 from pathlib import Path
@@ -53,7 +52,9 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on [8080].")
 @_config_option
 @_data_dir_option
-def serve(host: str | None, port: int | None, config_file: str | None, data_dir: str | None) -> None:
+def serve(
+    host: str | None, port: int | None, config_file: str | None, data_dir: str | None
+) -> None:
     """Run the HTTP API and the delivery engine in this process."""
     import uvicorn
 

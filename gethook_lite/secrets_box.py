@@ -63,7 +63,9 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise ValueError("a stored secret cannot be decrypted with this encryption key") from None
+            raise ValueError(
+                "a stored secret cannot be decrypted with this encryption key"
+            ) from None
 
 
 def random_token(length: int = 32) -> str:

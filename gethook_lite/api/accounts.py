@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Request, Router, delete, get, post
+from litestar.params import FromPath
 
-from gethook_lite.api.common import AUTHENTICATED, data, decode_body, present_time
-from gethook_lite.context import Context
+from gethook_lite.api.common import (
+    AUTHENTICATED,
+    Ctx,
+    CurrentCaller,
+    data,
+    decode_body,
+    present_time,
+)
 from gethook_lite.domain import accounts
-from gethook_lite.domain.accounts import Caller
 
 __all__ = ["api_key_router", "public_account_router"]
 
@@ -65,7 +71,7 @@ def _account_with_key(account: dict, key: dict) -> dict:
 
 
 @post("/accounts", status_code=201)
-async def create_account(request: Request, ctx: Context) -> dict:
+async def create_account(request: Request, ctx: Ctx) -> dict:
     body = decode_body(await request.body(), CreateAccount)
     accounts.check_signup_allowed(ctx, request.headers.get("x-signup-token"))
     account, key = await accounts.create_account(ctx, body.name)
@@ -73,7 +79,7 @@ async def create_account(request: Request, ctx: Context) -> dict:
 
 
 @post("/auth/register", status_code=201)
-async def register(request: Request, ctx: Context) -> dict:
+async def register(request: Request, ctx: Ctx) -> dict:
     body = decode_body(await request.body(), Register)
     accounts.check_signup_allowed(ctx, request.headers.get("x-signup-token"))
     account, key = await accounts.register(ctx, body.name, body.email, body.password)
@@ -81,7 +87,7 @@ async def register(request: Request, ctx: Context) -> dict:
 
 
 @post("/auth/login", status_code=200)
-async def login(request: Request, ctx: Context) -> dict:
+async def login(request: Request, ctx: Ctx) -> dict:
     body = decode_body(await request.body(), Login)
     client = request.client.host if request.client else "unknown"
     account, key = await accounts.login(ctx, body.email, body.password, client)
@@ -89,22 +95,24 @@ async def login(request: Request, ctx: Context) -> dict:
 
 
 @post("/api-keys", status_code=201)
-async def create_api_key(request: Request, ctx: Context, caller: Caller) -> dict:
+async def create_api_key(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     body = decode_body(await request.body(), CreateApiKey)
     return data(present_api_key(await accounts.create_api_key(ctx, caller, body.name, body.role)))
 
 
 @get("/api-keys")
-async def list_api_keys(ctx: Context, caller: Caller) -> dict:
+async def list_api_keys(ctx: Ctx, caller: CurrentCaller) -> dict:
     return data([present_api_key(key) for key in await accounts.list_api_keys(ctx, caller)])
 
 
 @delete("/api-keys/{key_id:str}", status_code=204)
-async def revoke_api_key(ctx: Context, caller: Caller, key_id: str) -> None:
+async def revoke_api_key(ctx: Ctx, caller: CurrentCaller, key_id: FromPath[str]) -> None:
     await accounts.revoke_api_key(ctx, caller, key_id)
 
 
 public_account_router = Router("/v1", route_handlers=[create_account, register, login])
 api_key_router = Router(
-    "/v1", route_handlers=[create_api_key, list_api_keys, revoke_api_key], dependencies=AUTHENTICATED
+    "/v1",
+    route_handlers=[create_api_key, list_api_keys, revoke_api_key],
+    dependencies=AUTHENTICATED,
 )

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
@@ -18,6 +18,8 @@ from gethook_lite.errors import BadRequest
 __all__ = [
     "AUTHENTICATED",
     "PUBLIC",
+    "Ctx",
+    "CurrentCaller",
     "data",
     "decode_body",
     "present_time",
@@ -27,6 +29,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Handlers name what they need by these aliases; Litestar injects them by parameter name.
+Ctx = NamedDependency[Context]
+CurrentCaller = NamedDependency[Caller]
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -38,7 +44,7 @@ def provide_ctx(state: State) -> Context:
     return state.ctx
 
 
-async def provide_caller(request: Request, ctx: Context) -> Caller:
+async def provide_caller(request: Request, ctx: Ctx) -> Caller:
     """Authenticate the request; a viewer key may only read (403 on any write)."""
     caller = await authenticate(ctx, request.headers.get("authorization"))
     if request.method not in _READ_METHODS:

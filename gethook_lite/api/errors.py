@@ -27,8 +27,9 @@ def _domain_error(_: Request, exc: DomainError) -> Response:
 
 def _storage_error(request: Request, exc: StorageError) -> Response:
     log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
-    return _error("the database is unavailable right now; try again shortly", 503,
-                  {"Retry-After": "1"})
+    return _error(
+        "the database is unavailable right now; try again shortly", 503, {"Retry-After": "1"}
+    )
 
 
 def _http_exception(_: Request, exc: HTTPException) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, get
 
-from gethook_lite.context import Context
+from gethook_lite.api.common import Ctx
 
 __all__ = ["healthz", "readyz"]
 
@@ -15,7 +15,7 @@ def healthz() -> dict:
 
 
 @get("/readyz")
-async def readyz(ctx: Context) -> Response:
+async def readyz(ctx: Ctx) -> Response:
     database_ok = await ctx.db.ping()
     scheduler_ok = ctx.scheduler is None or ctx.scheduler.running
     if database_ok and scheduler_ok:

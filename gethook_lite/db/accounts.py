@@ -61,7 +61,9 @@ def insert_api_key(conn: sqlite3.Connection, key: Row) -> Row:
 def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
     """The key (with its hash, for a constant-time re-check) whose hash is ``key_hash``."""
     return _one(
-        conn.execute(f"SELECT {_KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?", (key_hash,))
+        conn.execute(
+            f"SELECT {_KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?", (key_hash,)
+        )
     )
 
 

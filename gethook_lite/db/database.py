@@ -188,7 +188,8 @@ def _run_batch(conn: sqlite3.Connection, batch: list) -> list[tuple[bool, Any]]:
 
 def _apply_migrations(conn: sqlite3.Connection) -> list[int]:
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version INTEGER PRIMARY KEY, applied_at REAL)"
     )
     applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     done = []

@@ -54,8 +54,7 @@ def decode_signing_secret(secret: str) -> bytes:
         raise ValueError(_BAD_FORMAT) from None
     if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
         raise ValueError(
-            f"signing_secret must decode to between {MIN_SECRET_BYTES} and "
-            f"{MAX_SECRET_BYTES} bytes"
+            f"signing_secret must decode to between {MIN_SECRET_BYTES} and {MAX_SECRET_BYTES} bytes"
         )
     return key
 

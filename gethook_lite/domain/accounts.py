@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -87,11 +88,13 @@ async def create_account(
     """Create an account and its first admin key; return (account, key row with ``key``)."""
     name = _require_text(name, "name")
     now = ctx.clock.now()
+    # Argon2 takes tens of milliseconds on purpose: keep it off the event loop.
+    password_hash = await asyncio.to_thread(ctx.passwords.hash, password) if password else None
     account = {
         "id": new_id("acct"),
         "name": name,
         "email": email,
-        "password_hash": ctx.passwords.hash(password) if password is not None else None,
+        "password_hash": password_hash,
         "retention_days": ctx.settings.accounts.default_retention_days,
         "created_at": now,
     }
@@ -119,9 +122,7 @@ async def register(ctx: Context, name: str, email: str, password: str) -> tuple[
     return await create_account(ctx, name, email=email, password=password, key_name="login")
 
 
-async def login(
-    ctx: Context, email: str, password: str, client: str
-) -> tuple[dict, dict]:
+async def login(ctx: Context, email: str, password: str, client: str) -> tuple[dict, dict]:
     """Check email and password; return the account and a fresh admin key."""
     email = email.strip().lower()
     throttle_keys = (f"email:{email}", f"client:{client}")
@@ -132,7 +133,9 @@ async def login(
     stored_hash = account["password_hash"] if account else None
     # Verify against a dummy hash when the account does not exist, so the answer takes as
     # long either way and does not reveal which emails have accounts.
-    ok = ctx.passwords.verify(stored_hash or _dummy_hash(ctx), password)
+    ok = await asyncio.to_thread(
+        ctx.passwords.verify, stored_hash or await _dummy_hash(ctx), password
+    )
     if not (account and stored_hash and ok):
         ctx.login_throttle.record_failure(*throttle_keys)
         raise Unauthorized("invalid email or password")
@@ -142,9 +145,10 @@ async def login(
     return account, {**key, "key": secret}
 
 
-def _dummy_hash(ctx: Context) -> str:
+async def _dummy_hash(ctx: Context) -> str:
     if "dummy_password_hash" not in ctx.caches:
-        ctx.caches["dummy_password_hash"] = ctx.passwords.hash("not a real password")
+        dummy = await asyncio.to_thread(ctx.passwords.hash, "not a real password")
+        ctx.caches["dummy_password_hash"] = dummy
     return ctx.caches["dummy_password_hash"]
 
 

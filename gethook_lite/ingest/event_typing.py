@@ -1,0 +1,157 @@
+"""Inbound event typing: the event_type and external_event_id of a request, and its payload hash.
+
+Pure functions over the raw request; named event_typing so it never shadows the stdlib ``typing``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+__all__ = [
+    "MAX_EVENT_TYPE_LENGTH",
+    "MAX_EXTERNAL_EVENT_ID_LENGTH",
+    "EventIdentity",
+    "identify_event",
+    "payload_hash",
+]
+
+MAX_EVENT_TYPE_LENGTH = 255
+MAX_EXTERNAL_EVENT_ID_LENGTH = 255
+
+# JSON's own insignificant whitespace (RFC 8259), not str.isspace().
+_JSON_WHITESPACE = " \t\r\n"
+# Headers that carry an idempotency id regardless of provider, in order of preference.
+_GENERIC_ID_HEADERS = ("webhook-id", "idempotency-key", "x-event-id")
+_GENERIC_TYPE_FIELDS = ("type", "event_type")
+
+
+class EventIdentity(NamedTuple):
+    """What an inbound request says it is: its type and the sender's id for it."""
+
+    event_type: str | None
+    external_event_id: str | None
+
+
+def payload_hash(body: bytes) -> str:
+    """The hash of the raw body as stored on the event: ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def identify_event(auth_mode: str, headers: Mapping[str, str], body: bytes) -> EventIdentity:
+    """Extract event_type and external_event_id: provider fields first, then generic ones.
+
+    ``headers`` keys are lower-case. Each value is the first usable candidate: a non-empty
+    string after trimming; types are cut to 255 characters, longer ids are refused (None) so
+    that deduplication never merges two events whose ids differ only after the cut.
+    """
+    document = _json_object(body)
+    types = [*_provider_types(auth_mode, headers, document), *_generic_types(headers, document)]
+    ids = [*_provider_ids(auth_mode, headers, document), *_generic_ids(headers)]
+    return EventIdentity(
+        event_type=_first(_clean_type(value) for value in types),
+        external_event_id=_first(_clean_id(value) for value in ids),
+    )
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is anything else (never raises)."""
+    try:
+        # utf-8-sig: a leading BOM is tolerated; any other encoding is not JSON we type.
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    if not text.lstrip(_JSON_WHITESPACE).startswith("{"):
+        return None
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _body_field(document: dict[str, Any] | None, *path: str) -> object:
+    """The value at ``path`` in the JSON object, or None when any step is missing."""
+    value: object = document
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _provider_types(
+    auth_mode: str, headers: Mapping[str, str], document: dict[str, Any] | None
+) -> list[object]:
+    if auth_mode == "stripe":
+        return [_body_field(document, "type")]
+    if auth_mode == "github":
+        return [_github_type(headers.get("x-github-event"), _body_field(document, "action"))]
+    if auth_mode == "shopify":
+        return [headers.get("x-shopify-topic")]
+    if auth_mode == "slack":
+        # Event callbacks nest the type; url_verification and the like carry it at the top.
+        return [_body_field(document, "event", "type"), _body_field(document, "type")]
+    return []
+
+
+def _github_type(event: object, action: object) -> str | None:
+    """``issues.opened`` from the X-GitHub-Event header and the body's action; header alone else."""
+    event_name = _trimmed(event)
+    if event_name is None:
+        return None
+    action_name = _trimmed(action)
+    return f"{event_name}.{action_name}" if action_name else event_name
+
+
+def _provider_ids(
+    auth_mode: str, headers: Mapping[str, str], document: dict[str, Any] | None
+) -> list[object]:
+    if auth_mode == "stripe":
+        return [_body_field(document, "id")]
+    if auth_mode == "github":
+        return [headers.get("x-github-delivery")]
+    if auth_mode == "shopify":
+        return [headers.get("x-shopify-webhook-id")]
+    if auth_mode == "slack":
+        return [_body_field(document, "event_id")]
+    return []
+
+
+def _generic_types(headers: Mapping[str, str], document: dict[str, Any] | None) -> list[object]:
+    return [
+        headers.get("x-event-type"),
+        *(_body_field(document, field) for field in _GENERIC_TYPE_FIELDS),
+    ]
+
+
+def _generic_ids(headers: Mapping[str, str]) -> list[object]:
+    # A body "id" is only trusted for Stripe: elsewhere it often names a resource, not the event.
+    return [headers.get(name) for name in _GENERIC_ID_HEADERS]
+
+
+def _trimmed(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _clean_type(value: object) -> str | None:
+    text = _trimmed(value)
+    if text is None:
+        return None
+    # Cutting may expose inner whitespace at the new end; trim it again.
+    return text[:MAX_EVENT_TYPE_LENGTH].rstrip()
+
+
+def _clean_id(value: object) -> str | None:
+    text = _trimmed(value)
+    if text is None or len(text) > MAX_EXTERNAL_EVENT_ID_LENGTH:
+        return None
+    return text
+
+
+def _first(values: Iterable[str | None]) -> str | None:
+    return next((value for value in values if value is not None), None)

@@ -1,0 +1,60 @@
+"""Fixtures for the in-process API tests: the real app, a real database, a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from litestar.testing import TestClient
+
+from gethook_lite.app import create_app
+from gethook_lite.clock import FakeClock
+from gethook_lite.config import Settings, load_settings
+from gethook_lite.secrets_box import PasswordHashing
+
+# Argon2 at its cheapest: the suite hashes many passwords and tests behaviour, not cost.
+FAST_PASSWORDS = PasswordHashing(time_cost=1, memory_cost_kib=64)
+
+
+def make_settings(tmp_path, **overrides) -> Settings:
+    values = {"storage.data_dir": str(tmp_path / "data"), **overrides}
+    return load_settings(env={}, overrides=values)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings, clock) -> Iterator[TestClient]:
+    app = create_app(settings, clock=clock, passwords=FAST_PASSWORDS, start_scheduler=False)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def new_account(client: TestClient, name: str = "acme") -> tuple[str, str]:
+    """Create an account through the API; return (account id, admin key)."""
+    answer = client.post("/v1/accounts", json={"name": name})
+    assert answer.status_code == 201, answer.text
+    body = answer.json()["data"]
+    return body["account"]["id"], body["api_key"]["key"]
+
+
+@pytest.fixture
+def account(client) -> tuple[str, str]:
+    return new_account(client)
+
+
+@pytest.fixture
+def auth(account) -> dict[str, str]:
+    return bearer(account[1])
