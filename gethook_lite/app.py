@@ -17,10 +17,12 @@ from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.common import PUBLIC
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.health import healthz, readyz
+from gethook_lite.api.resources import resource_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
 from gethook_lite.context import Context
 from gethook_lite.db import Database
+from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.secrets_box import PasswordHashing, SecretBox, load_or_create_key
 
@@ -72,6 +74,11 @@ async def open_context(
             secrets=SecretBox(key),
             passwords=passwords or PasswordHashing(),
             login_throttle=LoginThrottle(clock),
+            network_policy=NetworkPolicy(
+                allow_private=settings.delivery.allow_private_networks,
+                allow_cidrs=settings.delivery.allow_cidrs,
+                deny_cidrs=settings.delivery.deny_cidrs,
+            ),
         )
     finally:
         await db.close()
@@ -95,7 +102,7 @@ def create_app(
                 yield
 
     return Litestar(
-        route_handlers=[healthz, readyz, public_account_router, api_key_router],
+        route_handlers=[healthz, readyz, public_account_router, api_key_router, resource_router],
         dependencies=PUBLIC,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

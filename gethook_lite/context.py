@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from gethook_lite.clock import Clock
 from gethook_lite.config import Settings
 from gethook_lite.db import Database
+from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.secrets_box import PasswordHashing, SecretBox
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class Context:
         secrets: SecretBox,
         passwords: PasswordHashing,
         login_throttle: LoginThrottle,
+        network_policy: NetworkPolicy,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -39,6 +41,7 @@ class Context:
         self.secrets = secrets
         self.passwords = passwords
         self.login_throttle = login_throttle
+        self.network_policy = network_policy
         # The delivery scheduler once started (gethook_lite.delivery.scheduler).
         self.scheduler: Any = None
         # Per-instance caches that domain modules keep (e.g. sources by path token).

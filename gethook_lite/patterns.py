@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["MAX_PATTERN_LENGTH", "MATCH_ALL", "matches", "validate_event_type_pattern"]
+__all__ = ["MATCH_ALL", "MAX_PATTERN_LENGTH", "matches", "validate_event_type_pattern"]
 
 MAX_PATTERN_LENGTH = 255
 MATCH_ALL = "*"
@@ -39,17 +39,17 @@ def _segments(pattern: str) -> tuple[str, ...]:
     return tuple(pattern.split("*"))
 
 
-def _matches_at(segment: str, text: str, start: int) -> bool:
-    """Return True when ``segment`` (``?`` = any character) matches ``text`` at ``start``."""
-    if start + len(segment) > len(text):
+def _matches_at(segment: str, text: str, start: int, end: int) -> bool:
+    """Return True when ``segment`` matches ``text`` at ``start`` without passing ``end``."""
+    if start + len(segment) > end:
         return False
-    return all(p == "?" or p == t for p, t in zip(segment, text[start:], strict=False))
+    return all(p == "?" or p == text[start + i] for i, p in enumerate(segment))
 
 
 def _find(segment: str, text: str, start: int, end: int) -> int:
     """Return the first index in ``[start, end - len(segment)]`` where ``segment`` matches."""
     for index in range(start, end - len(segment) + 1):
-        if _matches_at(segment, text[:end], index):
+        if _matches_at(segment, text, index, end):
             return index
     return -1
 
@@ -62,10 +62,12 @@ def _glob_match(segments: tuple[str, ...], text: str) -> bool:
     match a later choice would find, so no backtracking is needed.
     """
     if len(segments) == 1:
-        return len(segments[0]) == len(text) and _matches_at(segments[0], text, 0)
+        return len(segments[0]) == len(text) and _matches_at(segments[0], text, 0, len(text))
     head, *middle, tail = segments
     end = len(text) - len(tail)
-    if end < len(head) or not _matches_at(head, text, 0) or not _matches_at(tail, text, end):
+    if end < len(head):
+        return False
+    if not _matches_at(head, text, 0, end) or not _matches_at(tail, text, end, len(text)):
         return False
     position = len(head)
     for segment in middle:
@@ -78,7 +80,8 @@ def _glob_match(segments: tuple[str, ...], text: str) -> bool:
 
 def matches(pattern: str | None, event_type: str | None) -> bool:
     """Return True when an event of type ``event_type`` (None: untyped) matches ``pattern``."""
-    if pattern is None or pattern == MATCH_ALL:
+    # "" is stored as None (see validate_event_type_pattern), so it means "match all" as well.
+    if not pattern or pattern == MATCH_ALL:
         return True
     if event_type is None:
         return False

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+
+from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
     "email_taken",
@@ -17,31 +18,19 @@ __all__ = [
     "revoke_api_key",
 ]
 
-Row = dict[str, Any]
-
 _KEY_COLUMNS = "id, account_id, user_id, name, role, key_prefix, created_at, revoked_at"
 
 
-def _one(cursor: sqlite3.Cursor) -> Row | None:
-    row = cursor.fetchone()
-    return dict(row) if row is not None else None
-
-
 def insert_account(conn: sqlite3.Connection, account: Row) -> Row:
-    conn.execute(
-        "INSERT INTO accounts (id, name, email, password_hash, retention_days, created_at)"
-        " VALUES (:id, :name, :email, :password_hash, :retention_days, :created_at)",
-        account,
-    )
-    return account
+    return insert(conn, "accounts", account)
 
 
 def get_account(conn: sqlite3.Connection, account_id: str) -> Row | None:
-    return _one(conn.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)))
+    return one_row(conn.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)))
 
 
 def find_account_by_email(conn: sqlite3.Connection, email: str) -> Row | None:
-    return _one(conn.execute("SELECT * FROM accounts WHERE email = ?", (email,)))
+    return one_row(conn.execute("SELECT * FROM accounts WHERE email = ?", (email,)))
 
 
 def email_taken(conn: sqlite3.Connection, email: str) -> bool:
@@ -49,18 +38,12 @@ def email_taken(conn: sqlite3.Connection, email: str) -> bool:
 
 
 def insert_api_key(conn: sqlite3.Connection, key: Row) -> Row:
-    conn.execute(
-        "INSERT INTO api_keys (id, account_id, user_id, name, role, key_prefix, key_hash,"
-        " created_at, revoked_at) VALUES (:id, :account_id, :user_id, :name, :role,"
-        " :key_prefix, :key_hash, :created_at, NULL)",
-        key,
-    )
-    return key
+    return insert(conn, "api_keys", key)
 
 
 def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
     """The key (with its hash, for a constant-time re-check) whose hash is ``key_hash``."""
-    return _one(
+    return one_row(
         conn.execute(
             f"SELECT {_KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?", (key_hash,)
         )
@@ -68,7 +51,7 @@ def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
 
 
 def get_api_key(conn: sqlite3.Connection, account_id: str, key_id: str) -> Row | None:
-    return _one(
+    return one_row(
         conn.execute(
             f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? AND id = ?",
             (account_id, key_id),
@@ -77,10 +60,11 @@ def get_api_key(conn: sqlite3.Connection, account_id: str, key_id: str) -> Row |
 
 
 def list_api_keys(conn: sqlite3.Connection, account_id: str) -> list[Row]:
-    rows = conn.execute(
-        f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? ORDER BY id", (account_id,)
+    return all_rows(
+        conn.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? ORDER BY id", (account_id,)
+        )
     )
-    return [dict(row) for row in rows]
 
 
 def revoke_api_key(conn: sqlite3.Connection, account_id: str, key_id: str, now: float) -> bool:

@@ -171,7 +171,7 @@ def _parse_cidrs(cidrs: Sequence[str], setting: str) -> tuple[IPNetwork, ...]:
 
 
 def _parse_url(url: str) -> URL:
-    """Parse a destination URL with yarl, turning every syntax problem into InvalidDestinationUrl."""
+    """Parse a destination URL with yarl; every syntax problem becomes InvalidDestinationUrl."""
     if not isinstance(url, str) or not url:
         raise InvalidDestinationUrl("url must be a non-empty string")
     if len(url) > MAX_URL_LENGTH:
@@ -310,11 +310,11 @@ class NetworkPolicy:
             raise BlockedAddress(prefix + str(exc)) from None
 
     async def check_host(
-        self, host: str, port: int, *, timeout: float = _DNS_TIMEOUT_SECONDS
+        self, host: str, port: int, *, dns_timeout_seconds: float = _DNS_TIMEOUT_SECONDS
     ) -> None:
         """Resolve ``host`` and raise BlockedAddress if any of its addresses is refused.
 
-        A name that does not resolve (or not within ``timeout``) passes: that is an
+        A name that does not resolve (or not within ``dns_timeout_seconds``) passes: that is an
         availability problem, not a policy one, and PolicyResolver checks again at delivery.
         """
         if _parse_ip(host) is not None:
@@ -322,7 +322,7 @@ class NetworkPolicy:
             return
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(dns_timeout_seconds):
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, TimeoutError):
             return

@@ -67,7 +67,7 @@ DEFAULT_RETRY_POLICY = RetryPolicy()
 
 
 class PolicyError(ValueError):
-    """A retry policy field is invalid; ``field`` is its dotted name, e.g. ``retry_policy.backoff``."""
+    """A retry policy field is invalid; ``field`` is its dotted name (``retry_policy.backoff``)."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field} {message}")

@@ -46,6 +46,8 @@ def decode_signing_secret(secret: str) -> bytes:
     if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
         raise ValueError(_BAD_FORMAT)
     encoded = secret[len(SECRET_PREFIX) :]
+    if not encoded:
+        raise ValueError(_BAD_FORMAT)
     # Some generators strip the padding; restoring it costs nothing and the key is the same.
     encoded += "=" * (-len(encoded) % 4)
     try:

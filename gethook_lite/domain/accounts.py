@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from gethook_lite.context import Context
 from gethook_lite.db import accounts as store
+from gethook_lite.domain.text import require_text
 from gethook_lite.errors import (
     BadRequest,
     Conflict,
@@ -86,7 +87,7 @@ async def create_account(
     key_name: str = "bootstrap",
 ) -> tuple[dict, dict]:
     """Create an account and its first admin key; return (account, key row with ``key``)."""
-    name = _require_text(name, "name")
+    name = require_text(name, "name")
     now = ctx.clock.now()
     # Argon2 takes tens of milliseconds on purpose: keep it off the event loop.
     password_hash = await asyncio.to_thread(ctx.passwords.hash, password) if password else None
@@ -168,7 +169,7 @@ async def authenticate(ctx: Context, authorization: str | None) -> Caller:
 
 
 async def create_api_key(ctx: Context, caller: Caller, name: str, role: str | None) -> dict:
-    name = _require_text(name, "name")
+    name = require_text(name, "name")
     role = role or "admin"
     if role not in ROLES:
         raise BadRequest(f"role: must be one of {', '.join(ROLES)}")
@@ -192,15 +193,6 @@ async def get_account(ctx: Context, account_id: str) -> dict:
     if account is None:
         raise NotFound("account not found")
     return account
-
-
-def _require_text(value: str, field: str, max_length: int = 200) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise BadRequest(f"{field}: must not be empty")
-    if len(value) > max_length:
-        raise BadRequest(f"{field}: must be at most {max_length} characters")
-    return value
 
 
 def _normalise_email(email: str) -> str:

@@ -1,0 +1,239 @@
+"""Sources, destinations, routes and their presets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from litestar import Request, Router, delete, get, patch, post
+from litestar.params import FromPath
+
+from gethook_lite.api.common import AUTHENTICATED, Ctx, CurrentCaller, data, decode_body
+from gethook_lite.clock import format_time
+from gethook_lite.domain import destinations, routes, sources
+from gethook_lite.presets import destination_presets, provider_presets
+
+__all__ = ["resource_router"]
+
+
+class CreateSource(msgspec.Struct, kw_only=True):
+    name: str
+    auth_mode: str | None = None
+    provider: str | None = None
+    verification_config: dict[str, Any] | None = None
+
+
+class CreateDestination(msgspec.Struct, kw_only=True):
+    name: str
+    url: str
+    signing_secret: str | None = None
+    timeout_seconds: int | None = None
+    auth_config: dict[str, Any] | None = None
+    custom_headers: dict[str, str] | None = None
+    preset: str | None = None
+
+
+class UpdateDestination(msgspec.Struct, kw_only=True):
+    # UNSET tells "not given" from null: only the fields present in the PATCH change.
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    url: str | msgspec.UnsetType = msgspec.UNSET
+    timeout_seconds: int | msgspec.UnsetType = msgspec.UNSET
+    auth_config: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
+    custom_headers: dict[str, str] | None | msgspec.UnsetType = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class CreateRoute(msgspec.Struct, kw_only=True):
+    destination_id: str
+    source_id: str | None = None
+    event_type_pattern: str | None = None
+    retry_policy: dict[str, Any] | None = None
+
+
+# -- presenters ----------------------------------------------------------------------------
+
+
+def present_destination(ctx, destination: dict) -> dict:
+    shaped = {
+        "id": destination["id"],
+        "account_id": destination["account_id"],
+        "name": destination["name"],
+        "url": destination["url"],
+        "active": bool(destination["active"]),
+        "timeout_seconds": destination["timeout_seconds"],
+        "auth_config": destinations.masked_auth_config(ctx, destination),
+        "custom_headers": destinations.decode_custom_headers(destination),
+        "preset": destination["preset"],
+        "created_at": format_time(destination["created_at"]),
+    }
+    if "signing_secret" in destination:
+        shaped["signing_secret"] = destination["signing_secret"]
+    return shaped
+
+
+def present_route(route: dict) -> dict:
+    return {
+        "id": route["id"],
+        "account_id": route["account_id"],
+        "source_id": route["source_id"],
+        "destination_id": route["destination_id"],
+        "event_type_pattern": route["event_type_pattern"],
+        "retry_policy": json.loads(route["retry_policy"]),
+        "active": bool(route["active"]),
+        "created_at": format_time(route["created_at"]),
+    }
+
+
+# -- sources ---------------------------------------------------------------------------------
+
+
+@post("/sources", status_code=201)
+async def create_source(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
+    body = decode_body(await request.body(), CreateSource)
+    source = await sources.create_source(
+        ctx,
+        caller,
+        name=body.name,
+        auth_mode=body.auth_mode,
+        provider=body.provider,
+        verification_config=body.verification_config,
+    )
+    return data(sources.present_source(ctx, source))
+
+
+@get("/sources")
+async def list_sources(ctx: Ctx, caller: CurrentCaller) -> dict:
+    found = await sources.list_sources(ctx, caller)
+    return data([sources.present_source(ctx, source) for source in found])
+
+
+@get("/sources/{source_id:str}")
+async def get_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> dict:
+    return data(sources.present_source(ctx, await sources.get_source(ctx, caller, source_id)))
+
+
+@delete("/sources/{source_id:str}", status_code=204)
+async def delete_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> None:
+    await sources.delete_source(ctx, caller, source_id)
+
+
+@get("/provider-presets", sync_to_thread=False)
+def list_provider_presets(caller: CurrentCaller) -> dict:
+    return data([msgspec.structs.asdict(preset) for preset in provider_presets()])
+
+
+# -- destinations ------------------------------------------------------------------------------
+
+
+@post("/destinations", status_code=201)
+async def create_destination(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
+    body = decode_body(await request.body(), CreateDestination)
+    destination = await destinations.create_destination(
+        ctx,
+        caller,
+        name=body.name,
+        url=body.url,
+        signing_secret=body.signing_secret,
+        timeout_seconds=body.timeout_seconds,
+        auth_config=body.auth_config,
+        custom_headers=body.custom_headers,
+        preset=body.preset,
+    )
+    return data(present_destination(ctx, destination))
+
+
+@get("/destinations")
+async def list_destinations(ctx: Ctx, caller: CurrentCaller) -> dict:
+    found = await destinations.list_destinations(ctx, caller)
+    return data([present_destination(ctx, destination) for destination in found])
+
+
+@get("/destinations/{destination_id:str}")
+async def get_destination(ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]) -> dict:
+    destination = await destinations.get_destination(ctx, caller, destination_id)
+    return data(present_destination(ctx, destination))
+
+
+@patch("/destinations/{destination_id:str}")
+async def update_destination(
+    request: Request, ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
+) -> dict:
+    body = decode_body(await request.body(), UpdateDestination)
+    given = {
+        field: value
+        for field in body.__struct_fields__
+        if (value := getattr(body, field)) is not msgspec.UNSET
+    }
+    destination = await destinations.update_destination(ctx, caller, destination_id, given)
+    return data(present_destination(ctx, destination))
+
+
+@post("/destinations/{destination_id:str}/rotate-secret", status_code=200)
+async def rotate_destination_secret(
+    ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
+) -> dict:
+    destination = await destinations.rotate_secret(ctx, caller, destination_id)
+    return data(present_destination(ctx, destination))
+
+
+@delete("/destinations/{destination_id:str}", status_code=204)
+async def delete_destination(
+    ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
+) -> None:
+    await destinations.delete_destination(ctx, caller, destination_id)
+
+
+@get("/destination-presets", sync_to_thread=False)
+def list_destination_presets(caller: CurrentCaller) -> dict:
+    return data([msgspec.structs.asdict(preset) for preset in destination_presets()])
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+
+@post("/routes", status_code=201)
+async def create_route(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
+    body = decode_body(await request.body(), CreateRoute)
+    route = await routes.create_route(
+        ctx,
+        caller,
+        destination_id=body.destination_id,
+        source_id=body.source_id,
+        event_type_pattern=body.event_type_pattern,
+        retry_policy=body.retry_policy,
+    )
+    return data(present_route(route))
+
+
+@get("/routes")
+async def list_routes(ctx: Ctx, caller: CurrentCaller) -> dict:
+    return data([present_route(route) for route in await routes.list_routes(ctx, caller)])
+
+
+@delete("/routes/{route_id:str}", status_code=204)
+async def delete_route(ctx: Ctx, caller: CurrentCaller, route_id: FromPath[str]) -> None:
+    await routes.delete_route(ctx, caller, route_id)
+
+
+resource_router = Router(
+    "/v1",
+    route_handlers=[
+        create_source,
+        list_sources,
+        get_source,
+        delete_source,
+        list_provider_presets,
+        create_destination,
+        list_destinations,
+        get_destination,
+        update_destination,
+        rotate_destination_secret,
+        delete_destination,
+        list_destination_presets,
+        create_route,
+        list_routes,
+        delete_route,
+    ],
+    dependencies=AUTHENTICATED,
+)

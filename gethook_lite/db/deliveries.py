@@ -1,0 +1,214 @@
+"""Deliveries — one per (event, destination) — their leases, and the attempts they record."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from gethook_lite.db.events import refresh_event_status
+from gethook_lite.db.rows import Row, all_rows, insert
+from gethook_lite.ids import new_id
+
+__all__ = [
+    "cancel_open_deliveries",
+    "claim_due",
+    "insert_deliveries",
+    "next_due_at",
+    "queue_depth",
+    "reclaim_expired_leases",
+    "record_attempt",
+    "release_all_leases",
+]
+
+# Everything one attempt needs, read in the same transaction that leases it.
+_CLAIM_SELECT = """
+SELECT dl.id AS delivery_id, dl.event_id, dl.account_id, dl.destination_id, dl.route_id,
+       dl.attempts_count,
+       e.body, e.content_type, e.event_type,
+       d.url, d.timeout_seconds, d.auth_config_enc, d.custom_headers, d.signing_secret_enc,
+       d.previous_secret_enc, d.previous_secret_expires_at, d.updated_at AS destination_version,
+       r.retry_policy
+FROM deliveries dl
+JOIN events e ON e.id = dl.event_id
+JOIN destinations d ON d.id = dl.destination_id
+JOIN routes r ON r.id = dl.route_id
+"""
+
+
+def insert_deliveries(conn: sqlite3.Connection, deliveries: Iterable[Row]) -> None:
+    conn.executemany(
+        "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
+        " attempts_count, next_attempt_at, created_at)"
+        " VALUES (:event_id, :account_id, :destination_id, :route_id, 'pending', 0,"
+        " :next_attempt_at, :created_at)",
+        deliveries,
+    )
+
+
+def claim_due(
+    conn: sqlite3.Connection,
+    now: float,
+    limit: int,
+    busy_destinations: dict[str, int],
+    per_destination_limit: int,
+    lease_margin_seconds: float,
+) -> list[Row]:
+    """Lease up to ``limit`` due deliveries, at most ``per_destination_limit`` in flight each.
+
+    ``busy_destinations`` maps a destination to its deliveries already in flight; saturated
+    ones are skipped in SQL so that a backlog to one broken endpoint never hides the others.
+    """
+    saturated = [d for d, n in busy_destinations.items() if n >= per_destination_limit]
+    exclusion = ""
+    if saturated:
+        exclusion = f" AND dl.destination_id NOT IN ({', '.join('?' * len(saturated))})"
+    candidates = all_rows(
+        conn.execute(
+            _CLAIM_SELECT
+            + " WHERE dl.status = 'pending' AND dl.next_attempt_at <= ?"
+            + exclusion
+            + " ORDER BY dl.next_attempt_at LIMIT ?",
+            [now, *saturated, limit * 4],
+        )
+    )
+    counts = dict(busy_destinations)
+    claimed = []
+    for job in candidates:
+        destination = job["destination_id"]
+        if counts.get(destination, 0) >= per_destination_limit:
+            continue
+        counts[destination] = counts.get(destination, 0) + 1
+        # The lease outlasts the attempt's own timeout, so a live attempt is never reclaimed.
+        job["lease_expires_at"] = now + job["timeout_seconds"] + lease_margin_seconds
+        claimed.append(job)
+        if len(claimed) == limit:
+            break
+    if claimed:
+        conn.executemany(
+            "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ? WHERE id = ?",
+            [(job["lease_expires_at"], job["delivery_id"]) for job in claimed],
+        )
+        conn.executemany(
+            "UPDATE events SET status = 'delivering'"
+            " WHERE id = ? AND status IN ('queued', 'retry_scheduled')",
+            [(event_id,) for event_id in {job["event_id"] for job in claimed}],
+        )
+    return claimed
+
+
+def record_attempt(
+    conn: sqlite3.Connection,
+    job: Row,
+    attempt: Row,
+    next_status: str,
+    next_attempt_at: float | None,
+) -> bool:
+    """Store a finished attempt and move its delivery on (pending, succeeded, dead_letter).
+
+    Returns False when the delivery was no longer leased by us (cancelled meanwhile): the
+    attempt is still recorded, the delivery's new state is not.
+    """
+    insert(conn, "attempts", {"id": new_id("att"), **attempt})
+    cursor = conn.execute(
+        "UPDATE deliveries SET status = ?, attempts_count = attempts_count + 1,"
+        " next_attempt_at = ?, lease_expires_at = NULL, last_outcome = ?,"
+        " finished_at = CASE WHEN ? IN ('succeeded', 'dead_letter') THEN ? END"
+        " WHERE id = ? AND status = 'in_flight'",
+        (
+            next_status,
+            next_attempt_at,
+            attempt["outcome"],
+            next_status,
+            attempt["finished_at"],
+            job["delivery_id"],
+        ),
+    )
+    if cursor.rowcount == 0:
+        conn.execute(
+            "UPDATE deliveries SET attempts_count = attempts_count + 1 WHERE id = ?",
+            (job["delivery_id"],),
+        )
+    refresh_event_status(conn, job["event_id"])
+    return cursor.rowcount > 0
+
+
+def cancel_open_deliveries(
+    conn: sqlite3.Connection, destination_id: str, now: float, reason: str
+) -> int:
+    """Cancel a destination's pending deliveries, recording a ``cancelled`` attempt for each."""
+    pending = conn.execute(
+        "SELECT id, event_id, attempts_count FROM deliveries"
+        " WHERE destination_id = ? AND status = 'pending'",
+        (destination_id,),
+    ).fetchall()
+    for delivery_id, event_id, attempts_count in pending:
+        insert(
+            conn,
+            "attempts",
+            {
+                "id": new_id("att"),
+                "event_id": event_id,
+                "delivery_id": delivery_id,
+                "destination_id": destination_id,
+                "attempt_number": attempts_count + 1,
+                "started_at": now,
+                "finished_at": now,
+                "error_message": reason,
+                "outcome": "cancelled",
+            },
+        )
+    conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, finished_at = ?,"
+        " last_outcome = 'cancelled' WHERE destination_id = ? AND status = 'pending'",
+        (now, destination_id),
+    )
+    for event_id in {row[1] for row in pending}:
+        refresh_event_status(conn, event_id)
+    return len(pending)
+
+
+def release_all_leases(conn: sqlite3.Connection) -> int:
+    """At start-up: deliveries left in flight by a dead process become due again at once.
+
+    Safe because one process owns a SQLite data directory (the data-dir lock).
+    """
+    rows = conn.execute(
+        "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL"
+        " WHERE status = 'in_flight' RETURNING event_id"
+    ).fetchall()
+    for event_id in {row[0] for row in rows}:
+        refresh_event_status(conn, event_id)
+    return len(rows)
+
+
+def reclaim_expired_leases(conn: sqlite3.Connection, now: float) -> int:
+    """Deliveries whose lease ran out (their worker died or hung) become due again."""
+    rows = conn.execute(
+        "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL, next_attempt_at = ?"
+        " WHERE status = 'in_flight' AND lease_expires_at <= ? RETURNING event_id",
+        (now, now),
+    ).fetchall()
+    for event_id in {row[0] for row in rows}:
+        refresh_event_status(conn, event_id)
+    return len(rows)
+
+
+def next_due_at(conn: sqlite3.Connection) -> float | None:
+    """When the earliest pending delivery falls due (None when nothing is pending)."""
+    row = conn.execute(
+        "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'"
+    ).fetchone()
+    return row[0]
+
+
+def queue_depth(conn: sqlite3.Connection, now: float) -> dict[str, int]:
+    """Pending deliveries due now and scheduled later, and those in flight."""
+    row = conn.execute(
+        "SELECT"
+        " coalesce(sum(status = 'pending' AND next_attempt_at <= ?), 0),"
+        " coalesce(sum(status = 'pending' AND next_attempt_at > ?), 0),"
+        " coalesce(sum(status = 'in_flight'), 0)"
+        " FROM deliveries WHERE status IN ('pending', 'in_flight')",
+        (now, now),
+    ).fetchone()
+    return {"due": row[0], "scheduled": row[1], "in_flight": row[2]}

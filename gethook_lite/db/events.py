@@ -1,0 +1,160 @@
+"""Events (inbound and outbound) and the attempts made to deliver them."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from gethook_lite.db.rows import Row, all_rows, insert, one_row
+
+__all__ = [
+    "EventFilters",
+    "find_duplicate",
+    "get_event",
+    "insert_event",
+    "list_attempts",
+    "list_events",
+    "mark_replayed",
+    "refresh_event_status",
+]
+
+# The listing never returns bodies; they can be large and the list is polled every 2 s.
+_LIST_COLUMNS = (
+    "id, account_id, direction, source_id, event_type, external_event_id, payload_hash,"
+    " content_type, headers, body, status, attempts_count, next_attempt_at, final_state,"
+    " created_by, replay_of, received_at, created_at"
+)
+
+EventFilters = dict[str, Any]  # status, source_id, event_type, since, until (all optional)
+
+
+def insert_event(conn: sqlite3.Connection, event: Row) -> Row:
+    return insert(conn, "events", event)
+
+
+def find_duplicate(
+    conn: sqlite3.Connection,
+    direction: str,
+    account_id: str,
+    source_id: str | None,
+    external_event_id: str,
+) -> str | None:
+    """The id of the original event with this external id (conditions match the indexes)."""
+    if direction == "inbound":
+        row = conn.execute(
+            "SELECT id FROM events WHERE source_id = ? AND external_event_id = ?"
+            " AND direction = 'inbound' AND created_by <> 'replay'",
+            (source_id, external_event_id),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT id FROM events WHERE account_id = ? AND external_event_id = ?"
+            " AND direction = 'outbound' AND created_by <> 'replay'",
+            (account_id, external_event_id),
+        ).fetchone()
+    return row[0] if row else None
+
+
+def _where(account_id: str, direction: str, filters: EventFilters) -> tuple[str, list]:
+    clauses, params = ["account_id = ?", "direction = ?"], [account_id, direction]
+    for column in ("status", "source_id", "event_type"):
+        if filters.get(column) is not None:
+            clauses.append(f"{column} = ?")
+            params.append(filters[column])
+    if filters.get("since") is not None:
+        clauses.append("received_at >= ?")
+        params.append(filters["since"])
+    if filters.get("until") is not None:
+        clauses.append("received_at <= ?")
+        params.append(filters["until"])
+    return " AND ".join(clauses), params
+
+
+def list_events(
+    conn: sqlite3.Connection,
+    account_id: str,
+    direction: str,
+    filters: EventFilters,
+    limit: int,
+    offset: int,
+) -> tuple[list[Row], int]:
+    """A newest-first page of events and the number of all that match."""
+    where, params = _where(account_id, direction, filters)
+    items = all_rows(
+        conn.execute(
+            f"SELECT {_LIST_COLUMNS} FROM events WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    )
+    total = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
+    return items, total
+
+
+def get_event(
+    conn: sqlite3.Connection, account_id: str, direction: str, event_id: str
+) -> Row | None:
+    return one_row(
+        conn.execute(
+            "SELECT * FROM events WHERE account_id = ? AND direction = ? AND id = ?",
+            (account_id, direction, event_id),
+        )
+    )
+
+
+def list_attempts(conn: sqlite3.Connection, event_id: str) -> list[Row]:
+    return all_rows(
+        conn.execute("SELECT * FROM attempts WHERE event_id = ? ORDER BY id", (event_id,))
+    )
+
+
+def mark_replayed(conn: sqlite3.Connection, event_id: str, now: float) -> None:
+    conn.execute(
+        "UPDATE events SET replayed_at = coalesce(replayed_at, ?), status = 'replayed'"
+        " WHERE id = ?",
+        (now, event_id),
+    )
+
+
+def refresh_event_status(conn: sqlite3.Connection, event_id: str) -> None:
+    """Recompute an event's status, counters and final state from its deliveries."""
+    deliveries = conn.execute(
+        "SELECT status, attempts_count, next_attempt_at FROM deliveries WHERE event_id = ?",
+        (event_id,),
+    ).fetchall()
+    status = aggregate_status([(row[0], row[1]) for row in deliveries])
+    pending_times = [row[2] for row in deliveries if row[0] == "pending" and row[2] is not None]
+    final_state = status if status in ("delivered", "dead_letter", "accepted") else None
+    conn.execute(
+        "UPDATE events SET"
+        " status = CASE WHEN replayed_at IS NOT NULL THEN 'replayed' ELSE ? END,"
+        " attempts_count = ?, next_attempt_at = ?, final_state = ? WHERE id = ?",
+        (
+            status,
+            sum(row[1] for row in deliveries),
+            min(pending_times) if pending_times else None,
+            final_state if deliveries else None,
+            event_id,
+        ),
+    )
+
+
+def aggregate_status(deliveries: list[tuple[str, int]]) -> str:
+    """An event's status from its deliveries' (status, attempts made) pairs (API.md lifecycle).
+
+    Open deliveries decide first (delivering > retry_scheduled > queued); once all are
+    finished, one dead letter makes the event dead-lettered, else any success makes it
+    delivered. An event whose deliveries were all cancelled has nothing left to deliver.
+    """
+    if not deliveries:
+        return "accepted"
+    statuses = {status for status, _ in deliveries}
+    if "in_flight" in statuses:
+        return "delivering"
+    if "pending" in statuses:
+        retrying = any(s == "pending" and attempts > 0 for s, attempts in deliveries)
+        return "retry_scheduled" if retrying else "queued"
+    if "dead_letter" in statuses:
+        return "dead_letter"
+    if "succeeded" in statuses:
+        return "delivered"
+    return "accepted"

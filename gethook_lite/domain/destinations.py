@@ -1,0 +1,310 @@
+"""Destinations: the endpoints events are delivered to, with their auth and signing secret."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from gethook_lite.context import Context
+from gethook_lite.db import deliveries as delivery_store
+from gethook_lite.db import resources as store
+from gethook_lite.delivery.network_policy import BlockedAddress, InvalidDestinationUrl
+from gethook_lite.delivery.signing import decode_signing_secret, generate_signing_secret
+from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.text import require_text
+from gethook_lite.errors import BadRequest, NotFound
+from gethook_lite.ids import new_id
+from gethook_lite.presets import get_destination_preset
+
+__all__ = [
+    "AUTH_TYPES",
+    "create_destination",
+    "decrypted_auth_config",
+    "delete_destination",
+    "get_destination",
+    "list_destinations",
+    "masked_auth_config",
+    "rotate_secret",
+    "update_destination",
+]
+
+TIMEOUT_RANGE = (1, 120)
+DEFAULT_TIMEOUT_SECONDS = 30
+MAX_CUSTOM_HEADERS = 32
+MAX_URL_LENGTH = 2048
+
+# Each auth type: its required fields and which of them are secrets.
+AUTH_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "bearer": (("token",), ("token",)),
+    "basic": (("username", "password"), ("password",)),
+    "api_key": (("header", "value"), ("value",)),
+}
+
+# Headers a destination may not set: hop-by-hop ones, ones the HTTP client owns, and ones
+# that carry our signature or auth (a custom header must not be able to forge them).
+_RESERVED_HEADERS = frozenset(
+    {
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+        "te", "trailer", "trailers", "proxy-authorization", "proxy-authenticate",
+        "proxy-connection", "content-encoding", "expect", "user-agent", "authorization",
+    }
+)  # fmt: skip
+_RESERVED_PREFIXES = ("webhook-", "x-gethook-", "proxy-")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$")
+
+
+# -- validation --------------------------------------------------------------------------
+
+
+def validate_url(ctx: Context, url: str) -> str:
+    url = require_text(url, "url", MAX_URL_LENGTH)
+    try:
+        ctx.network_policy.check_url(url)
+    except (InvalidDestinationUrl, BlockedAddress) as exc:
+        raise BadRequest(f"url: {exc}") from None
+    return url
+
+
+async def check_url_resolves_safely(ctx: Context, url: str) -> None:
+    """Refuse a URL whose host resolves to a blocked address now (checked again at delivery)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        await ctx.network_policy.check_host(parts.hostname or "", port)
+    except BlockedAddress as exc:
+        raise BadRequest(f"url: {exc}") from None
+
+
+def validate_timeout(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_TIMEOUT_SECONDS
+    low, high = TIMEOUT_RANGE
+    if isinstance(value, bool) or not low <= value <= high:
+        raise BadRequest(f"timeout_seconds: must be between {low} and {high}")
+    return value
+
+
+def validate_auth_config(config: dict | None, expected_type: str | None = None) -> dict | None:
+    if config is None:
+        if expected_type:
+            raise BadRequest(f"auth_config: the preset needs {expected_type!r} auth")
+        return None
+    auth_type = config.get("type")
+    if auth_type not in AUTH_TYPES:
+        raise BadRequest(f"auth_config.type: must be one of {', '.join(AUTH_TYPES)}")
+    if expected_type and auth_type != expected_type:
+        raise BadRequest(f"auth_config.type: the preset needs {expected_type!r}")
+    required, _ = AUTH_TYPES[auth_type]
+    clean = {"type": auth_type}
+    for field in required:
+        value = config.get(field)
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequest(f"auth_config.{field}: is required and must be a non-empty string")
+        if "\r" in value or "\n" in value:
+            raise BadRequest(f"auth_config.{field}: must not contain line breaks")
+        clean[field] = value
+    if auth_type == "api_key":
+        clean["header"] = _validate_header_name(clean["header"], "auth_config.header")
+    return clean
+
+
+def validate_custom_headers(headers: dict | None) -> dict[str, str] | None:
+    if headers is None:
+        return None
+    if len(headers) > MAX_CUSTOM_HEADERS:
+        raise BadRequest(f"custom_headers: at most {MAX_CUSTOM_HEADERS} headers")
+    clean = {}
+    for name, value in headers.items():
+        field = f"custom_headers.{name}"
+        name = _validate_header_name(name, field)
+        if not isinstance(value, str):
+            raise BadRequest(f"{field}: must be a string")
+        if "\r" in value or "\n" in value or len(value) > 4096:
+            raise BadRequest(f"{field}: must be one line of at most 4096 characters")
+        clean[name] = value
+    return clean or None
+
+
+def _validate_header_name(name: str, field: str) -> str:
+    if not _HEADER_NAME.match(name):
+        raise BadRequest(f"{field}: is not a valid header name")
+    lowered = name.lower()
+    if lowered in _RESERVED_HEADERS or lowered.startswith(_RESERVED_PREFIXES):
+        raise BadRequest(f"{field}: {lowered} is reserved and cannot be set")
+    return name
+
+
+def validate_signing_secret(secret: str | None) -> str:
+    if secret is None:
+        return generate_signing_secret()
+    try:
+        decode_signing_secret(secret)
+    except ValueError as exc:
+        raise BadRequest(f"signing_secret: {exc}") from None
+    return secret
+
+
+# -- secrets at rest ---------------------------------------------------------------------------
+
+
+def _encrypt_json(ctx: Context, value: dict | None) -> str | None:
+    return ctx.secrets.encrypt(json.dumps(value)) if value else None
+
+
+def decrypted_auth_config(ctx: Context, destination: dict) -> dict | None:
+    encrypted = destination["auth_config_enc"]
+    return json.loads(ctx.secrets.decrypt(encrypted)) if encrypted else None
+
+
+def masked_auth_config(ctx: Context, destination: dict) -> dict | None:
+    config = decrypted_auth_config(ctx, destination)
+    if config is None:
+        return None
+    _, secret_fields = AUTH_TYPES[config["type"]]
+    return {key: ("****" if key in secret_fields else value) for key, value in config.items()}
+
+
+# -- operations --------------------------------------------------------------------------------
+
+
+async def create_destination(
+    ctx: Context,
+    caller: Caller,
+    *,
+    name: str,
+    url: str,
+    signing_secret: str | None,
+    timeout_seconds: int | None,
+    auth_config: dict | None,
+    custom_headers: dict | None,
+    preset: str | None,
+) -> dict:
+    """Create a destination; the answer carries the signing secret (its only appearance)."""
+    expected_auth, preset_headers = None, {}
+    if preset is not None:
+        found = get_destination_preset(preset)
+        if found is None:
+            raise BadRequest(f"preset: unknown destination preset {preset!r}")
+        expected_auth, preset_headers = found.auth_type, dict(found.extra_headers)
+    name = require_text(name, "name")
+    url = validate_url(ctx, url)
+    await check_url_resolves_safely(ctx, url)
+    headers = {**preset_headers, **(validate_custom_headers(custom_headers) or {})}
+    secret = validate_signing_secret(signing_secret)
+    now = ctx.clock.now()
+    destination = {
+        "id": new_id("dest"),
+        "account_id": caller.account_id,
+        "name": name,
+        "url": url,
+        "active": 1,
+        "timeout_seconds": validate_timeout(timeout_seconds),
+        "auth_config_enc": _encrypt_json(ctx, validate_auth_config(auth_config, expected_auth)),
+        "custom_headers": json.dumps(headers) if headers else None,
+        "preset": preset,
+        "signing_secret_enc": ctx.secrets.encrypt(secret),
+        "previous_secret_enc": None,
+        "previous_secret_expires_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await ctx.db.write(store.insert_destination, destination)
+    return {**destination, "signing_secret": secret}
+
+
+async def get_destination(ctx: Context, caller: Caller, destination_id: str) -> dict:
+    destination = await ctx.db.read(store.get_destination, caller.account_id, destination_id)
+    if destination is None:
+        raise NotFound("destination not found")
+    return destination
+
+
+async def list_destinations(ctx: Context, caller: Caller) -> list[dict]:
+    return await ctx.db.read(store.list_destinations, caller.account_id)
+
+
+async def update_destination(
+    ctx: Context, caller: Caller, destination_id: str, patch: dict[str, Any]
+) -> dict:
+    """Apply a PATCH; only the fields present in ``patch`` change (None clears auth/headers)."""
+    current = await get_destination(ctx, caller, destination_id)
+    changes: dict[str, Any] = {}
+    if "name" in patch:
+        changes["name"] = require_text(patch["name"], "name")
+    if "url" in patch:
+        changes["url"] = validate_url(ctx, patch["url"])
+        await check_url_resolves_safely(ctx, changes["url"])
+    if "timeout_seconds" in patch:
+        changes["timeout_seconds"] = validate_timeout(patch["timeout_seconds"])
+    if "auth_config" in patch:
+        changes["auth_config_enc"] = _encrypt_json(ctx, validate_auth_config(patch["auth_config"]))
+    if "custom_headers" in patch:
+        headers = validate_custom_headers(patch["custom_headers"])
+        changes["custom_headers"] = json.dumps(headers) if headers else None
+    if "active" in patch:
+        if not isinstance(patch["active"], bool):
+            raise BadRequest("active: must be true or false")
+        changes["active"] = int(patch["active"])
+    if not changes:
+        return current
+    changes["updated_at"] = ctx.clock.now()
+    deactivated = changes.get("active") == 0 and current["active"] == 1
+    updated = await ctx.db.write(
+        _update_and_cancel, caller.account_id, destination_id, changes, deactivated
+    )
+    if updated is None:
+        raise NotFound("destination not found")
+    return updated
+
+
+def _update_and_cancel(conn, account_id, destination_id, changes, cancel_pending):
+    updated = store.update_destination(conn, account_id, destination_id, changes)
+    if updated is not None and cancel_pending:
+        delivery_store.cancel_open_deliveries(
+            conn, destination_id, changes["updated_at"], "destination deactivated"
+        )
+    return updated
+
+
+async def rotate_secret(ctx: Context, caller: Caller, destination_id: str) -> dict:
+    """A new signing secret; the previous one keeps signing through the grace period."""
+    current = await get_destination(ctx, caller, destination_id)
+    secret = generate_signing_secret()
+    now = ctx.clock.now()
+    grace = ctx.settings.delivery.secret_rotation_grace_seconds
+    changes = {
+        "signing_secret_enc": ctx.secrets.encrypt(secret),
+        "previous_secret_enc": current["signing_secret_enc"] if grace else None,
+        "previous_secret_expires_at": now + grace if grace else None,
+        "updated_at": now,
+    }
+    updated = await ctx.db.write(
+        store.update_destination, caller.account_id, destination_id, changes
+    )
+    if updated is None:
+        raise NotFound("destination not found")
+    return {**updated, "signing_secret": secret}
+
+
+async def delete_destination(ctx: Context, caller: Caller, destination_id: str) -> None:
+    deleted = await ctx.db.write(
+        _delete_and_cancel, caller.account_id, destination_id, ctx.clock.now()
+    )
+    if not deleted:
+        raise NotFound("destination not found")
+
+
+def _delete_and_cancel(conn, account_id, destination_id, now) -> bool:
+    if not store.delete_destination(conn, account_id, destination_id, now):
+        return False
+    delivery_store.cancel_open_deliveries(conn, destination_id, now, "destination deleted")
+    return True
+
+
+def decode_custom_headers(destination: dict) -> dict[str, str] | None:
+    raw = destination["custom_headers"]
+    return msgspec.json.decode(raw) if raw else None

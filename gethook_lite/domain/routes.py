@@ -1,0 +1,74 @@
+"""Routes: which events (by source and type pattern) go to which destination, how retried."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+
+from gethook_lite.context import Context
+from gethook_lite.db import resources as store
+from gethook_lite.delivery.retry import PolicyError, RetryPolicy, validate_retry_policy
+from gethook_lite.domain.accounts import Caller
+from gethook_lite.errors import BadRequest, NotFound
+from gethook_lite.ids import new_id
+from gethook_lite.patterns import validate_event_type_pattern
+
+__all__ = ["create_route", "delete_route", "list_routes", "retry_policy_of"]
+
+
+async def create_route(
+    ctx: Context,
+    caller: Caller,
+    *,
+    destination_id: str,
+    source_id: str | None,
+    event_type_pattern: str | None,
+    retry_policy: dict | None,
+) -> dict:
+    try:
+        pattern = validate_event_type_pattern(event_type_pattern)
+    except ValueError as exc:
+        raise BadRequest(f"event_type_pattern: {exc}") from None
+    try:
+        policy = validate_retry_policy(retry_policy)
+    except PolicyError as exc:
+        raise BadRequest(str(exc)) from None
+    route = {
+        "id": new_id("route"),
+        "account_id": caller.account_id,
+        "source_id": source_id,
+        "destination_id": destination_id,
+        "event_type_pattern": pattern,
+        "retry_policy": json.dumps(msgspec.structs.asdict(policy)),
+        "active": 1,
+        "created_at": ctx.clock.now(),
+    }
+    await ctx.db.write(_insert_checked, route)
+    return route
+
+
+def _insert_checked(conn, route: dict) -> None:
+    # Checked in the same transaction as the insert, so a concurrent delete cannot slip
+    # between the check and the write; ids of another account are simply "not found".
+    if store.get_destination(conn, route["account_id"], route["destination_id"]) is None:
+        raise NotFound("destination not found")
+    source_id = route["source_id"]
+    if source_id is not None and store.get_source(conn, route["account_id"], source_id) is None:
+        raise NotFound("source not found")
+    store.insert_route(conn, route)
+
+
+def retry_policy_of(route_or_job: dict) -> RetryPolicy:
+    """The stored policy of a route (or a claimed delivery, which carries its route's)."""
+    return RetryPolicy(**json.loads(route_or_job["retry_policy"]))
+
+
+async def list_routes(ctx: Context, caller: Caller) -> list[dict]:
+    return await ctx.db.read(store.list_routes, caller.account_id)
+
+
+async def delete_route(ctx: Context, caller: Caller, route_id: str) -> None:
+    deleted = await ctx.db.write(store.delete_route, caller.account_id, route_id, ctx.clock.now())
+    if not deleted:
+        raise NotFound("route not found")

@@ -1,0 +1,168 @@
+"""Sources: where inbound webhooks arrive, and how each is verified."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from gethook_lite.clock import format_time
+from gethook_lite.context import Context
+from gethook_lite.db import resources as store
+from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.text import require_text
+from gethook_lite.errors import BadRequest, NotFound
+from gethook_lite.ids import new_id
+from gethook_lite.ingest.verification import (
+    AUTH_MODES,
+    VerificationConfigError,
+    mask_config,
+    validate_verification_config,
+)
+from gethook_lite.presets import get_provider_preset
+
+__all__ = [
+    "LiveSource",
+    "create_source",
+    "delete_source",
+    "get_source",
+    "list_sources",
+    "live_source_for_token",
+    "present_source",
+]
+
+# 24 random bytes = 192 bits, url-safe: the token is the ingest endpoint's only credential.
+PATH_TOKEN_BYTES = 24
+_CACHE = "sources_by_token"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSource:
+    """What ingest needs to know about a source, with its secrets decrypted (kept in memory)."""
+
+    id: str
+    account_id: str
+    auth_mode: str
+    verification_config: dict[str, Any]
+    custom_domain: str | None
+
+
+async def create_source(
+    ctx: Context,
+    caller: Caller,
+    *,
+    name: str,
+    auth_mode: str | None,
+    provider: str | None,
+    verification_config: dict | None,
+) -> dict:
+    name = require_text(name, "name")
+    auth_mode = _resolve_auth_mode(auth_mode, provider)
+    try:
+        config = validate_verification_config(auth_mode, verification_config)
+    except VerificationConfigError as exc:
+        raise BadRequest(str(exc)) from None
+    source = {
+        "id": new_id("src"),
+        "account_id": caller.account_id,
+        "name": name,
+        "path_token": secrets.token_urlsafe(PATH_TOKEN_BYTES),
+        "status": "active",
+        "auth_mode": auth_mode,
+        "provider": provider,
+        "verification_config_enc": ctx.secrets.encrypt(json.dumps(config)) if config else None,
+        "custom_domain_id": None,
+        "created_at": ctx.clock.now(),
+    }
+    await ctx.db.write(store.insert_source, source)
+    return {**source, "custom_domain": None}
+
+
+def _resolve_auth_mode(auth_mode: str | None, provider: str | None) -> str:
+    if provider is not None:
+        preset = get_provider_preset(provider)
+        if preset is None:
+            raise BadRequest(f"provider: unknown provider preset {provider!r}")
+        if auth_mode is not None and auth_mode != preset.auth_mode:
+            raise BadRequest(f"auth_mode: provider {provider!r} uses {preset.auth_mode!r}")
+        return preset.auth_mode
+    auth_mode = auth_mode or "none"
+    if auth_mode not in AUTH_MODES:
+        raise BadRequest(f"auth_mode: must be one of {', '.join(AUTH_MODES)}")
+    return auth_mode
+
+
+async def get_source(ctx: Context, caller: Caller, source_id: str) -> dict:
+    source = await ctx.db.read(store.get_source, caller.account_id, source_id)
+    if source is None:
+        raise NotFound("source not found")
+    return source
+
+
+async def list_sources(ctx: Context, caller: Caller) -> list[dict]:
+    return await ctx.db.read(store.list_sources, caller.account_id)
+
+
+async def delete_source(ctx: Context, caller: Caller, source_id: str) -> None:
+    source = await get_source(ctx, caller, source_id)
+    await ctx.db.write(store.delete_source, caller.account_id, source_id, ctx.clock.now())
+    # The ingest URL must answer 404 from now on, not after a cache expiry.
+    ctx.caches.get(_CACHE, {}).pop(source["path_token"], None)
+
+
+async def live_source_for_token(ctx: Context, path_token: str) -> LiveSource | None:
+    """The source behind an ingest token, cached: ingest looks this up on every request."""
+    cache: dict[str, LiveSource | None] = ctx.caches.setdefault(_CACHE, {})
+    if path_token in cache:
+        return cache[path_token]
+    row = await ctx.db.read(store.find_source_by_token, path_token)
+    live = _live_source(ctx, row) if row else None
+    if live is not None:
+        # Only live sources are cached; unknown tokens are not, so a spray of random
+        # tokens cannot grow the cache.
+        cache[path_token] = live
+    return live
+
+
+def forget_cached_sources(ctx: Context) -> None:
+    """Drop every cached source (after a change that affects many, such as a domain)."""
+    ctx.caches.pop(_CACHE, None)
+
+
+def _live_source(ctx: Context, row: dict) -> LiveSource:
+    return LiveSource(
+        id=row["id"],
+        account_id=row["account_id"],
+        auth_mode=row["auth_mode"],
+        verification_config=_decrypted_config(ctx, row),
+        custom_domain=row.get("custom_domain"),
+    )
+
+
+def _decrypted_config(ctx: Context, row: dict) -> dict[str, Any]:
+    encrypted = row["verification_config_enc"]
+    return json.loads(ctx.secrets.decrypt(encrypted)) if encrypted else {}
+
+
+def present_source(ctx: Context, source: dict) -> dict:
+    """The API shape of a source; secrets in its verification config are masked."""
+    config = _decrypted_config(ctx, source)
+    base = (
+        f"https://{source['custom_domain']}"
+        if source.get("custom_domain")
+        else ctx.settings.server.base_url()
+    )
+    return {
+        "id": source["id"],
+        "account_id": source["account_id"],
+        "name": source["name"],
+        "path_token": source["path_token"],
+        "ingest_url": f"{base}/ingest/{source['path_token']}",
+        "status": source["status"],
+        "auth_mode": source["auth_mode"],
+        "provider": source["provider"],
+        "verification_config": mask_config(source["auth_mode"], config) if config else None,
+        "custom_domain_id": source["custom_domain_id"],
+        "created_at": format_time(source["created_at"]),
+    }
