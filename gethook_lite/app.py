@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from aiohttp.abc import AbstractResolver
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
@@ -16,13 +17,16 @@ from gethook_lite import __version__
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.common import PUBLIC
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
+from gethook_lite.api.events import event_router, ingest_webhook
 from gethook_lite.api.health import healthz, readyz
 from gethook_lite.api.resources import resource_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
 from gethook_lite.context import Context
 from gethook_lite.db import Database
+from gethook_lite.delivery.dispatch import Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
+from gethook_lite.delivery.scheduler import Scheduler
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.secrets_box import PasswordHashing, SecretBox, load_or_create_key
 
@@ -84,12 +88,33 @@ async def open_context(
         await db.close()
 
 
+@contextlib.asynccontextmanager
+async def _delivery_engine(
+    ctx: Context, *, enabled: bool, resolver: AbstractResolver | None = None
+) -> AsyncIterator[None]:
+    """Start the dispatcher and scheduler for the app's lifetime (or not, in some tests)."""
+    dispatcher = Dispatcher(
+        ctx.settings.delivery, ctx.secrets, ctx.network_policy, ctx.clock, resolver=resolver
+    )
+    await dispatcher.start()
+    scheduler = Scheduler(ctx.db, dispatcher, ctx.clock, ctx.settings.delivery)
+    ctx.scheduler = scheduler
+    if enabled:
+        await scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.stop()
+        await dispatcher.close()
+
+
 def create_app(
     settings: Settings,
     *,
     clock: Clock | None = None,
     passwords: PasswordHashing | None = None,
     start_scheduler: bool = True,
+    resolver: AbstractResolver | None = None,
 ) -> Litestar:
     """Build the Litestar app; resources are opened by its lifespan, not here."""
 
@@ -98,11 +123,20 @@ def create_app(
         with _data_dir_lock(settings.data_dir):
             async with open_context(settings, clock, passwords=passwords) as ctx:
                 app.state.ctx = ctx
-                log.info("gethook-lite %s serving data dir %s", __version__, settings.data_dir)
-                yield
+                async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
+                    log.info("gethook-lite %s serving %s", __version__, settings.data_dir)
+                    yield
 
     return Litestar(
-        route_handlers=[healthz, readyz, public_account_router, api_key_router, resource_router],
+        route_handlers=[
+            healthz,
+            readyz,
+            ingest_webhook,
+            public_account_router,
+            api_key_router,
+            resource_router,
+            event_router,
+        ],
         dependencies=PUBLIC,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -1,9 +1,15 @@
 """Tuning numbers, each with the reason for its value."""
 
 __all__ = [
+    "CLAIM_BATCH",
+    "GONE_STATUS",
+    "LEASE_MARGIN_SECONDS",
+    "LEASE_RECLAIM_INTERVAL_SECONDS",
     "LOGIN_FAILURE_LIMIT",
     "LOGIN_FAILURE_WINDOW_SECONDS",
     "MAX_WRITE_BATCH",
+    "SCHEDULER_IDLE_POLL_SECONDS",
+    "SHUTDOWN_GRACE_SECONDS",
     "SQLITE_BUSY_TIMEOUT_MS",
 ]
 
@@ -17,3 +23,22 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 # Failed logins allowed per email (and per client address) within the window before 429.
 LOGIN_FAILURE_LIMIT = 5
 LOGIN_FAILURE_WINDOW_SECONDS = 900
+
+# A delivery lease lasts the destination's timeout plus this margin, so an attempt still
+# running is never handed to another worker (a lease shorter than the timeout double-delivers).
+LEASE_MARGIN_SECONDS = 30.0
+
+# Deliveries leased per claim transaction at most.
+CLAIM_BATCH = 256
+
+# Longest the scheduler sleeps without looking at the database (new work wakes it at once).
+SCHEDULER_IDLE_POLL_SECONDS = 1.0
+
+# How often expired leases (left by a worker that died) are reclaimed.
+LEASE_RECLAIM_INTERVAL_SECONDS = 15.0
+
+# How long a graceful shutdown waits for attempts in flight before releasing them.
+SHUTDOWN_GRACE_SECONDS = 8.0
+
+# A 410 Gone answer means "stop sending": the delivery is dead-lettered without retries.
+GONE_STATUS = 410

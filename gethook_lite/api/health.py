@@ -17,7 +17,7 @@ def healthz() -> dict:
 @get("/readyz")
 async def readyz(ctx: Ctx) -> Response:
     database_ok = await ctx.db.ping()
-    scheduler_ok = ctx.scheduler is None or ctx.scheduler.running
+    scheduler_ok = ctx.scheduler is None or ctx.scheduler.healthy
     if database_ok and scheduler_ok:
         return Response({"data": {"status": "ready"}})
     problems = [n for n, ok in (("database", database_ok), ("scheduler", scheduler_ok)) if not ok]

@@ -8,7 +8,7 @@ is capped at ``max_interval_seconds``):
 - ``exponential``: ``d(k) = initial * EXPONENTIAL_FACTORS[k - 1]``; past the end of the table the
   factor keeps doubling. The table is chosen so that the default policy (initial 5 s, cap 10 h,
   8 attempts) waits 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, the schedule in API.md (the same
-  shape as Svix's). A pure doubling from 5 s would need 13 retries just to reach one hour.
+  shape as Svix's). A plain doubling from 5 s would only reach about 5 min by the 7th retry.
   Another initial interval scales the same curve: initial 1 s gives 1 s, 1 min, 6 min, 24 min...
 
 Jitter spreads retries of many failed deliveries apart: the actual wait is uniform in

@@ -78,9 +78,7 @@ def test_matches(pattern: str | None, event_type: str | None, expected: bool) ->
 
 def _reference(pattern: str, text: str) -> bool:
     """An independent matcher: the glob compiled to a regex."""
-    regex = "".join(
-        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
-    )
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.fullmatch(regex, text, re.DOTALL) is not None
 
 

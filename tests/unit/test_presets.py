@@ -55,7 +55,9 @@ def test_destination_presets() -> None:
         assert preset.name and preset.description
         assert preset.url_hint.startswith(("https://", "http://"))
         assert preset.docs_url is None or preset.docs_url.startswith("https://")
-        assert all(isinstance(k, str) and isinstance(v, str) for k, v in preset.extra_headers.items())
+        assert all(
+            isinstance(k, str) and isinstance(v, str) for k, v in preset.extra_headers.items()
+        )
     assert get_destination_preset("local_dev").url_hint.startswith("http://127.0.0.1:")
 
 
@@ -80,11 +82,23 @@ def test_unknown_ids(preset_id: str) -> None:
 def test_presets_encode_to_json_with_every_field() -> None:
     provider = msgspec.json.decode(msgspec.json.encode(provider_presets()))
     assert set(provider[0]) == {
-        "id", "name", "auth_mode", "signature_header", "category", "docs_url", "description"
+        "id",
+        "name",
+        "auth_mode",
+        "signature_header",
+        "category",
+        "docs_url",
+        "description",
     }
     destination = msgspec.json.decode(msgspec.json.encode(destination_presets()))
     assert set(destination[0]) == {
-        "id", "name", "description", "url_hint", "auth_type", "extra_headers", "docs_url"
+        "id",
+        "name",
+        "description",
+        "url_hint",
+        "auth_type",
+        "extra_headers",
+        "docs_url",
     }
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import msgspec
 import pytest
@@ -29,11 +29,14 @@ MINUTE, HOUR = 60.0, 3600.0
 def test_defaults() -> None:
     assert validate_retry_policy(None) == DEFAULT_RETRY_POLICY
     assert validate_retry_policy({}) == DEFAULT_RETRY_POLICY
-    assert DEFAULT_RETRY_POLICY == RetryPolicy(
-        max_attempts=8,
-        backoff="exponential",
-        initial_interval_seconds=5,
-        max_interval_seconds=36_000,
+    assert (
+        RetryPolicy(
+            max_attempts=8,
+            backoff="exponential",
+            initial_interval_seconds=5,
+            max_interval_seconds=36_000,
+        )
+        == DEFAULT_RETRY_POLICY
     )
 
 

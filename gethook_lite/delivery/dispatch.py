@@ -1,0 +1,234 @@
+"""One delivery attempt: build the signed request, send it with aiohttp, classify the answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from gethook_lite import __version__
+from gethook_lite.clock import Clock
+from gethook_lite.config import DeliverySettings
+from gethook_lite.delivery.network_policy import (
+    BlockedAddress,
+    BlockedConnectionError,
+    InvalidDestinationUrl,
+    NetworkPolicy,
+    PolicyResolver,
+)
+from gethook_lite.delivery.signing import signature_header
+from gethook_lite.secrets_box import SecretBox
+
+__all__ = ["AttemptResult", "Dispatcher", "classify_status"]
+
+USER_AGENT = f"gethook-lite/{__version__}"
+_DESTINATION_CACHE_SIZE = 4096
+
+
+@dataclass(slots=True)
+class AttemptResult:
+    """What one attempt did; becomes an attempts row."""
+
+    outcome: str  # success | timeout | network_error | http_4xx | http_5xx
+    started_at: float
+    finished_at: float
+    latency_ms: float
+    response_status: int | None = None
+    response_body: str | None = None
+    error_message: str | None = None
+    retry_after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _PreparedDestination:
+    """A destination's decrypted, pre-built request parts (cached per destination version)."""
+
+    static_headers: dict[str, str]
+    current_secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: float | None
+    refusal: str | None  # set when the URL itself is refused by the network policy
+
+
+def classify_status(status: int) -> str:
+    """The attempt outcome of an HTTP status (redirects are not followed: they count as 4xx)."""
+    if 200 <= status < 300:
+        return "success"
+    if status >= 500:
+        return "http_5xx"
+    return "http_4xx"
+
+
+class Dispatcher:
+    """Sends attempts over one pooled aiohttp session; the session is opened by ``start``."""
+
+    def __init__(
+        self,
+        settings: DeliverySettings,
+        secrets: SecretBox,
+        policy: NetworkPolicy,
+        clock: Clock,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
+    ) -> None:
+        self._settings = settings
+        self._secrets = secrets
+        self._policy = policy
+        self._clock = clock
+        self._inner_resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver: PolicyResolver | None = None
+        self._destinations: OrderedDict[tuple[str, float], _PreparedDestination] = OrderedDict()
+
+    async def start(self) -> None:
+        self._resolver = PolicyResolver(self._policy, self._inner_resolver)
+        connector = aiohttp.TCPConnector(
+            limit=self._settings.concurrency,
+            limit_per_host=self._settings.per_destination_concurrency,
+            resolver=self._resolver,
+            ttl_dns_cache=60,
+            enable_cleanup_closed=True,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # we store a capped prefix of the body as received
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._resolver is not None:
+            await self._resolver.close()
+            self._resolver = None
+
+    async def send(self, job: dict[str, Any]) -> AttemptResult:
+        """Make one attempt of a claimed delivery; never raises for delivery failures."""
+        started_at = self._clock.now()
+        started = time.perf_counter()
+        prepared = self._prepare(job)
+        if prepared.refusal is not None:
+            return _result("network_error", started_at, started, error=prepared.refusal)
+        headers = self._headers(job, prepared, started_at)
+        timeout = aiohttp.ClientTimeout(total=job["timeout_seconds"])
+        try:
+            assert self._session is not None, "Dispatcher.start() was not called"
+            async with self._session.post(
+                job["url"], data=job["body"], headers=headers, allow_redirects=False,
+                timeout=timeout,
+            ) as response:  # fmt: skip
+                body = await response.content.read(self._settings.max_response_body_bytes)
+                return _result(
+                    classify_status(response.status),
+                    started_at,
+                    started,
+                    status=response.status,
+                    body=body.decode("utf-8", "replace"),
+                    retry_after=response.headers.get("Retry-After"),
+                )
+        except TimeoutError:
+            seconds = job["timeout_seconds"]
+            return _result("timeout", started_at, started, error=f"no answer within {seconds} s")
+        except aiohttp.ClientConnectorError as exc:
+            blocked = exc.os_error if isinstance(exc.os_error, BlockedConnectionError) else None
+            message = str(blocked) if blocked else f"cannot connect: {exc.os_error or exc}"
+            return _result("network_error", started_at, started, error=message)
+        except (aiohttp.ClientError, OSError) as exc:
+            return _result("network_error", started_at, started, error=_describe(exc))
+
+    def _prepare(self, job: dict[str, Any]) -> _PreparedDestination:
+        key = (job["destination_id"], job["destination_version"])
+        prepared = self._destinations.get(key)
+        if prepared is None:
+            prepared = self._build_destination(job)
+            self._destinations[key] = prepared
+            if len(self._destinations) > _DESTINATION_CACHE_SIZE:
+                self._destinations.popitem(last=False)
+        return prepared
+
+    def _build_destination(self, job: dict[str, Any]) -> _PreparedDestination:
+        headers = {"user-agent": USER_AGENT}
+        if job["custom_headers"]:
+            headers.update(json.loads(job["custom_headers"]))
+        if job["auth_config_enc"]:
+            headers.update(_auth_headers(json.loads(self._secrets.decrypt(job["auth_config_enc"]))))
+        refusal = None
+        try:
+            # IP-literal URLs never reach the resolver, so they are checked here.
+            self._policy.check_url(job["url"])
+        except (BlockedAddress, InvalidDestinationUrl) as exc:
+            refusal = f"refused by network policy: {exc}"
+        previous = job["previous_secret_enc"]
+        return _PreparedDestination(
+            static_headers=headers,
+            current_secret=self._secrets.decrypt(job["signing_secret_enc"]),
+            previous_secret=self._secrets.decrypt(previous) if previous else None,
+            previous_secret_expires_at=job["previous_secret_expires_at"],
+            refusal=refusal,
+        )
+
+    def _headers(
+        self, job: dict[str, Any], prepared: _PreparedDestination, now: float
+    ) -> dict[str, str]:
+        secrets = [prepared.current_secret]
+        if prepared.previous_secret and (prepared.previous_secret_expires_at or 0) > now:
+            secrets.append(prepared.previous_secret)
+        timestamp = int(now)
+        headers = dict(prepared.static_headers)
+        headers["webhook-id"] = job["event_id"]
+        headers["webhook-timestamp"] = str(timestamp)
+        headers["webhook-signature"] = signature_header(
+            secrets, job["event_id"], timestamp, job["body"]
+        )
+        headers["x-gethook-attempt"] = str(job["attempts_count"] + 1)
+        if job["event_type"]:
+            headers["x-gethook-event-type"] = job["event_type"]
+        if job["content_type"]:
+            headers["content-type"] = job["content_type"]
+        return headers
+
+
+def _auth_headers(config: dict[str, str]) -> dict[str, str]:
+    if config["type"] == "bearer":
+        return {"authorization": f"Bearer {config['token']}"}
+    if config["type"] == "basic":
+        pair = f"{config['username']}:{config['password']}".encode()
+        return {"authorization": "Basic " + base64.b64encode(pair).decode()}
+    return {config["header"]: config["value"]}
+
+
+def _result(
+    outcome: str,
+    started_at: float,
+    started: float,
+    *,
+    status: int | None = None,
+    body: str | None = None,
+    error: str | None = None,
+    retry_after: str | None = None,
+) -> AttemptResult:
+    latency_ms = (time.perf_counter() - started) * 1000
+    return AttemptResult(
+        outcome=outcome,
+        started_at=started_at,
+        finished_at=started_at + latency_ms / 1000,
+        latency_ms=round(latency_ms, 3),
+        response_status=status,
+        response_body=body,
+        error_message=error,
+        retry_after=retry_after,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        text = "the receiver closed the connection before answering"
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        text = f"the receiver's answer was cut off: {exc}"
+    return text[:500]

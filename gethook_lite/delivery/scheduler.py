@@ -1,0 +1,256 @@
+"""The delivery scheduler: claims due deliveries from the database and runs their attempts.
+
+Work lives in the database, not in memory: a delivery is pending until an attempt's outcome
+is committed, and is leased while in flight, so a crash loses nothing (the lease is released
+at the next start and the attempt made again: at-least-once). Ingest wakes the scheduler when
+it commits new work; otherwise it sleeps until the next retry falls due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from gethook_lite.clock import Clock
+from gethook_lite.config import DeliverySettings
+from gethook_lite.constants import (
+    CLAIM_BATCH,
+    GONE_STATUS,
+    LEASE_MARGIN_SECONDS,
+    LEASE_RECLAIM_INTERVAL_SECONDS,
+    SCHEDULER_IDLE_POLL_SECONDS,
+    SHUTDOWN_GRACE_SECONDS,
+)
+from gethook_lite.db import Database, StorageError
+from gethook_lite.db import deliveries as store
+from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
+from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
+from gethook_lite.domain.routes import retry_policy_of
+
+__all__ = ["Scheduler", "next_step"]
+
+log = logging.getLogger(__name__)
+
+
+def next_step(
+    policy: RetryPolicy,
+    result: AttemptResult,
+    attempts_made: int,
+    now: float,
+    retry_after_max: float,
+    rand: Callable[[], float] = random.random,
+) -> tuple[str, float | None]:
+    """The delivery's next status and due time after an attempt (pure: table-tested)."""
+    if result.outcome == "success":
+        return "succeeded", None
+    if result.response_status == GONE_STATUS:
+        return "dead_letter", None
+    delay = retry_delay(policy, attempts_made, rand)
+    if delay is None:
+        return "dead_letter", None
+    if result.response_status in (429, 503):
+        asked = retry_after_delay(result.retry_after, now, floor=delay, ceiling=retry_after_max)
+        if asked is not None:
+            delay = max(delay, asked)
+    return "pending", now + delay
+
+
+class Scheduler:
+    """Claims, delivers and records; owns its tasks. Driven by start/wake/stop."""
+
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        settings: DeliverySettings,
+        on_attempt: Callable[[dict[str, Any], AttemptResult, str], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._settings = settings
+        self._on_attempt = on_attempt
+        self._wake = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._in_flight: dict[asyncio.Task, dict[str, Any]] = {}
+        self._busy_destinations: dict[str, int] = {}
+        self._loop_task: asyncio.Task | None = None
+        self._stopping = False
+        self._last_reclaim = 0.0
+        self._started = False
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    @property
+    def healthy(self) -> bool:
+        """Running, or deliberately never started (an embedded test app drives it by hand)."""
+        return self.running or not self._started
+
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def start(self) -> None:
+        released = await self._db.write(store.release_all_leases)
+        if released:
+            log.info("re-queued %d deliveries left in flight by the previous run", released)
+        self._stopping = False
+        self._started = True
+        self._loop_task = asyncio.create_task(self._run(), name="gethook-scheduler")
+
+    def wake(self) -> None:
+        """New work was committed: look at the database now rather than at the next poll."""
+        self._wake.set()
+
+    async def stop(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop claiming; let attempts in flight finish, release the leases of the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
+        leftover = list(self._in_flight)
+        for task in leftover:
+            task.cancel()
+        await asyncio.gather(*leftover, return_exceptions=True)
+        if leftover:
+            # Their attempts did not finish: make them due again for the next start.
+            await self._db.write(store.release_all_leases)
+
+    async def drain(self) -> int:
+        """Deliver everything due now and wait for it (tests and the CLI); returns attempts."""
+        made = 0
+        while True:
+            jobs = await self._claim()
+            if not jobs and not self._in_flight:
+                return made
+            made += len(jobs)
+            for job in jobs:
+                self._launch(job)
+            if self._in_flight:
+                await asyncio.wait(list(self._in_flight), return_when=asyncio.ALL_COMPLETED)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._reclaim_expired_leases()
+                jobs = await self._claim()
+            except StorageError as exc:
+                log.error("scheduler cannot read the queue: %s", exc)
+                await self._sleep(SCHEDULER_IDLE_POLL_SECONDS)
+                continue
+            for job in jobs:
+                self._launch(job)
+            if self._capacity() == 0:
+                self._slot_free.clear()
+                await self._wait_for(self._slot_free, SCHEDULER_IDLE_POLL_SECONDS)
+            elif not jobs:
+                await self._sleep(await self._idle_seconds())
+
+    def _capacity(self) -> int:
+        return max(0, self._settings.concurrency - len(self._in_flight))
+
+    async def _claim(self) -> list[dict[str, Any]]:
+        capacity = min(self._capacity(), CLAIM_BATCH)
+        if capacity == 0:
+            return []
+        return await self._db.write(
+            store.claim_due,
+            self._clock.now(),
+            capacity,
+            dict(self._busy_destinations),
+            self._settings.per_destination_concurrency,
+            LEASE_MARGIN_SECONDS,
+        )
+
+    def _launch(self, job: dict[str, Any]) -> None:
+        destination = job["destination_id"]
+        self._busy_destinations[destination] = self._busy_destinations.get(destination, 0) + 1
+        task = asyncio.create_task(self._deliver(job))
+        self._in_flight[task] = job
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        job = self._in_flight.pop(task)
+        destination = job["destination_id"]
+        remaining = self._busy_destinations.get(destination, 1) - 1
+        if remaining:
+            self._busy_destinations[destination] = remaining
+        else:
+            self._busy_destinations.pop(destination, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+        self._slot_free.set()
+        # A destination that was saturated may have more due work now.
+        self._wake.set()
+
+    async def _deliver(self, job: dict[str, Any]) -> None:
+        result = await self._dispatcher.send(job)
+        attempts_made = job["attempts_count"] + 1
+        status, due = next_step(
+            retry_policy_of(job),
+            result,
+            attempts_made,
+            self._clock.now(),
+            self._settings.retry_after_max_seconds,
+        )
+        attempt = {
+            "event_id": job["event_id"],
+            "delivery_id": job["delivery_id"],
+            "destination_id": job["destination_id"],
+            "attempt_number": attempts_made,
+            "started_at": result.started_at,
+            "finished_at": result.finished_at,
+            "response_status": result.response_status,
+            "response_body": result.response_body,
+            "error_message": result.error_message,
+            "latency_ms": result.latency_ms,
+            "outcome": result.outcome,
+        }
+        try:
+            await self._db.write(store.record_attempt, job, attempt, status, due)
+        except StorageError as exc:
+            # The lease stays; it is released at the next start or reclaimed when it expires,
+            # and the attempt is made again (at-least-once).
+            log.error("cannot record attempt of delivery %s: %s", job["delivery_id"], exc)
+            return
+        if self._on_attempt is not None:
+            self._on_attempt(job, result, status)
+
+    async def _reclaim_expired_leases(self) -> None:
+        now = self._clock.now()
+        if abs(now - self._last_reclaim) < LEASE_RECLAIM_INTERVAL_SECONDS:
+            return
+        self._last_reclaim = now
+        # Leases held by this process's own attempts are never expired: each outlasts its
+        # attempt's timeout. Only leases of a worker that died are reclaimed here.
+        reclaimed = await self._db.write(store.reclaim_expired_leases, now)
+        if reclaimed:
+            log.warning("reclaimed %d deliveries whose lease expired", reclaimed)
+
+    async def _idle_seconds(self) -> float:
+        due = await self._db.read(store.next_due_at)
+        if due is None:
+            return SCHEDULER_IDLE_POLL_SECONDS
+        return min(max(due - self._clock.now(), 0.0), SCHEDULER_IDLE_POLL_SECONDS)
+
+    async def _sleep(self, seconds: float) -> None:
+        await self._wait_for(self._wake, seconds)
+
+    @staticmethod
+    async def _wait_for(event: asyncio.Event, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await event.wait()
+        except TimeoutError:
+            pass

@@ -1,0 +1,218 @@
+"""Events: listing, inspection with attempts, replay, and publishing outbound events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import msgspec
+
+from gethook_lite.clock import format_time, parse_time
+from gethook_lite.context import Context
+from gethook_lite.db import events as store
+from gethook_lite.db.ingest import accept_event
+from gethook_lite.domain.accounts import Caller
+from gethook_lite.errors import BadRequest, NotFound
+from gethook_lite.ids import new_id
+from gethook_lite.ingest.event_typing import payload_hash
+
+__all__ = [
+    "EVENT_STATUSES",
+    "get_event",
+    "list_events",
+    "parse_filters",
+    "present_attempt",
+    "present_event",
+    "publish_outbound",
+    "replay_event",
+]
+
+EVENT_STATUSES = (
+    "received", "accepted", "queued", "delivering", "delivered", "retry_scheduled",
+    "dead_letter", "replayed",
+)  # fmt: skip
+MAX_EXTERNAL_ID_LENGTH = 255
+
+
+def parse_filters(
+    status: str | None,
+    source_id: str | None,
+    event_type: str | None,
+    since: str | None,
+    until: str | None,
+) -> dict[str, Any]:
+    """Validate the list filters; 400 naming the parameter on bad input."""
+    if status is not None and status not in EVENT_STATUSES:
+        raise BadRequest(f"status: must be one of {', '.join(EVENT_STATUSES)}")
+    return {
+        "status": status,
+        "source_id": source_id,
+        "event_type": event_type,
+        "since": _parse_time_param(since, "since"),
+        "until": _parse_time_param(until, "until"),
+    }
+
+
+def _parse_time_param(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise BadRequest(f"{name}: must be an RFC 3339 timestamp") from None
+
+
+async def list_events(
+    ctx: Context,
+    caller: Caller,
+    direction: str,
+    filters: dict[str, Any],
+    limit: int,
+    offset: int,
+) -> tuple[list[dict], int]:
+    return await ctx.db.read(
+        store.list_events, caller.account_id, direction, filters, limit, offset
+    )
+
+
+async def get_event(
+    ctx: Context, caller: Caller, direction: str, event_id: str
+) -> tuple[dict, list[dict]]:
+    """An event of the caller's and every attempt made to deliver it."""
+    event = await ctx.db.read(store.get_event, caller.account_id, direction, event_id)
+    if event is None:
+        raise NotFound("event not found")
+    return event, await ctx.db.read(store.list_attempts, event_id)
+
+
+async def replay_event(ctx: Context, caller: Caller, direction: str, event_id: str) -> dict:
+    """A new event with the original's body, headers, source and type, routed as of now."""
+    original = await ctx.db.read(store.get_event, caller.account_id, direction, event_id)
+    if original is None:
+        raise NotFound("event not found")
+    now = ctx.clock.now()
+    replay = {
+        **{key: original[key] for key in _COPIED_ON_REPLAY},
+        "id": new_id("evt"),
+        "created_by": "replay",
+        "replay_of": original["id"],
+        "received_at": now,
+        "created_at": now,
+    }
+    replay_id, status = await ctx.db.write(_replay, original["id"], replay)
+    _wake(ctx, status)
+    return {"original_event_id": original["id"], "replay_event_id": replay_id, "status": status}
+
+
+_COPIED_ON_REPLAY = (
+    "account_id", "direction", "source_id", "event_type", "external_event_id", "payload_hash",
+    "content_type", "headers", "body",
+)  # fmt: skip
+
+
+def _replay(conn, original_id: str, replay: dict) -> tuple[str, str]:
+    accepted = accept_event(conn, replay)
+    store.mark_replayed(conn, original_id, replay["created_at"])
+    return accepted
+
+
+async def publish_outbound(
+    ctx: Context,
+    caller: Caller,
+    *,
+    event_type: str | None,
+    payload: Any,
+    external_event_id: str | None,
+) -> tuple[str, str]:
+    """Accept an event from the user's own app for fan-out to its routes without a source."""
+    body, content_type = _outbound_body(payload)
+    if event_type is not None and not 0 < len(event_type) <= 255:
+        raise BadRequest("event_type: must be 1 to 255 characters")
+    if external_event_id is not None and not 0 < len(external_event_id) <= MAX_EXTERNAL_ID_LENGTH:
+        raise BadRequest("external_event_id: must be 1 to 255 characters")
+    now = ctx.clock.now()
+    event = {
+        "id": new_id("evt"),
+        "account_id": caller.account_id,
+        "direction": "outbound",
+        "source_id": None,
+        "event_type": event_type,
+        "external_event_id": external_event_id,
+        "payload_hash": payload_hash(body),
+        "content_type": content_type,
+        "headers": json.dumps({"content-type": content_type}),
+        "body": body,
+        "created_by": "api",
+        "received_at": now,
+        "created_at": now,
+    }
+    event_id, status = await ctx.db.write(accept_event, event)
+    _wake(ctx, status)
+    return event_id, status
+
+
+def _outbound_body(payload: Any) -> tuple[bytes, str]:
+    """A string payload is sent as is (JSON or text); an object or array is serialised."""
+    if isinstance(payload, str):
+        body = payload.encode()
+        try:
+            msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return body, "text/plain; charset=utf-8"
+        return body, "application/json"
+    if isinstance(payload, dict | list):
+        return msgspec.json.encode(payload), "application/json"
+    raise BadRequest("payload: must be a string, an object or an array")
+
+
+def _wake(ctx: Context, status: str) -> None:
+    if status == "queued" and ctx.scheduler is not None:
+        ctx.scheduler.wake()
+
+
+def present_event(event: dict) -> dict:
+    """The API shape of an event; a body that is not UTF-8 is sent as base64."""
+    body: bytes = event["body"]
+    try:
+        text, encoding = body.decode("utf-8"), None
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(body).decode(), "base64"
+    shaped = {
+        "id": event["id"],
+        "account_id": event["account_id"],
+        "direction": event["direction"],
+        "source_id": event["source_id"],
+        "event_type": event["event_type"],
+        "external_event_id": event["external_event_id"],
+        "payload_hash": event["payload_hash"],
+        "received_at": format_time(event["received_at"]),
+        "headers": json.loads(event["headers"]),
+        "body": text,
+        "status": event["status"],
+        "attempts_count": event["attempts_count"],
+        "next_attempt_at": format_time(event["next_attempt_at"]),
+        "final_state": event["final_state"],
+        "created_by": event["created_by"],
+        "replay_of": event["replay_of"],
+        "created_at": format_time(event["created_at"]),
+    }
+    if encoding:
+        shaped["body_encoding"] = encoding
+    return shaped
+
+
+def present_attempt(attempt: dict) -> dict:
+    return {
+        "id": attempt["id"],
+        "event_id": attempt["event_id"],
+        "destination_id": attempt["destination_id"],
+        "attempt_number": attempt["attempt_number"],
+        "started_at": format_time(attempt["started_at"]),
+        "finished_at": format_time(attempt["finished_at"]),
+        "response_status": attempt["response_status"],
+        "response_body": attempt["response_body"],
+        "error_message": attempt["error_message"],
+        "latency_ms": attempt["latency_ms"],
+        "outcome": attempt["outcome"],
+    }

@@ -1,0 +1,86 @@
+"""Accepting an inbound webhook: verify, type, store durably, then wake the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from gethook_lite.context import Context
+from gethook_lite.db.ingest import accept_event
+from gethook_lite.domain.sources import LiveSource, live_source_for_token
+from gethook_lite.errors import NotFound, Unauthorized
+from gethook_lite.ids import new_id
+from gethook_lite.ingest.event_typing import identify_event, payload_hash
+from gethook_lite.ingest.verification import VerificationFailed, verify_request
+
+__all__ = ["HOP_BY_HOP_HEADERS", "ingest", "stored_headers"]
+
+HOP_BY_HOP_HEADERS = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+        "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+    }
+)  # fmt: skip
+_REDACTED = "[redacted]"
+
+
+def stored_headers(
+    raw: Iterable[tuple[bytes, bytes]], source: LiveSource
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The request headers (lower-cased, repeated ones joined), and the copy we store with
+    credentials redacted."""
+    secret_headers = _credential_headers(source)
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1").lower()
+        if name in HOP_BY_HOP_HEADERS:
+            continue
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers, {n: (_REDACTED if n in secret_headers else v) for n, v in headers.items()}
+
+
+def _credential_headers(source: LiveSource) -> frozenset[str]:
+    # A basic-auth or api-key source is authenticated by a header that is itself the
+    # secret; storing it would put the source's credential in the database in plain text.
+    if source.auth_mode == "basic_auth":
+        return frozenset({"authorization"})
+    if source.auth_mode == "api_key":
+        return frozenset({source.verification_config["header"].lower()})
+    return frozenset()
+
+
+async def ingest(
+    ctx: Context, path_token: str, raw_headers: Iterable[tuple[bytes, bytes]], body: bytes
+) -> tuple[str, str]:
+    """Verify and store one inbound request; return (event id, status) once committed."""
+    source = await live_source_for_token(ctx, path_token)
+    if source is None:
+        raise NotFound("unknown ingest token")
+    headers, kept_headers = stored_headers(raw_headers, source)
+    now = ctx.clock.now()
+    try:
+        verify_request(source.auth_mode, source.verification_config, headers, body, now)
+    except VerificationFailed as exc:
+        raise Unauthorized(f"webhook verification failed: {exc}") from None
+    identity = identify_event(source.auth_mode, headers, body)
+    event = {
+        "id": new_id("evt"),
+        "account_id": source.account_id,
+        "direction": "inbound",
+        "source_id": source.id,
+        "event_type": identity.event_type,
+        "external_event_id": identity.external_event_id,
+        "payload_hash": payload_hash(body),
+        "content_type": headers.get("content-type"),
+        "headers": msgspec.json.encode(kept_headers).decode(),
+        "body": body,
+        "created_by": "ingest",
+        "received_at": now,
+        "created_at": now,
+    }
+    event_id, status = await ctx.db.write(accept_event, event)
+    if status == "queued" and ctx.scheduler is not None:
+        ctx.scheduler.wake()
+    return event_id, status
