@@ -96,7 +96,7 @@ class Dispatcher:
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,  # we store a capped prefix of the body as received
-            skip_auto_headers=("User-Agent",),
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
 
     async def close(self) -> None:
