@@ -15,10 +15,12 @@ from litestar.openapi import OpenAPIConfig
 
 from gethook_lite import __version__
 from gethook_lite.api.accounts import api_key_router, public_account_router
+from gethook_lite.api.branding import branding_router, public_branding_router
 from gethook_lite.api.common import PUBLIC
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router, ingest_webhook
 from gethook_lite.api.health import healthz, readyz
+from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.resources import resource_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
@@ -29,6 +31,7 @@ from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.secrets_box import PasswordHashing, SecretBox, load_or_create_key
+from gethook_lite.tasks import start_background_tasks
 
 __all__ = ["DATABASE_FILE", "DataDirLocked", "create_app", "open_context"]
 
@@ -124,8 +127,13 @@ def create_app(
             async with open_context(settings, clock, passwords=passwords) as ctx:
                 app.state.ctx = ctx
                 async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
+                    tasks = await start_background_tasks(ctx) if start_scheduler else []
                     log.info("gethook-lite %s serving %s", __version__, settings.data_dir)
-                    yield
+                    try:
+                        yield
+                    finally:
+                        for task in reversed(tasks):
+                            await task.stop()
 
     return Litestar(
         route_handlers=[
@@ -136,6 +144,10 @@ def create_app(
             api_key_router,
             resource_router,
             event_router,
+            insights_router,
+            public_insights_router,
+            branding_router,
+            public_branding_router,
         ],
         dependencies=PUBLIC,
         exception_handlers=EXCEPTION_HANDLERS,

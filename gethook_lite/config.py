@@ -20,6 +20,9 @@ __all__ = [
     "AccountsSettings",
     "ConfigError",
     "DeliverySettings",
+    "ExportSettings",
+    "MetricsSettings",
+    "RetentionSettings",
     "ServerSettings",
     "Settings",
     "StorageSettings",
@@ -145,18 +148,57 @@ class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
                     raise ConfigError(f"delivery.{key}: {cidr!r} is not a CIDR") from None
 
 
+class ExportSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Finished export files are deleted this many hours after completion.
+    ttl_hours: int = 24
+
+    def validate(self) -> None:
+        _require(1 <= self.ttl_hours <= 24 * 90, "exports.ttl_hours", "must be 1..2160")
+
+
+class RetentionSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # How often the retention task looks for expired events, and how many it deletes per
+    # transaction (small batches never hold the write lock long enough to slow ingest).
+    interval_seconds: int = 300
+    batch_size: int = 500
+
+    def validate(self) -> None:
+        _require(
+            10 <= self.interval_seconds <= 86_400,
+            "retention.interval_seconds",
+            "must be 10..86400",
+        )
+        _require(1 <= self.batch_size <= 10_000, "retention.batch_size", "must be 1..10000")
+
+
+class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # GET /metrics in Prometheus text format; with a token, scrapers send Bearer <token>.
+    enabled: bool = True
+    token: str = ""
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     accounts: AccountsSettings = msgspec.field(default_factory=AccountsSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
+    exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 
     @property
     def data_dir(self) -> Path:
         return Path(self.storage.data_dir).expanduser().resolve()
 
     def validate(self) -> Settings:
-        for section in (self.server, self.storage, self.accounts, self.delivery):
+        for section in (
+            self.server,
+            self.storage,
+            self.accounts,
+            self.delivery,
+            self.exports,
+            self.retention,
+        ):
             section.validate()
         return self
 

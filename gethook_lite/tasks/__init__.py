@@ -1,0 +1,27 @@
+"""Background work beside the delivery engine: export jobs and retention.
+
+Each module exposes ``async def start(ctx) -> Task | None``; the app's lifespan starts them
+after the scheduler and stops them, in reverse order, before the database closes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gethook_lite.context import Context
+from gethook_lite.tasks import exports, retention
+
+__all__ = ["BackgroundTask", "start_background_tasks"]
+
+
+class BackgroundTask(Protocol):
+    async def stop(self) -> None: ...
+
+
+async def start_background_tasks(ctx: Context) -> list[BackgroundTask]:
+    started = []
+    for module in (exports, retention):
+        task = await module.start(ctx)
+        if task is not None:
+            started.append(task)
+    return started
