@@ -127,7 +127,7 @@ def create_app(
             async with open_context(settings, clock, passwords=passwords) as ctx:
                 app.state.ctx = ctx
                 async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
-                    tasks = await start_background_tasks(ctx) if start_scheduler else []
+                    tasks = await start_background_tasks(ctx)
                     log.info("gethook-lite %s serving %s", __version__, settings.data_dir)
                     try:
                         yield
