@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from gethook_lite import __version__
+from gethook_lite.api.access_log import access_log_middleware
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
 from gethook_lite.api.common import PUBLIC
@@ -21,6 +22,7 @@ from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router, ingest_webhook
 from gethook_lite.api.health import healthz, readyz
 from gethook_lite.api.insights import insights_router, public_insights_router
+from gethook_lite.api.metrics import metrics
 from gethook_lite.api.resources import resource_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
@@ -30,6 +32,7 @@ from gethook_lite.delivery.dispatch import Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
 from gethook_lite.domain.throttle import LoginThrottle
+from gethook_lite.metrics import Metrics
 from gethook_lite.secrets_box import PasswordHashing, SecretBox, load_or_create_key
 from gethook_lite.tasks import start_background_tasks
 
@@ -86,6 +89,7 @@ async def open_context(
                 allow_cidrs=settings.delivery.allow_cidrs,
                 deny_cidrs=settings.delivery.deny_cidrs,
             ),
+            metrics=Metrics(),
         )
     finally:
         await db.close()
@@ -100,7 +104,9 @@ async def _delivery_engine(
         ctx.settings.delivery, ctx.secrets, ctx.network_policy, ctx.clock, resolver=resolver
     )
     await dispatcher.start()
-    scheduler = Scheduler(ctx.db, dispatcher, ctx.clock, ctx.settings.delivery)
+    scheduler = Scheduler(
+        ctx.db, dispatcher, ctx.clock, ctx.settings.delivery, on_attempt=_observer(ctx)
+    )
     ctx.scheduler = scheduler
     if enabled:
         await scheduler.start()
@@ -109,6 +115,33 @@ async def _delivery_engine(
     finally:
         await scheduler.stop()
         await dispatcher.close()
+
+
+def _observer(ctx: Context):
+    """What the scheduler reports after each recorded attempt: metrics and one log line."""
+    attempt_log = logging.getLogger("gethook_lite.delivery")
+
+    def observe(job: dict, result, next_status: str) -> None:
+        ctx.metrics.record_attempt(result.outcome, result.latency_ms / 1000, next_status)
+        attempt_log.info(
+            "delivery attempt %s: %s -> %s",
+            result.outcome,
+            job["event_id"],
+            next_status,
+            extra={
+                "fields": {
+                    "event_id": job["event_id"],
+                    "destination_id": job["destination_id"],
+                    "attempt": job["attempts_count"] + 1,
+                    "outcome": result.outcome,
+                    "response_status": result.response_status,
+                    "latency_ms": result.latency_ms,
+                    "next_status": next_status,
+                }
+            },
+        )
+
+    return observe
 
 
 def create_app(
@@ -139,6 +172,7 @@ def create_app(
         route_handlers=[
             healthz,
             readyz,
+            metrics,
             ingest_webhook,
             public_account_router,
             api_key_router,
@@ -156,4 +190,5 @@ def create_app(
         openapi_config=OpenAPIConfig(title="GetHook Lite", version=__version__, path="/openapi"),
         debug=False,
         logging_config=None,
+        middleware=[access_log_middleware] if settings.server.access_log else [],
     )

@@ -43,6 +43,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     public_base_url: str = ""
     log_level: str = "info"
     log_format: str = "text"
+    # One line per HTTP request (method, path with ingest tokens shortened, status, time).
+    access_log: bool = True
     max_body_bytes: int = 1_048_576
     platform_stats: bool = True
 

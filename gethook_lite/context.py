@@ -12,6 +12,7 @@ from gethook_lite.clock import Clock
 from gethook_lite.config import Settings
 from gethook_lite.db import Database
 from gethook_lite.delivery.network_policy import NetworkPolicy
+from gethook_lite.metrics import Metrics
 from gethook_lite.secrets_box import PasswordHashing, SecretBox
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class Context:
         passwords: PasswordHashing,
         login_throttle: LoginThrottle,
         network_policy: NetworkPolicy,
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -42,6 +44,7 @@ class Context:
         self.passwords = passwords
         self.login_throttle = login_throttle
         self.network_policy = network_policy
+        self.metrics = metrics
         # The delivery scheduler once started (gethook_lite.delivery.scheduler).
         self.scheduler: Any = None
         # Per-instance caches that domain modules keep (e.g. sources by path token).

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 
 from gethook_lite.api.common import (
@@ -17,8 +18,10 @@ from gethook_lite.api.common import (
     query_int,
     query_str,
 )
+from gethook_lite.db import StorageError
 from gethook_lite.domain import events
 from gethook_lite.domain.accounts import Caller
+from gethook_lite.errors import DomainError
 from gethook_lite.ingest.accept import ingest
 
 __all__ = ["event_router", "ingest_webhook"]
@@ -35,9 +38,22 @@ class PublishOutbound(msgspec.Struct, kw_only=True):
 @post("/ingest/{token:str}", status_code=202)
 async def ingest_webhook(request: Request, ctx: Ctx, token: FromPath[str]) -> Response:
     """Receive a webhook from a provider; 202 once it is stored (delivery comes after)."""
-    body = await request.body()
-    event_id, status = await ingest(ctx, token, request.scope["headers"], body)
+    try:
+        body = await request.body()
+        event_id, status = await ingest(ctx, token, request.scope["headers"], body)
+    except Exception as exc:
+        ctx.metrics.ingest_requests.labels(_ingest_outcome(exc)).inc()
+        raise
+    ctx.metrics.ingest_requests.labels(status).inc()
     return Response({"data": {"id": event_id, "status": status}}, status_code=202)
+
+
+def _ingest_outcome(exc: Exception) -> str:
+    if isinstance(exc, DomainError | HTTPException):
+        return {401: "unauthorized", 404: "not_found", 413: "too_large"}.get(
+            exc.status_code, "rejected"
+        )
+    return "unavailable" if isinstance(exc, StorageError) else "error"
 
 
 async def _list(request: Request, ctx, caller: Caller, direction: str) -> dict:

@@ -12,6 +12,7 @@ burst of ingests shares one commit (and one fsync) while a failing write rolls b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import sqlite3
@@ -123,6 +124,14 @@ class Database:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((fn, args, future))
         return await future
+
+    def size_bytes(self) -> int:
+        """The database file plus its WAL, in bytes."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                total += self.path.with_name(self.path.name + suffix).stat().st_size
+        return total
 
     async def ping(self) -> bool:
         try:

@@ -63,6 +63,7 @@ async def ingest(
     try:
         verify_request(source.auth_mode, source.verification_config, headers, body, now)
     except VerificationFailed as exc:
+        ctx.metrics.verification_failures.labels(source.auth_mode).inc()
         raise Unauthorized(f"webhook verification failed: {exc}") from None
     identity = identify_event(source.auth_mode, headers, body)
     event = {

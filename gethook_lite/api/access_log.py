@@ -1,0 +1,58 @@
+"""One log line per HTTP request: method, path (ingest tokens shortened), status, duration."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["access_log_middleware", "loggable_path"]
+
+log = logging.getLogger("gethook_lite.access")
+_INGEST_PREFIX = "/ingest/"
+
+
+def loggable_path(path: str) -> str:
+    """The path with an ingest token cut to 4 characters: the token is a credential."""
+    if path.startswith(_INGEST_PREFIX):
+        return _INGEST_PREFIX + path[len(_INGEST_PREFIX) :][:4] + "…"
+    return path
+
+
+def access_log_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_and_note)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            path = loggable_path(scope["path"])
+            log.info(
+                "%s %s %s %.2fms",
+                scope["method"],
+                path,
+                status,
+                duration_ms,
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "duration_ms": duration_ms,
+                    }
+                },
+            )
+
+    return middleware

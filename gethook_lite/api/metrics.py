@@ -1,0 +1,28 @@
+"""GET /metrics: Prometheus text format, optionally behind a bearer token."""
+
+from __future__ import annotations
+
+import hmac
+
+from litestar import Request, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from gethook_lite.api.common import Ctx
+from gethook_lite.db import deliveries as delivery_store
+from gethook_lite.errors import NotFound, Unauthorized
+
+__all__ = ["metrics"]
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics(request: Request, ctx: Ctx) -> Response:
+    settings = ctx.settings.metrics
+    if not settings.enabled:
+        raise NotFound("metrics are disabled on this instance")
+    if settings.token:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
+            raise Unauthorized("metrics need Authorization: Bearer <metrics token>")
+    depth = await ctx.db.read(delivery_store.queue_depth, ctx.clock.now())
+    body = ctx.metrics.render(depth, ctx.db.size_bytes())
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
