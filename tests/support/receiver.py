@@ -25,6 +25,7 @@ class Reply:
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (a slow or hanging receiver)
+    raw: bytes | None = None  # written as is instead of a proper answer, then the socket closes
 
 
 class Receiver:
@@ -56,6 +57,17 @@ class Receiver:
                 reply = receiver.script(count)
                 if reply.delay:
                     receiver._stop.wait(reply.delay)
+                try:
+                    self._answer(reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading (as it should for huge bodies)
+
+            def _answer(self, reply: Reply) -> None:
+                if reply.raw is not None:
+                    self.wfile.write(reply.raw)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
