@@ -9,9 +9,12 @@ __all__ = ["Clock", "FakeClock", "SystemClock", "format_time", "parse_time"]
 
 
 class Clock:
-    """Wall-clock time as unix seconds (float)."""
+    """Wall-clock time as unix seconds, and a monotonic time that never steps."""
 
     def now(self) -> float:
+        raise NotImplementedError
+
+    def monotonic(self) -> float:
         raise NotImplementedError
 
 
@@ -19,21 +22,31 @@ class SystemClock(Clock):
     def now(self) -> float:
         return time.time()
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 class FakeClock(Clock):
     """A clock that only moves when told to (tests)."""
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self._now = start
+        self._monotonic = 1000.0
 
     def now(self) -> float:
         return self._now
 
-    def advance(self, seconds: float) -> None:
-        self._now += seconds
+    def monotonic(self) -> float:
+        return self._monotonic
 
-    def set(self, value: float) -> None:
-        self._now = value
+    def advance(self, seconds: float) -> None:
+        """Time passes: both clocks move."""
+        self._now += seconds
+        self._monotonic += seconds
+
+    def step(self, seconds: float) -> None:
+        """The wall clock is set forwards or backwards (NTP, an operator); no time passes."""
+        self._now += seconds
 
 
 def format_time(unix_seconds: float | None) -> str | None:

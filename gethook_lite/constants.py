@@ -2,6 +2,7 @@
 
 __all__ = [
     "CLAIM_BATCH",
+    "CLOCK_STEP_THRESHOLD_SECONDS",
     "GONE_STATUS",
     "LEASE_MARGIN_SECONDS",
     "LEASE_RECLAIM_INTERVAL_SECONDS",
@@ -39,6 +40,10 @@ LEASE_RECLAIM_INTERVAL_SECONDS = 15.0
 
 # How long a graceful shutdown waits for attempts in flight before releasing them.
 SHUTDOWN_GRACE_SECONDS = 8.0
+
+# A wall-clock jump larger than this (against the monotonic clock) shifts pending retries;
+# smaller drifts (NTP slewing, scheduling jitter) are ignored.
+CLOCK_STEP_THRESHOLD_SECONDS = 5.0
 
 # A 410 Gone answer means "stop sending": the delivery is dead-lettered without retries.
 GONE_STATUS = 410

@@ -18,6 +18,7 @@ __all__ = [
     "reclaim_expired_leases",
     "record_attempt",
     "release_all_leases",
+    "shift_schedule",
 ]
 
 # Everything one attempt needs, read in the same transaction that leases it.
@@ -191,6 +192,28 @@ def reclaim_expired_leases(conn: sqlite3.Connection, now: float) -> int:
     for event_id in {row[0] for row in rows}:
         refresh_event_status(conn, event_id)
     return len(rows)
+
+
+def shift_schedule(conn: sqlite3.Connection, seconds: float) -> int:
+    """Move every pending retry and lease by ``seconds`` after a wall-clock step.
+
+    Waits are promised in elapsed time: a clock set back an hour must not strand retries for
+    an hour, and one set forward must not make every retry due at once.
+    """
+    moved = conn.execute(
+        "UPDATE deliveries SET next_attempt_at = next_attempt_at + ?"
+        " WHERE status = 'pending' AND next_attempt_at IS NOT NULL",
+        (seconds,),
+    ).rowcount
+    conn.execute(
+        "UPDATE deliveries SET lease_expires_at = lease_expires_at + ? WHERE status = 'in_flight'",
+        (seconds,),
+    )
+    conn.execute(
+        "UPDATE events SET next_attempt_at = next_attempt_at + ? WHERE next_attempt_at IS NOT NULL",
+        (seconds,),
+    )
+    return moved
 
 
 def next_due_at(conn: sqlite3.Connection) -> float | None:

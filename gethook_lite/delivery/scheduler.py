@@ -18,6 +18,7 @@ from gethook_lite.clock import Clock
 from gethook_lite.config import DeliverySettings
 from gethook_lite.constants import (
     CLAIM_BATCH,
+    CLOCK_STEP_THRESHOLD_SECONDS,
     GONE_STATUS,
     LEASE_MARGIN_SECONDS,
     LEASE_RECLAIM_INTERVAL_SECONDS,
@@ -82,6 +83,7 @@ class Scheduler:
         self._stopping = False
         self._last_reclaim = 0.0
         self._started = False
+        self._clock_offset = clock.now() - clock.monotonic()
 
     @property
     def running(self) -> bool:
@@ -128,6 +130,7 @@ class Scheduler:
     async def drain(self) -> int:
         """Deliver everything due now and wait for it (tests and the CLI); returns attempts."""
         made = 0
+        await self._follow_clock_steps()
         while True:
             jobs = await self._claim()
             if not jobs and not self._in_flight:
@@ -142,6 +145,7 @@ class Scheduler:
         while not self._stopping:
             self._wake.clear()
             try:
+                await self._follow_clock_steps()
                 await self._reclaim_expired_leases()
                 jobs = await self._claim()
             except StorageError as exc:
@@ -225,6 +229,17 @@ class Scheduler:
             return
         if self._on_attempt is not None:
             self._on_attempt(job, result, status)
+
+    async def _follow_clock_steps(self) -> None:
+        """Shift the schedule when the wall clock jumps (detected against the monotonic one)."""
+        offset = self._clock.now() - self._clock.monotonic()
+        step = offset - self._clock_offset
+        if abs(step) < CLOCK_STEP_THRESHOLD_SECONDS:
+            return
+        moved = await self._db.write(store.shift_schedule, step)
+        self._clock_offset = offset
+        self._last_reclaim = self._clock.now()
+        log.warning("wall clock stepped by %+.0f s; moved %d pending retries with it", step, moved)
 
     async def _reclaim_expired_leases(self) -> None:
         now = self._clock.now()

@@ -1,0 +1,59 @@
+"""Clock steps and leases: retries are neither stranded nor stormed; leases outlast attempts."""
+
+from __future__ import annotations
+
+from gethook_lite.constants import LEASE_MARGIN_SECONDS
+from gethook_lite.db import deliveries as store
+from tests.api.test_events import drain, event_detail, ingest, make_route, make_source
+from tests.support.receiver import Receiver, Reply
+
+
+def failing_once():
+    return Receiver(lambda n: Reply(500) if n == 1 else Reply(200))
+
+
+def test_clock_set_back_does_not_strand_retries(client, auth, clock):
+    with failing_once() as receiver:
+        source = make_source(client, auth)
+        make_route(client, auth, receiver.url, source["id"])
+        event_id = ingest(client, source)["id"]
+        drain(client)  # first attempt fails; retry due in about 5 s
+        clock.step(-3600)  # an operator or NTP sets the clock back an hour
+        clock.advance(6.5)
+        drain(client)
+        assert event_detail(client, auth, event_id)["event"]["status"] == "delivered"
+        assert len(receiver.requests) == 2
+
+
+def test_clock_set_forward_does_not_fire_retries_early(client, auth, clock):
+    with failing_once() as receiver:
+        source = make_source(client, auth)
+        make_route(client, auth, receiver.url, source["id"])
+        event_id = ingest(client, source)["id"]
+        drain(client)
+        clock.step(+7200)
+        drain(client)
+        assert len(receiver.requests) == 1  # the 5 s wait is 5 s of real time, not 2 h
+        assert event_detail(client, auth, event_id)["event"]["status"] == "retry_scheduled"
+        clock.advance(6.5)
+        drain(client)
+        assert len(receiver.requests) == 2
+
+
+def test_lease_outlasts_the_destination_timeout(client, auth, clock):
+    source = make_source(client, auth)
+    make_route(client, auth, "http://127.0.0.1:9/never", source["id"])
+    ingest(client, source)
+    ctx = client.app.state.ctx
+    now = clock.now()
+    jobs = client.blocking_portal.call(ctx.db.write, store.claim_due, now, 10, {}, 32, 30.0)
+    assert len(jobs) == 1
+    assert jobs[0]["lease_expires_at"] >= now + jobs[0]["timeout_seconds"] + LEASE_MARGIN_SECONDS
+    # Not reclaimable while the attempt may still run ...
+    reclaimed = client.blocking_portal.call(
+        ctx.db.write, store.reclaim_expired_leases, now + jobs[0]["timeout_seconds"]
+    )
+    assert reclaimed == 0
+    # ... but a lease left by a dead worker is reclaimed once it expires.
+    later = jobs[0]["lease_expires_at"] + 1
+    assert client.blocking_portal.call(ctx.db.write, store.reclaim_expired_leases, later) == 1
