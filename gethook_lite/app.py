@@ -23,6 +23,7 @@ from gethook_lite.api.events import event_router, ingest_webhook
 from gethook_lite.api.health import healthz, readyz
 from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
+from gethook_lite.api.openapi import openapi_json
 from gethook_lite.api.resources import resource_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
@@ -173,6 +174,7 @@ def create_app(
             healthz,
             readyz,
             metrics,
+            openapi_json,
             ingest_webhook,
             public_account_router,
             api_key_router,

@@ -18,6 +18,7 @@ from gethook_lite.api.common import (
     query_int,
     query_str,
 )
+from gethook_lite.api.openapi import body, query
 from gethook_lite.db import StorageError
 from gethook_lite.domain import events
 from gethook_lite.domain.accounts import Caller
@@ -29,13 +30,29 @@ __all__ = ["event_router", "ingest_webhook"]
 MAX_PAGE = 500
 
 
+class Empty(msgspec.Struct):
+    """A body with no fields (replay takes none; clients send nothing or {})."""
+
+
+# The list endpoints' query parameters, for the OpenAPI document.
+LIST_QUERY = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
+    "offset": {"type": "integer", "minimum": 0, "default": 0},
+    "status": {"type": "string", "enum": list(events.EVENT_STATUSES)},
+    "source_id": {"type": "string"},
+    "event_type": {"type": "string"},
+    "since": {"type": "string", "format": "date-time"},
+    "until": {"type": "string", "format": "date-time"},
+}
+
+
 class PublishOutbound(msgspec.Struct, kw_only=True):
     payload: Any
     event_type: str | None = None
     external_event_id: str | None = None
 
 
-@post("/ingest/{token:str}", status_code=202)
+@post("/ingest/{token:str}", status_code=202, opt={"raw_body": True})
 async def ingest_webhook(request: Request, ctx: Ctx, token: FromPath[str]) -> Response:
     """Receive a webhook from a provider; 202 once it is stored (delivery comes after)."""
     try:
@@ -80,7 +97,7 @@ async def _get(ctx, caller: Caller, direction: str, event_id: str) -> dict:
     )
 
 
-@get("/events")
+@get("/events", opt=query(LIST_QUERY))
 async def list_inbound(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     return await _list(request, ctx, caller, "inbound")
 
@@ -90,12 +107,12 @@ async def get_inbound(ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]) 
     return await _get(ctx, caller, "inbound", event_id)
 
 
-@post("/events/{event_id:str}/replay", status_code=202)
+@post("/events/{event_id:str}/replay", status_code=202, opt=body(Empty, body_optional=True))
 async def replay_inbound(ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]) -> dict:
     return data(await events.replay_event(ctx, caller, "inbound", event_id))
 
 
-@post("/outbound-events", status_code=202)
+@post("/outbound-events", status_code=202, opt=body(PublishOutbound))
 async def publish_outbound(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     body = decode_body(await request.body(), PublishOutbound)
     event_id, status = await events.publish_outbound(
@@ -108,7 +125,7 @@ async def publish_outbound(request: Request, ctx: Ctx, caller: CurrentCaller) ->
     return data({"id": event_id, "status": status})
 
 
-@get("/outbound-events")
+@get("/outbound-events", opt=query(LIST_QUERY))
 async def list_outbound(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     return await _list(request, ctx, caller, "outbound")
 
@@ -118,7 +135,11 @@ async def get_outbound(ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str])
     return await _get(ctx, caller, "outbound", event_id)
 
 
-@post("/outbound-events/{event_id:str}/replay", status_code=202)
+@post(
+    "/outbound-events/{event_id:str}/replay",
+    status_code=202,
+    opt=body(Empty, body_optional=True),
+)
 async def replay_outbound(ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]) -> dict:
     return data(await events.replay_event(ctx, caller, "outbound", event_id))
 
