@@ -8,6 +8,7 @@ import msgspec
 
 from gethook_lite.context import Context
 from gethook_lite.db.ingest import accept_event
+from gethook_lite.domain.domains import ingest_host_allowed
 from gethook_lite.domain.sources import LiveSource, live_source_for_token
 from gethook_lite.errors import NotFound, Unauthorized
 from gethook_lite.ids import new_id
@@ -59,6 +60,9 @@ async def ingest(
     if source is None:
         raise NotFound("unknown ingest token")
     headers, kept_headers = stored_headers(raw_headers, source)
+    if not await ingest_host_allowed(ctx, source.custom_domain, headers.get("host")):
+        # Another account's custom domain must not reach this source: answer as if unknown.
+        raise NotFound("unknown ingest token")
     now = ctx.clock.now()
     try:
         verify_request(source.auth_mode, source.verification_config, headers, body, now)

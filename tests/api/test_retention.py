@@ -1,0 +1,290 @@
+"""Retention on the real app and database with a fake clock: expired events go with their
+deliveries and attempts, unfinished ones stay, each account keeps its own period, expired export
+jobs lose their rows and files, and freed pages go back to the file system."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+
+from litestar.testing import TestClient
+
+from gethook_lite.app import create_app
+from gethook_lite.db import retention as retention_store
+from gethook_lite.db.rows import insert
+from gethook_lite.tasks import retention
+from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
+from tests.support.receiver import Receiver, Reply
+
+DAY = 86_400.0
+
+
+@contextmanager
+def app_client(tmp_path, clock, **overrides):
+    settings = make_settings(tmp_path, **overrides)
+    app = create_app(settings, clock=clock, passwords=FAST_PASSWORDS, start_scheduler=False)
+    with TestClient(app) as client:
+        yield client
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def ctx_of(client):
+    return client.app.state.ctx
+
+
+def run(client, fn, *args):
+    return client.blocking_portal.call(fn, *args)
+
+
+def purge(client) -> dict:
+    return run(client, retention.purge_once, ctx_of(client))
+
+
+def drain(client) -> int:
+    return run(client, ctx_of(client).scheduler.drain)
+
+
+def count(client, sql: str, *args) -> int:
+    return run(client, ctx_of(client).db.read, lambda conn: conn.execute(sql, args).fetchone()[0])
+
+
+def set_retention(client, account_id: str, days: int) -> None:
+    assert run(
+        client, ctx_of(client).db.write, retention_store.set_retention_days, account_id, days
+    )
+
+
+def make_source(client, auth, url: str | None = None) -> dict:
+    source = client.post("/v1/sources", json={"name": "s"}, headers=auth).json()["data"]
+    if url is not None:
+        destination = client.post(
+            "/v1/destinations", json={"name": "d", "url": url}, headers=auth
+        ).json()["data"]
+        route = {"destination_id": destination["id"], "source_id": source["id"]}
+        assert client.post("/v1/routes", json=route, headers=auth).status_code == 201
+    return source
+
+
+def ingest(client, source: dict, body: bytes = b"{}") -> str:
+    answer = client.post(f"/ingest/{source['path_token']}", content=body)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["data"]["id"]
+
+
+def exists(client, auth, event_id: str) -> bool:
+    answer = client.get(f"/v1/events/{event_id}", headers=auth)
+    assert answer.status_code in (200, 404), answer.text
+    return answer.status_code == 200
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def test_expired_events_go_with_their_attempts_and_unfinished_ones_stay(tmp_path, clock):
+    with (
+        app_client(tmp_path, clock, **{"retention.batch_size": 2}) as client,
+        Receiver() as good,
+        Receiver(lambda n: Reply(500) if n == 1 else Reply(200)) as flaky,
+    ):
+        _, key = new_account(client, "short")
+        auth = bearer(key)
+        delivered_source = make_source(client, auth, good.url)
+        plain_source = make_source(client, auth)
+        flaky_source = make_source(client, auth, flaky.url)
+        delivered = [ingest(client, delivered_source) for _ in range(3)]
+        accepted = [ingest(client, plain_source) for _ in range(2)]
+        unfinished = ingest(client, flaky_source)
+        assert drain(client) == 4  # three successes and one failure that will be retried
+        assert count(client, "SELECT count(*) FROM attempts") == 4
+        clock.advance(20 * DAY)
+        recent = ingest(client, plain_source)
+        clock.advance(11 * DAY)  # 31 days after the first events; the default keeps 30
+
+        counts = purge(client)
+
+        assert counts["events"] == 5
+        assert not any(exists(client, auth, e) for e in [*delivered, *accepted])
+        assert exists(client, auth, unfinished) and exists(client, auth, recent)
+        # The cascade took the deliveries and attempts of the deleted events.
+        assert count(client, "SELECT count(*) FROM attempts") == 1
+        assert count(client, "SELECT count(*) FROM deliveries") == 1
+        detail = client.get(f"/v1/events/{unfinished}", headers=auth).json()["data"]
+        assert [a["outcome"] for a in detail["attempts"]] == ["http_5xx"]
+
+        # Once its delivery finishes, the old event is purged too.
+        assert drain(client) == 1
+        assert purge(client)["events"] == 1
+        assert not exists(client, auth, unfinished) and exists(client, auth, recent)
+        assert count(client, "SELECT count(*) FROM attempts") == 0
+
+
+def test_each_account_keeps_its_own_retention_period(tmp_path, clock):
+    with app_client(tmp_path, clock) as client:
+        short_id, short_key = new_account(client, "short")
+        long_id, long_key = new_account(client, "long")
+        set_retention(client, short_id, 7)
+        set_retention(client, long_id, 90)
+        short_event = ingest(client, make_source(client, bearer(short_key)))
+        long_event = ingest(client, make_source(client, bearer(long_key)))
+        clock.advance(8 * DAY)
+        assert purge(client)["events"] == 1
+        assert not exists(client, bearer(short_key), short_event)
+        assert exists(client, bearer(long_key), long_event)
+        clock.advance(81 * DAY)  # 89 days: still inside the long period
+        assert purge(client)["events"] == 0
+        clock.advance(2 * DAY)
+        assert purge(client)["events"] == 1
+        assert not exists(client, bearer(long_key), long_event)
+
+
+def test_events_at_the_boundary_are_kept(tmp_path, clock):
+    with app_client(tmp_path, clock) as client:
+        _, key = new_account(client)
+        event = ingest(client, make_source(client, bearer(key)))
+        clock.advance(30 * DAY)
+        assert purge(client)["events"] == 0 and exists(client, bearer(key), event)
+        clock.advance(0.001)
+        assert purge(client)["events"] == 1
+
+
+def test_a_pending_delivery_keeps_an_event_that_was_never_attempted(tmp_path, clock):
+    with app_client(tmp_path, clock) as client:
+        _, key = new_account(client)
+        # Nothing listens on port 9 and the scheduler is not driven: the delivery stays pending.
+        event = ingest(client, make_source(client, bearer(key), "http://127.0.0.1:9/x"))
+        clock.advance(365 * DAY)
+        assert purge(client)["events"] == 0
+        assert exists(client, bearer(key), event)
+
+
+def test_set_retention_days_reports_an_unknown_account(client):
+    assert not run(
+        client, ctx_of(client).db.write, retention_store.set_retention_days, "acct_nope", 3
+    )
+
+
+# -- exports -----------------------------------------------------------------------------------
+
+
+def add_export(client, account_id: str, job_id: str, **fields) -> None:
+    now = ctx_of(client).clock.now()
+    row = {
+        "id": job_id,
+        "account_id": account_id,
+        "status": "completed",
+        "format": "jsonl",
+        "filters": "{}",
+        "file_name": f"{job_id}.jsonl",
+        "created_at": now,
+        "completed_at": now,
+        "expires_at": None,
+        **fields,
+    }
+    run(client, ctx_of(client).db.write, insert, "exports", row)
+    if row["file_name"] and "/" not in row["file_name"]:
+        folder = ctx_of(client).settings.data_dir / "exports"
+        folder.mkdir(exist_ok=True)
+        (folder / row["file_name"]).write_text("{}\n")
+
+
+def test_expired_export_jobs_lose_their_rows_and_files(client, account, clock):
+    account_id = account[0]
+    folder = ctx_of(client).settings.data_dir / "exports"
+    add_export(client, account_id, "exp_old")
+    add_export(client, account_id, "exp_old_running", status="running")
+    add_export(client, account_id, "exp_failed", status="failed", file_name=None)
+    clock.advance(29 * DAY)
+    now = ctx_of(client).clock.now()
+    add_export(client, account_id, "exp_ttl", expires_at=now - 1)
+    add_export(client, account_id, "exp_fresh", expires_at=now + 3 * DAY)
+    add_export(client, account_id, "exp_missing_file", expires_at=now - 1)
+    (folder / "exp_missing_file.jsonl").unlink()
+    clock.advance(2 * DAY)  # the first three are now 31 days old
+
+    counts = purge(client)
+
+    assert counts["exports"] == 4 and counts["export_files"] == 2
+    remaining = run(
+        client,
+        ctx_of(client).db.read,
+        lambda conn: sorted(row[0] for row in conn.execute("SELECT id FROM exports")),
+    )
+    assert remaining == ["exp_fresh", "exp_old_running"]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "exp_fresh.jsonl",
+        "exp_old_running.jsonl",
+    ]
+
+
+def test_an_export_file_name_never_leads_outside_the_exports_folder(client, account, clock):
+    outside = ctx_of(client).settings.data_dir / "keep.txt"
+    outside.write_text("precious")
+    add_export(client, account[0], "exp_bad", file_name="../keep.txt")
+    clock.advance(31 * DAY)
+    counts = purge(client)
+    assert counts["exports"] == 1 and counts["export_files"] == 0
+    assert outside.read_text() == "precious"
+
+
+# -- pages and the periodic task ------------------------------------------------------------------
+
+
+def test_purged_pages_go_back_to_the_file_system(client, auth, clock):
+    source = make_source(client, auth)
+    for _ in range(40):
+        ingest(client, source, b"x" * 16_384)
+    database = ctx_of(client).db.path
+    clock.advance(31 * DAY)
+    counts = purge(client)
+    assert counts["events"] == 40 and counts["pages_released"] >= 40 * 4
+    assert count(client, "PRAGMA freelist_count") == 0
+    # The next pass finds nothing to release.
+    assert purge(client) == {"events": 0, "exports": 0, "export_files": 0, "pages_released": 0}
+    assert database.exists()
+
+
+def test_the_periodic_task_purges_and_stops(client, auth, clock):
+    event = ingest(client, make_source(client, auth))
+    clock.advance(31 * DAY)
+
+    async def run_task_briefly() -> None:
+        task = retention.RetentionTask(ctx_of(client), interval_seconds=0.01)
+        task.start()
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if (
+                await ctx_of(client).db.read(
+                    lambda conn: conn.execute("SELECT count(*) FROM events").fetchone()[0]
+                )
+                == 0
+            ):
+                break
+        await task.stop()
+        await task.stop()  # stopping twice is harmless
+
+    run(client, run_task_briefly)
+    assert not exists(client, auth, event)
+
+
+def test_the_task_survives_a_failing_pass(client, monkeypatch):
+    calls = []
+
+    async def failing(ctx):
+        calls.append(ctx)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(retention, "purge_once", failing)
+
+    async def run_task_briefly() -> None:
+        task = retention.RetentionTask(ctx_of(client), interval_seconds=0.01)
+        task.start()
+        for _ in range(200):
+            if len(calls) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        await task.stop()
+
+    run(client, run_task_briefly)
+    assert len(calls) >= 2
