@@ -11,6 +11,7 @@ from litestar.params import FromPath
 
 from gethook_lite.api.common import AUTHENTICATED, Ctx, CurrentCaller, data, decode_body
 from gethook_lite.clock import format_time
+from gethook_lite.context import Context
 from gethook_lite.domain import destinations, routes, sources
 from gethook_lite.presets import destination_presets, provider_presets
 
@@ -18,6 +19,8 @@ __all__ = ["resource_router"]
 
 
 class CreateSource(msgspec.Struct, kw_only=True):
+    """POST /v1/sources; ``provider`` may stand in for ``auth_mode``."""
+
     name: str
     auth_mode: str | None = None
     provider: str | None = None
@@ -25,6 +28,8 @@ class CreateSource(msgspec.Struct, kw_only=True):
 
 
 class CreateDestination(msgspec.Struct, kw_only=True):
+    """POST /v1/destinations."""
+
     name: str
     url: str
     signing_secret: str | None = None
@@ -35,6 +40,8 @@ class CreateDestination(msgspec.Struct, kw_only=True):
 
 
 class UpdateDestination(msgspec.Struct, kw_only=True):
+    """PATCH /v1/destinations/{id}: null clears auth_config and custom_headers only."""
+
     # UNSET tells "not given" from null: only the fields present in the PATCH change.
     name: str | msgspec.UnsetType = msgspec.UNSET
     url: str | msgspec.UnsetType = msgspec.UNSET
@@ -45,6 +52,8 @@ class UpdateDestination(msgspec.Struct, kw_only=True):
 
 
 class CreateRoute(msgspec.Struct, kw_only=True):
+    """POST /v1/routes; omitted retry_policy fields take the defaults."""
+
     destination_id: str
     source_id: str | None = None
     event_type_pattern: str | None = None
@@ -54,7 +63,9 @@ class CreateRoute(msgspec.Struct, kw_only=True):
 # -- presenters ----------------------------------------------------------------------------
 
 
-def present_destination(ctx, destination: dict) -> dict:
+def present_destination(ctx: Context, destination: dict) -> dict:
+    """The API shape of a destination: auth secrets masked, the signing secret only when the
+    caller just created or rotated it (the row then carries it in clear)."""
     shaped = {
         "id": destination["id"],
         "account_id": destination["account_id"],
@@ -73,6 +84,7 @@ def present_destination(ctx, destination: dict) -> dict:
 
 
 def present_route(route: dict) -> dict:
+    """The API shape of a route, with its full effective retry policy."""
     return {
         "id": route["id"],
         "account_id": route["account_id"],
@@ -90,6 +102,7 @@ def present_route(route: dict) -> dict:
 
 @post("/sources", status_code=201)
 async def create_source(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
+    """Create a source; 201 with its ingest URL."""
     body = decode_body(await request.body(), CreateSource)
     source = await sources.create_source(
         ctx,
@@ -104,22 +117,27 @@ async def create_source(request: Request, ctx: Ctx, caller: CurrentCaller) -> di
 
 @get("/sources")
 async def list_sources(ctx: Ctx, caller: CurrentCaller) -> dict:
+    """The caller's sources."""
     found = await sources.list_sources(ctx, caller)
     return data([sources.present_source(ctx, source) for source in found])
 
 
 @get("/sources/{source_id:str}")
 async def get_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> dict:
+    """One source; 404 for another account's id."""
     return data(sources.present_source(ctx, await sources.get_source(ctx, caller, source_id)))
 
 
 @delete("/sources/{source_id:str}", status_code=204)
 async def delete_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> None:
+    """Delete a source: its ingest URL answers 404 at once, its events stay."""
     await sources.delete_source(ctx, caller, source_id)
 
 
 @get("/provider-presets", sync_to_thread=False)
 def list_provider_presets(caller: CurrentCaller) -> dict:
+    """The provider presets a source can verify."""
+    # ``caller`` is unused but requested: presets are behind authentication like all of /v1.
     return data([msgspec.structs.asdict(preset) for preset in provider_presets()])
 
 
@@ -128,6 +146,7 @@ def list_provider_presets(caller: CurrentCaller) -> dict:
 
 @post("/destinations", status_code=201)
 async def create_destination(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
+    """Create a destination; the answer is the only one with its signing secret."""
     body = decode_body(await request.body(), CreateDestination)
     destination = await destinations.create_destination(
         ctx,
@@ -145,12 +164,14 @@ async def create_destination(request: Request, ctx: Ctx, caller: CurrentCaller) 
 
 @get("/destinations")
 async def list_destinations(ctx: Ctx, caller: CurrentCaller) -> dict:
+    """The caller's destinations (secrets masked)."""
     found = await destinations.list_destinations(ctx, caller)
     return data([present_destination(ctx, destination) for destination in found])
 
 
 @get("/destinations/{destination_id:str}")
 async def get_destination(ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]) -> dict:
+    """One destination (secrets masked); 404 for another account's id."""
     destination = await destinations.get_destination(ctx, caller, destination_id)
     return data(present_destination(ctx, destination))
 
@@ -159,6 +180,7 @@ async def get_destination(ctx: Ctx, caller: CurrentCaller, destination_id: FromP
 async def update_destination(
     request: Request, ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
 ) -> dict:
+    """Change only the fields present in the body."""
     body = decode_body(await request.body(), UpdateDestination)
     given = {
         field: value
@@ -173,6 +195,7 @@ async def update_destination(
 async def rotate_destination_secret(
     ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
 ) -> dict:
+    """A new signing secret, shown once; the old one signs on for the grace period."""
     destination = await destinations.rotate_secret(ctx, caller, destination_id)
     return data(present_destination(ctx, destination))
 
@@ -181,11 +204,14 @@ async def rotate_destination_secret(
 async def delete_destination(
     ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
 ) -> None:
+    """Delete a destination, its routes and its queued deliveries."""
     await destinations.delete_destination(ctx, caller, destination_id)
 
 
 @get("/destination-presets", sync_to_thread=False)
 def list_destination_presets(caller: CurrentCaller) -> dict:
+    """The destination presets."""
+    # ``caller`` is unused but requested: presets are behind authentication like all of /v1.
     return data([msgspec.structs.asdict(preset) for preset in destination_presets()])
 
 
@@ -194,6 +220,7 @@ def list_destination_presets(caller: CurrentCaller) -> dict:
 
 @post("/routes", status_code=201)
 async def create_route(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
+    """Create a route; both ids must be the caller's."""
     body = decode_body(await request.body(), CreateRoute)
     route = await routes.create_route(
         ctx,
@@ -208,11 +235,13 @@ async def create_route(request: Request, ctx: Ctx, caller: CurrentCaller) -> dic
 
 @get("/routes")
 async def list_routes(ctx: Ctx, caller: CurrentCaller) -> dict:
+    """The caller's routes."""
     return data([present_route(route) for route in await routes.list_routes(ctx, caller)])
 
 
 @delete("/routes/{route_id:str}", status_code=204)
 async def delete_route(ctx: Ctx, caller: CurrentCaller, route_id: FromPath[str]) -> None:
+    """Delete a route."""
     await routes.delete_route(ctx, caller, route_id)
 
 

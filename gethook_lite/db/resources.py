@@ -40,6 +40,10 @@ _DESTINATION_UPDATABLE = frozenset(
 )
 
 
+# The smallest step of updated_at that a float near today's unix time still represents.
+_MIN_VERSION_STEP = 1e-6
+
+
 # -- sources -------------------------------------------------------------------------------
 
 # A source with the name of its verified custom domain, which its ingest URL uses.
@@ -128,7 +132,7 @@ def update_destination(
     unknown = set(changes) - _DESTINATION_UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
-    assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    assignments = ", ".join(_assignment(column) for column in changes)
     cursor = conn.execute(
         f"UPDATE destinations SET {assignments}"
         " WHERE account_id = :_account_id AND id = :_id AND deleted_at IS NULL",
@@ -137,6 +141,14 @@ def update_destination(
     if cursor.rowcount == 0:
         return None
     return get_destination(conn, account_id, destination_id)
+
+
+def _assignment(column: str) -> str:
+    if column == "updated_at":
+        # Delivery caches a destination's prepared headers and secrets by updated_at, so every
+        # change must move it forward, even when the clock has not (same tick, or a step back).
+        return f"updated_at = MAX(:updated_at, updated_at + {_MIN_VERSION_STEP})"
+    return f"{column} = :{column}"
 
 
 def delete_destination(

@@ -26,14 +26,18 @@ async def create_route(
     event_type_pattern: str | None,
     retry_policy: dict | None,
 ) -> dict:
+    """Create a route; both ids must be the caller's live resources (404 otherwise)."""
     try:
         pattern = validate_event_type_pattern(event_type_pattern)
     except ValueError as exc:
-        raise BadRequest(f"event_type_pattern: {exc}") from None
+        # The pattern module's messages start with the field name; it is named once here.
+        message = str(exc).removeprefix("event_type_pattern ")
+        raise BadRequest(f"event_type_pattern: {message}") from None
+    _check_numbers_fit(retry_policy)
     try:
         policy = validate_retry_policy(retry_policy)
     except PolicyError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(f"{exc.field}: {exc.message}") from None
     route = {
         "id": new_id("route"),
         "account_id": caller.account_id,
@@ -46,6 +50,16 @@ async def create_route(
     }
     await ctx.db.write(_insert_checked, route)
     return route
+
+
+def _check_numbers_fit(retry_policy: dict | None) -> None:
+    """Refuse integers too large for a float: the policy check converts them (OverflowError)."""
+    for key, value in (retry_policy or {}).items():
+        if isinstance(value, int):
+            try:
+                float(value)
+            except OverflowError:
+                raise BadRequest(f"retry_policy.{key}: is out of range") from None
 
 
 def _insert_checked(conn, route: dict) -> None:
@@ -65,10 +79,12 @@ def retry_policy_of(route_or_job: dict) -> RetryPolicy:
 
 
 async def list_routes(ctx: Context, caller: Caller) -> list[dict]:
+    """The caller's live routes, oldest first."""
     return await ctx.db.read(store.list_routes, caller.account_id)
 
 
 async def delete_route(ctx: Context, caller: Caller, route_id: str) -> None:
+    """Soft-delete a route (queued deliveries keep its retry policy)."""
     deleted = await ctx.db.write(store.delete_route, caller.account_id, route_id, ctx.clock.now())
     if not deleted:
         raise NotFound("route not found")

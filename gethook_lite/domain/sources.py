@@ -26,6 +26,7 @@ __all__ = [
     "LiveSource",
     "create_source",
     "delete_source",
+    "forget_cached_sources",
     "get_source",
     "list_sources",
     "live_source_for_token",
@@ -35,6 +36,9 @@ __all__ = [
 # 24 random bytes = 192 bits, url-safe: the token is the ingest endpoint's only credential.
 PATH_TOKEN_BYTES = 24
 _CACHE = "sources_by_token"
+# Bumped whenever cached sources are dropped, so a lookup that read the database before the
+# change cannot put the stale source back into the cache after it.
+_GENERATION = "sources_cache_generation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ async def create_source(
     provider: str | None,
     verification_config: dict | None,
 ) -> dict:
+    """Create a source with a fresh ingest token; its verification secrets are encrypted."""
     name = require_text(name, "name")
     auth_mode = _resolve_auth_mode(auth_mode, provider)
     try:
@@ -80,6 +85,7 @@ async def create_source(
 
 
 def _resolve_auth_mode(auth_mode: str | None, provider: str | None) -> str:
+    """The auth mode: a provider preset's scheme, the given mode, or ``none``."""
     if provider is not None:
         preset = get_provider_preset(provider)
         if preset is None:
@@ -94,6 +100,7 @@ def _resolve_auth_mode(auth_mode: str | None, provider: str | None) -> str:
 
 
 async def get_source(ctx: Context, caller: Caller, source_id: str) -> dict:
+    """The caller's live source; 404 for unknown, deleted or another account's ids."""
     source = await ctx.db.read(store.get_source, caller.account_id, source_id)
     if source is None:
         raise NotFound("source not found")
@@ -101,36 +108,46 @@ async def get_source(ctx: Context, caller: Caller, source_id: str) -> dict:
 
 
 async def list_sources(ctx: Context, caller: Caller) -> list[dict]:
+    """The caller's live sources, oldest first."""
     return await ctx.db.read(store.list_sources, caller.account_id)
 
 
 async def delete_source(ctx: Context, caller: Caller, source_id: str) -> None:
+    """Soft-delete a source (its events stay) and its routes; its token stops working at once."""
     source = await get_source(ctx, caller, source_id)
-    await ctx.db.write(store.delete_source, caller.account_id, source_id, ctx.clock.now())
+    deleted = await ctx.db.write(store.delete_source, caller.account_id, source_id, ctx.clock.now())
     # The ingest URL must answer 404 from now on, not after a cache expiry.
-    ctx.caches.get(_CACHE, {}).pop(source["path_token"], None)
+    forget_cached_sources(ctx, source["path_token"])
+    if not deleted:
+        raise NotFound("source not found")
 
 
 async def live_source_for_token(ctx: Context, path_token: str) -> LiveSource | None:
     """The source behind an ingest token, cached: ingest looks this up on every request."""
-    cache: dict[str, LiveSource | None] = ctx.caches.setdefault(_CACHE, {})
-    if path_token in cache:
-        return cache[path_token]
+    cached = ctx.caches.get(_CACHE, {}).get(path_token)
+    if cached is not None:
+        return cached
+    generation = ctx.caches.get(_GENERATION, 0)
     row = await ctx.db.read(store.find_source_by_token, path_token)
     live = _live_source(ctx, row) if row else None
-    if live is not None:
-        # Only live sources are cached; unknown tokens are not, so a spray of random
-        # tokens cannot grow the cache.
-        cache[path_token] = live
+    # Only live sources are cached; unknown tokens are not, so a spray of random tokens
+    # cannot grow the cache. Nor is a source read before a concurrent delete.
+    if live is not None and ctx.caches.get(_GENERATION, 0) == generation:
+        ctx.caches.setdefault(_CACHE, {})[path_token] = live
     return live
 
 
-def forget_cached_sources(ctx: Context) -> None:
-    """Drop every cached source (after a change that affects many, such as a domain)."""
-    ctx.caches.pop(_CACHE, None)
+def forget_cached_sources(ctx: Context, path_token: str | None = None) -> None:
+    """Drop one cached source, or every one (after a change that affects many, e.g. a domain)."""
+    ctx.caches[_GENERATION] = ctx.caches.get(_GENERATION, 0) + 1
+    if path_token is None:
+        ctx.caches.pop(_CACHE, None)
+    else:
+        ctx.caches.get(_CACHE, {}).pop(path_token, None)
 
 
 def _live_source(ctx: Context, row: dict) -> LiveSource:
+    """What ingest needs from a source row, secrets decrypted."""
     return LiveSource(
         id=row["id"],
         account_id=row["account_id"],
@@ -141,6 +158,7 @@ def _live_source(ctx: Context, row: dict) -> LiveSource:
 
 
 def _decrypted_config(ctx: Context, row: dict) -> dict[str, Any]:
+    """The verification config in clear ({} when the mode has none)."""
     encrypted = row["verification_config_enc"]
     return json.loads(ctx.secrets.decrypt(encrypted)) if encrypted else {}
 

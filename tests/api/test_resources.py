@@ -9,6 +9,7 @@ creation nor sit in the database file in plain text.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from contextlib import contextmanager
 
@@ -16,13 +17,20 @@ import pytest
 from litestar.testing import TestClient
 
 from gethook_lite.app import DATABASE_FILE, create_app
+from gethook_lite.clock import FakeClock
 from gethook_lite.db import events as event_store
 from gethook_lite.db import resources as resource_store
 from gethook_lite.delivery.signing import decode_signing_secret
+from gethook_lite.domain import destinations as destination_domain
 from gethook_lite.domain import sources
+from gethook_lite.domain.accounts import Caller
+from gethook_lite.ids import new_id
+from gethook_lite.presets import DestinationPreset
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
 
-PUBLIC_URL = "https://hooks.example.net/in"  # does not resolve here: no DNS answer, no refusal
+# IP literals (documentation ranges, public for the policy): a host name would cost a DNS
+# lookup per create, and a lost packet stalls it for the resolver's five-second timeout.
+PUBLIC_URL = "https://203.0.113.10/hooks"
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 DEFAULT_POLICY = {
     "max_attempts": 8,
@@ -32,7 +40,25 @@ DEFAULT_POLICY = {
 }
 
 
-# -- helpers -----------------------------------------------------------------------------------
+# -- fixtures and helpers ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory):
+    """One app for the whole module: starting an app per test would dominate the run time.
+
+    Tests stay independent because each one works in a fresh account (``auth``), and tenant
+    isolation is exactly what keeps accounts from seeing each other.
+    """
+    settings = make_settings(tmp_path_factory.mktemp("resources"))
+    app = create_app(settings, clock=FakeClock(), passwords=FAST_PASSWORDS, start_scheduler=False)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client(shared_client):
+    return shared_client
 
 
 @contextmanager
@@ -325,6 +351,27 @@ def test_deleted_source_token_stops_resolving_at_once_even_when_cached(client, a
     assert run(client, sources.live_source_for_token, ctx, source["path_token"]) is None
 
 
+def test_a_lookup_racing_a_delete_does_not_cache_the_deleted_source(client, auth):
+    source = make_source(client, auth)
+    ctx = ctx_of(client)
+    caller = Caller(account_id=source["account_id"], key_id="key_test", role="admin")
+    original_read = ctx.db.read
+
+    async def read_then_delete(fn, *args):
+        # The lookup reads the live row, then the delete commits before the lookup resumes.
+        row = await original_read(fn, *args)
+        del ctx.db.read
+        await sources.delete_source(ctx, caller, source["id"])
+        return row
+
+    ctx.db.read = read_then_delete
+    try:
+        run(client, sources.live_source_for_token, ctx, source["path_token"])
+    finally:
+        vars(ctx.db).pop("read", None)
+    assert run(client, sources.live_source_for_token, ctx, source["path_token"]) is None
+
+
 def test_live_source_carries_the_decrypted_verification_config(client, auth):
     config = {"secret": "hmac-secret-value-123", "header": "X-Sig"}
     source = make_source(client, auth, auth_mode="hmac", verification_config=config)
@@ -336,8 +383,9 @@ def test_live_source_carries_the_decrypted_verification_config(client, auth):
 
 def test_deleted_sources_events_stay_readable(client, auth):
     source = make_source(client, auth)
+    event_id = new_id("evt")
     event = {
-        "id": "evt_test",
+        "id": event_id,
         "account_id": source["account_id"],
         "direction": "inbound",
         "source_id": source["id"],
@@ -350,7 +398,7 @@ def test_deleted_sources_events_stay_readable(client, auth):
     }
     run(client, ctx_of(client).db.write, event_store.insert_event, event)
     client.delete(f"/v1/sources/{source['id']}", headers=auth)
-    kept = db_row(client, event_store.get_event, source["account_id"], "inbound", "evt_test")
+    kept = db_row(client, event_store.get_event, source["account_id"], "inbound", event_id)
     assert kept is not None and kept["source_id"] == source["id"]
 
 
@@ -413,7 +461,7 @@ def test_timeout_bounds_are_inclusive(client, auth, timeout):
         "http://192.168.1.20/hook",
         "http://[::1]:9000/",
         "https://203.0.113.10/hook?x=1",
-        "HTTPS://hooks.example.net/path",
+        "HTTPS://198.51.100.20/path",
     ],
 )
 def test_loopback_private_and_public_urls_are_allowed_by_default(client, auth, url):
@@ -458,31 +506,33 @@ def test_url_error_message_does_not_repeat_the_field_name(client, auth):
     assert error(answer, 400) == "url: scheme must be http or https"
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1/",
-        "http://localhost:3000/",
-        "http://10.1.2.3/",
-        "http://172.16.0.1/",
-        "http://192.168.0.1/",
-        "http://[::1]/",
-        "http://[fc00::1]/",
-        "http://[::ffff:10.0.0.1]/",
-    ],
-)
-def test_private_urls_are_refused_when_private_networks_are_disabled(tmp_path, clock, url):
+PRIVATE_URLS = [
+    "http://127.0.0.1/",
+    "http://localhost:3000/",
+    "http://10.1.2.3/",
+    "http://172.16.0.1/",
+    "http://192.168.0.1/",
+    "http://[::1]/",
+    "http://[fc00::1]/",
+    "http://[::ffff:10.0.0.1]/",
+]
+
+
+def test_private_urls_are_refused_when_private_networks_are_disabled(tmp_path, clock):
     overrides = {"delivery.allow_private_networks": False}
     with app_client(tmp_path, clock, **overrides) as client:
         headers = bearer(new_account(client)[1])
-        answer = client.post("/v1/destinations", json={"name": "d", "url": url}, headers=headers)
-        assert error(answer, 400).startswith("url: ")
         # A public address is still fine, and a PATCH to a private one is refused.
         destination = make_destination(client, headers)
-        patch = client.patch(
-            f"/v1/destinations/{destination['id']}", json={"url": url}, headers=headers
-        )
-        assert error(patch, 400).startswith("url: ")
+        for url in PRIVATE_URLS:
+            body = {"name": "d", "url": url}
+            answer = client.post("/v1/destinations", json=body, headers=headers)
+            assert error(answer, 400).startswith("url: "), url
+            patch = client.patch(
+                f"/v1/destinations/{destination['id']}", json={"url": url}, headers=headers
+            )
+            assert error(patch, 400).startswith("url: "), url
+        assert ok(client.get("/v1/destinations", headers=headers)) == [without_secret(destination)]
 
 
 def test_denied_cidrs_are_refused_on_create_and_update(tmp_path, clock):
@@ -630,10 +680,9 @@ def test_destination_created_from_a_preset_remembers_it(client, auth, preset):
     assert destination["preset"] == preset
 
 
-def test_a_preset_applies_its_headers_and_requires_its_auth_type(client, auth, monkeypatch):
-    from gethook_lite.domain import destinations as destination_domain
-    from gethook_lite.presets import DestinationPreset
-
+@pytest.fixture
+def vendor_preset(monkeypatch):
+    """A preset that needs bearer auth and adds a header (the shipped presets need neither)."""
     fake = DestinationPreset(
         id="vendor",
         name="Vendor",
@@ -648,6 +697,10 @@ def test_a_preset_applies_its_headers_and_requires_its_auth_type(client, auth, m
         "get_destination_preset",
         lambda preset_id: fake if preset_id == "vendor" else None,
     )
+    return fake
+
+
+def test_a_preset_applies_its_headers_and_requires_its_auth_type(client, auth, vendor_preset):
     missing = client.post(
         "/v1/destinations", json={"name": "v", "url": PUBLIC_URL, "preset": "vendor"}, headers=auth
     )
@@ -672,6 +725,40 @@ def test_a_preset_applies_its_headers_and_requires_its_auth_type(client, auth, m
     )
     assert destination["custom_headers"] == {"X-Vendor-Version": "2", "X-Mine": "1"}
     assert destination["auth_config"] == {"type": "bearer", "token": "****"}
+
+
+def test_a_custom_header_may_not_repeat_the_api_key_header(client, auth):
+    api_key = {"type": "api_key", "header": "X-Api-Key", "value": "v"}
+    body = {"name": "d", "url": PUBLIC_URL, "auth_config": api_key}
+    answer = client.post(
+        "/v1/destinations", json={**body, "custom_headers": {"x-api-key": "1"}}, headers=auth
+    )
+    assert error(answer, 400).startswith("custom_headers.x-api-key:")
+    destination = make_destination(client, auth, auth_config=api_key)
+    clash = patch_destination(client, auth, destination, {"custom_headers": {"X-API-KEY": "1"}})
+    assert error(clash, 400).startswith("custom_headers.X-API-KEY:")
+    with_header = make_destination(client, auth, custom_headers={"X-Api-Key": "1"})
+    clash = patch_destination(client, auth, with_header, {"auth_config": api_key})
+    assert error(clash, 400).startswith("custom_headers.X-Api-Key:")
+    # Both in one PATCH: the new headers replace the old, so no clash is left.
+    both = {"auth_config": api_key, "custom_headers": {"X-Other": "1"}}
+    assert ok(patch_destination(client, auth, with_header, both))["custom_headers"] == {
+        "X-Other": "1"
+    }
+
+
+def test_a_preset_keeps_applying_on_patch(client, auth, vendor_preset):
+    destination = make_destination(
+        client, auth, preset="vendor", auth_config={"type": "bearer", "token": "t"}
+    )
+    dropped = patch_destination(client, auth, destination, {"auth_config": None})
+    assert error(dropped, 400).startswith("auth_config:")
+    patched = ok(patch_destination(client, auth, destination, {"custom_headers": {"X-A": "1"}}))
+    assert patched["custom_headers"] == {"X-Vendor-Version": "2", "X-A": "1"}
+    overridden = patch_destination(
+        client, auth, destination, {"custom_headers": {"x-vendor-version": "3"}}
+    )
+    assert ok(overridden)["custom_headers"] == {"x-vendor-version": "3"}
 
 
 # -- PATCH -------------------------------------------------------------------------------------
@@ -702,7 +789,7 @@ def without_secret(destination: dict) -> dict:
     [
         ({}, {}),
         ({"name": " renamed "}, {"name": "renamed"}),
-        ({"url": "https://other.example.net/x"}, {"url": "https://other.example.net/x"}),
+        ({"url": "https://198.51.100.30/x"}, {"url": "https://198.51.100.30/x"}),
         ({"timeout_seconds": 120}, {"timeout_seconds": 120}),
         ({"active": False}, {"active": False}),
         ({"auth_config": None}, {"auth_config": None}),
@@ -746,7 +833,7 @@ def test_invalid_patch_is_400_and_changes_nothing(client, auth, full_destination
     assert shown == without_secret(full_destination)
 
 
-def test_patch_with_only_bad_field_among_good_ones_applies_nothing(client, auth, full_destination):
+def test_patch_with_one_bad_field_applies_none_of_the_others(client, auth, full_destination):
     body = {"name": "new", "timeout_seconds": 500}
     error(patch_destination(client, auth, full_destination, body), 400)
     shown = ok(client.get(f"/v1/destinations/{full_destination['id']}", headers=auth))
@@ -762,14 +849,26 @@ def test_patch_cannot_change_the_signing_secret(client, auth, full_destination):
         full_destination["account_id"],
         full_destination["id"],
     )
-    assert ctx_of(client).secrets.decrypt(row["signing_secret_enc"]) == full_destination[
-        "signing_secret"
-    ]
+    assert (
+        ctx_of(client).secrets.decrypt(row["signing_secret_enc"])
+        == full_destination["signing_secret"]
+    )
 
 
 def test_reactivated_destination_is_active_again(client, auth, full_destination):
     ok(patch_destination(client, auth, full_destination, {"active": False}))
     assert ok(patch_destination(client, auth, full_destination, {"active": True}))["active"]
+
+
+def test_every_change_moves_updated_at_forward_even_when_the_clock_stands_still(client, auth):
+    # Delivery caches a destination's headers and secrets by updated_at (its version).
+    destination = make_destination(client, auth)
+    versions = [stored_destination(client, destination)["updated_at"]]
+    ok(patch_destination(client, auth, destination, {"custom_headers": {"X-A": "1"}}))
+    versions.append(stored_destination(client, destination)["updated_at"])
+    ok(client.post(f"/v1/destinations/{destination['id']}/rotate-secret", headers=auth))
+    versions.append(stored_destination(client, destination)["updated_at"])
+    assert versions == sorted(set(versions))
 
 
 # -- rotation ----------------------------------------------------------------------------------
@@ -781,9 +880,8 @@ def stored_destination(client, destination) -> dict:
     )
 
 
-def test_rotate_secret_returns_a_new_secret_and_keeps_the_old_for_the_grace_period(
-    client, auth, clock
-):
+def test_rotate_secret_returns_a_new_secret_and_keeps_the_old_for_the_grace_period(client, auth):
+    clock = ctx_of(client).clock
     destination = make_destination(client, auth)
     clock.advance(10)
     answer = client.post(f"/v1/destinations/{destination['id']}/rotate-secret", headers=auth)
@@ -1019,9 +1117,7 @@ def other(client) -> dict:
     headers = bearer(new_account(client, "other")[1])
     source = make_source(client, headers, auth_mode="github", verification_config={"secret": "s"})
     destination = make_destination(client, headers)
-    route = make_route(
-        client, headers, destination_id=destination["id"], source_id=source["id"]
-    )
+    route = make_route(client, headers, destination_id=destination["id"], source_id=source["id"])
     return {"headers": headers, "src": source, "dest": destination, "route": route}
 
 
@@ -1116,7 +1212,9 @@ def mine(client, auth) -> dict[str, str]:
 def fill(body, ids):
     if body is None:
         return None
-    return {key: value.format(**ids) if isinstance(value, str) else value for key, value in body.items()}
+    return {
+        key: value.format(**ids) if isinstance(value, str) else value for key, value in body.items()
+    }
 
 
 @pytest.mark.parametrize(("method", "template", "body"), WRITE_ENDPOINTS)
@@ -1147,6 +1245,110 @@ def test_every_endpoint_needs_an_api_key(client, mine, method, template):
     assert error(answer, 401).startswith("missing API key")
 
 
+# -- hostile input -----------------------------------------------------------------------------
+
+
+ODD_VALUES = [None, True, -1, 1.5, 10**400, "", "x" * 5000, [], ["a"], {"a": []}, "\x00"]
+FULL_CONFIG = {"secret": "s", "header": "x-h", "username": "u", "password": "p", "value": "v"}
+FULL_AUTH = {"token": "t", "username": "u", "password": "p", "header": "X-K", "value": "v"}
+# The fields each verification mode and auth type reads.
+CONFIG_FIELDS = {
+    "hmac": ("secret", "header", "algorithm", "encoding", "prefix"),
+    "basic_auth": ("username", "password"),
+    "api_key": ("header", "value"),
+    "slack": ("secret", "tolerance_seconds"),
+    "standard_webhooks": ("secret",),
+}
+AUTH_FIELDS = {
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "api_key": ("header", "value"),
+}
+PATCH_FIELDS = (
+    "name",
+    "url",
+    "timeout_seconds",
+    "auth_config",
+    "auth_config.type",
+    "custom_headers",
+    "active",
+)
+ROUTE_FIELDS = (
+    "destination_id",
+    "source_id",
+    "event_type_pattern",
+    "retry_policy",
+    *(f"retry_policy.{name}" for name in DEFAULT_POLICY),
+)
+
+# method, path ("{dest}": a destination of the caller), base body, dotted field to replace.
+ODD_INPUT_CASES = [
+    *[("POST", "/v1/sources", {"name": "s"}, f) for f in ("name", "auth_mode", "provider")],
+    ("POST", "/v1/sources", {"name": "s"}, "verification_config"),
+    *[
+        (
+            "POST",
+            "/v1/sources",
+            {"name": "s", "auth_mode": mode, "verification_config": FULL_CONFIG},
+            f"verification_config.{field}",
+        )
+        for mode, fields in CONFIG_FIELDS.items()
+        for field in fields
+    ],
+    *[
+        ("POST", "/v1/destinations", {"name": "d", "url": PUBLIC_URL}, field)
+        for field in (
+            "name",
+            "url",
+            "signing_secret",
+            "timeout_seconds",
+            "preset",
+            "auth_config",
+            "auth_config.type",
+            "custom_headers",
+            "custom_headers.X-A",
+        )
+    ],
+    *[
+        (
+            "POST",
+            "/v1/destinations",
+            {"name": "d", "url": PUBLIC_URL, "auth_config": {"type": kind, **FULL_AUTH}},
+            f"auth_config.{field}",
+        )
+        for kind, fields in AUTH_FIELDS.items()
+        for field in fields
+    ],
+    *[("PATCH", "/v1/destinations/{dest}", {}, field) for field in PATCH_FIELDS],
+    *[("POST", "/v1/routes", {"destination_id": "{dest}"}, field) for field in ROUTE_FIELDS],
+]
+
+
+def replaced(base: dict, dotted: str, value, destination_id: str) -> dict:
+    """A deep copy of ``base`` with the dotted field set to ``value``."""
+    body = json.loads(json.dumps(base).replace("{dest}", destination_id))
+    *parents, last = dotted.split(".")
+    target = body
+    for name in parents:
+        target = target.setdefault(name, {})
+    target[last] = value
+    return body
+
+
+@pytest.mark.parametrize(("method", "template", "base", "field"), ODD_INPUT_CASES)
+def test_odd_values_in_any_field_are_answered_without_a_500(
+    client, auth, method, template, base, field
+):
+    destination_id = make_destination(client, auth)["id"]
+    path = template.format(dest=destination_id)
+    headers = {**auth, "Content-Type": "application/json"}
+    for value in ODD_VALUES:
+        content = json.dumps(replaced(base, field, value, destination_id))
+        answer = client.request(method, path, content=content, headers=headers)
+        assert answer.status_code in (200, 201, 400, 404), (field, value, answer.text)
+        assert set(answer.json()) in ({"data"}, {"error"})
+
+
 # -- secrets -----------------------------------------------------------------------------------
 
 
@@ -1175,12 +1377,20 @@ def secret_values() -> list[str]:
         for field in ("secret", "password", "value")
         if field in config
     ]
-    values += [config.get("token") or config.get("password") or config["value"] for config in DEST_AUTH]
+    values += [
+        config.get("token") or config.get("password") or config["value"] for config in DEST_AUTH
+    ]
     return values
 
 
-def test_secrets_never_come_back_and_are_not_in_the_database_file(client, auth):
-    expected_secrets = secret_values() + [GIVEN_SIGNING_SECRET]
+def test_secrets_never_come_back_and_are_not_in_the_database_file(tmp_path, clock):
+    # An app of its own, so that its WAL holds exactly these writes.
+    with app_client(tmp_path, clock) as client:
+        check_secrets_stay_hidden(client, bearer(new_account(client)[1]))
+
+
+def check_secrets_stay_hidden(client, auth) -> None:
+    expected_secrets = [*secret_values(), GIVEN_SIGNING_SECRET]
     for auth_mode, config in SOURCE_SECRETS.items():
         make_source(client, auth, auth_mode=auth_mode, verification_config=config)
     for auth_config in DEST_AUTH:
