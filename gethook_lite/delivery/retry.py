@@ -84,7 +84,8 @@ def _is_number(value: Any) -> bool:
     """Return True for a finite int or float (bool is an int in Python but not a number here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return math.isfinite(value)
+    # A huge int (10**400) is an int, but math.isfinite() overflows converting it to float.
+    return (isinstance(value, float) and math.isfinite(value)) or isinstance(value, int)
 
 
 def _validate_max_attempts(value: Any) -> int:

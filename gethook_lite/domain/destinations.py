@@ -53,6 +53,7 @@ _RESERVED_HEADERS = frozenset(
         "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
         "te", "trailer", "trailers", "proxy-authorization", "proxy-authenticate",
         "proxy-connection", "content-encoding", "expect", "user-agent", "authorization",
+        "content-type",  # the event's own content type is sent, byte for byte with its body
     }
 )  # fmt: skip
 _RESERVED_PREFIXES = ("webhook-", "x-gethook-", "proxy-")

@@ -279,7 +279,8 @@ def _mask_secret(field: str, value: object) -> str:
     for prefix in _PUBLIC_SECRET_PREFIXES:
         if value.startswith(prefix):
             return prefix + _MASK
-    return value[:_MASK_VISIBLE_CHARS] + _MASK
+    # Secrets are never returned, not even a prefix: only a well-known public prefix shows.
+    return _MASK
 
 
 # --- request verification ----------------------------------------------------------------------

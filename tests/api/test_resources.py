@@ -165,7 +165,7 @@ VALID_SOURCE_CONFIGS = [
     (
         "hmac",
         {"secret": "hmac-secret-value-123", "header": "X-Signature"},
-        {"secret": "hmac****", "header": "x-signature", "algorithm": "sha256", "encoding": "hex"},
+        {"secret": "****", "header": "x-signature", "algorithm": "sha256", "encoding": "hex"},
     ),
     (
         "hmac",
@@ -192,7 +192,7 @@ VALID_SOURCE_CONFIGS = [
     (
         "api_key",
         {"header": "X-Api-Key", "value": "key-value-1234567"},
-        {"header": "x-api-key", "value": "key-****"},
+        {"header": "x-api-key", "value": "****"},
     ),
     (
         "stripe",
@@ -200,11 +200,11 @@ VALID_SOURCE_CONFIGS = [
         {"secret": "whsec_****", "tolerance_seconds": 300},
     ),
     ("github", {"secret": "gh"}, {"secret": "****"}),
-    ("shopify", {"secret": "shpss_0123456789abcdef"}, {"secret": "shps****"}),
+    ("shopify", {"secret": "shpss_0123456789abcdef"}, {"secret": "****"}),
     (
         "slack",
         {"secret": "8f742231b10e8888abcd", "tolerance_seconds": 60},
-        {"secret": "8f74****", "tolerance_seconds": 60},
+        {"secret": "****", "tolerance_seconds": 60},
     ),
     ("standard_webhooks", {"secret": WHSEC}, {"secret": "whsec_****", "tolerance_seconds": 300}),
 ]

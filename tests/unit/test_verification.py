@@ -633,18 +633,18 @@ def test_every_mode_declares_its_secret_fields() -> None:
         ("none", None, None),
         ("stripe", {"secret": STRIPE_SECRET}, {"secret": "whsec_****"}),
         ("stripe", {"secret": "whsec_short"}, {"secret": "****"}),
-        ("github", {"secret": "abcdefghijklm"}, {"secret": "abcd****"}),
+        ("github", {"secret": "abcdefghijklm"}, {"secret": "****"}),
         ("github", {"secret": "abcdefghijkl"}, {"secret": "****"}),
         ("shopify", {"secret": 12345678901234}, {"secret": "****"}),
         (
             "slack",
             {"secret": SLACK_SECRET, "tolerance_seconds": 60},
-            {"secret": "8f74****", "tolerance_seconds": 60},
+            {"secret": "****", "tolerance_seconds": 60},
         ),
         (
             "hmac",
             {"secret": "long-generic-secret", "header": "x-sig", "algorithm": "sha1"},
-            {"secret": "long****", "header": "x-sig", "algorithm": "sha1"},
+            {"secret": "****", "header": "x-sig", "algorithm": "sha1"},
         ),
         (
             "basic_auth",
@@ -654,7 +654,7 @@ def test_every_mode_declares_its_secret_fields() -> None:
         (
             "api_key",
             {"header": "x-key", "value": "key-1234567890"},
-            {"header": "x-key", "value": "key-****"},
+            {"header": "x-key", "value": "****"},
         ),
         ("stripe", {"secret": "whsec_abcdefghijkl", "stray": "x"}, {"secret": "whsec_****"}),
         ("unknown", {"token": "t0ps3cret", "n": 1}, {"token": "****", "n": "****"}),
