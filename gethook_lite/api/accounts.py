@@ -6,6 +6,7 @@ import msgspec
 from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath
 
+from gethook_lite.api import openapi
 from gethook_lite.api.common import (
     AUTHENTICATED,
     Ctx,
@@ -14,7 +15,6 @@ from gethook_lite.api.common import (
     decode_body,
     present_time,
 )
-from gethook_lite.api.openapi import body
 from gethook_lite.domain import accounts
 
 __all__ = ["api_key_router", "public_account_router"]
@@ -71,7 +71,7 @@ def _account_with_key(account: dict, key: dict) -> dict:
     return data({"account": present_account(account), "api_key": present_api_key(key)})
 
 
-@post("/accounts", status_code=201, opt=body(CreateAccount))
+@post("/accounts", status_code=201, opt=openapi.body(CreateAccount))
 async def create_account(request: Request, ctx: Ctx) -> dict:
     body = decode_body(await request.body(), CreateAccount)
     accounts.check_signup_allowed(ctx, request.headers.get("x-signup-token"))
@@ -79,7 +79,7 @@ async def create_account(request: Request, ctx: Ctx) -> dict:
     return _account_with_key(account, key)
 
 
-@post("/auth/register", status_code=201, opt=body(Register))
+@post("/auth/register", status_code=201, opt=openapi.body(Register))
 async def register(request: Request, ctx: Ctx) -> dict:
     body = decode_body(await request.body(), Register)
     accounts.check_signup_allowed(ctx, request.headers.get("x-signup-token"))
@@ -87,7 +87,7 @@ async def register(request: Request, ctx: Ctx) -> dict:
     return _account_with_key(account, key)
 
 
-@post("/auth/login", status_code=200, opt=body(Login))
+@post("/auth/login", status_code=200, opt=openapi.body(Login))
 async def login(request: Request, ctx: Ctx) -> dict:
     body = decode_body(await request.body(), Login)
     client = request.client.host if request.client else "unknown"
@@ -95,7 +95,7 @@ async def login(request: Request, ctx: Ctx) -> dict:
     return _account_with_key(account, key)
 
 
-@post("/api-keys", status_code=201, opt=body(CreateApiKey))
+@post("/api-keys", status_code=201, opt=openapi.body(CreateApiKey))
 async def create_api_key(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     body = decode_body(await request.body(), CreateApiKey)
     return data(present_api_key(await accounts.create_api_key(ctx, caller, body.name, body.role)))

@@ -9,6 +9,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 
+from gethook_lite.api import openapi
 from gethook_lite.api.common import (
     AUTHENTICATED,
     Ctx,
@@ -18,7 +19,6 @@ from gethook_lite.api.common import (
     query_int,
     query_str,
 )
-from gethook_lite.api.openapi import body, query
 from gethook_lite.db import StorageError
 from gethook_lite.domain import events
 from gethook_lite.domain.accounts import Caller
@@ -97,7 +97,7 @@ async def _get(ctx, caller: Caller, direction: str, event_id: str) -> dict:
     )
 
 
-@get("/events", opt=query(LIST_QUERY))
+@get("/events", opt=openapi.query(LIST_QUERY))
 async def list_inbound(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     return await _list(request, ctx, caller, "inbound")
 
@@ -107,12 +107,12 @@ async def get_inbound(ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]) 
     return await _get(ctx, caller, "inbound", event_id)
 
 
-@post("/events/{event_id:str}/replay", status_code=202, opt=body(Empty, body_optional=True))
+@post("/events/{event_id:str}/replay", status_code=202, opt=openapi.body(Empty, body_optional=True))
 async def replay_inbound(ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]) -> dict:
     return data(await events.replay_event(ctx, caller, "inbound", event_id))
 
 
-@post("/outbound-events", status_code=202, opt=body(PublishOutbound))
+@post("/outbound-events", status_code=202, opt=openapi.body(PublishOutbound))
 async def publish_outbound(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     body = decode_body(await request.body(), PublishOutbound)
     event_id, status = await events.publish_outbound(
@@ -125,7 +125,7 @@ async def publish_outbound(request: Request, ctx: Ctx, caller: CurrentCaller) ->
     return data({"id": event_id, "status": status})
 
 
-@get("/outbound-events", opt=query(LIST_QUERY))
+@get("/outbound-events", opt=openapi.query(LIST_QUERY))
 async def list_outbound(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     return await _list(request, ctx, caller, "outbound")
 
@@ -138,7 +138,7 @@ async def get_outbound(ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str])
 @post(
     "/outbound-events/{event_id:str}/replay",
     status_code=202,
-    opt=body(Empty, body_optional=True),
+    opt=openapi.body(Empty, body_optional=True),
 )
 async def replay_outbound(ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]) -> dict:
     return data(await events.replay_event(ctx, caller, "outbound", event_id))

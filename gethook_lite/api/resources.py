@@ -9,10 +9,11 @@ import msgspec
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath
 
+from gethook_lite.api import openapi
 from gethook_lite.api.common import AUTHENTICATED, Ctx, CurrentCaller, data, decode_body
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
-from gethook_lite.domain import destinations, routes, sources
+from gethook_lite.domain import destinations, domains, routes, sources
 from gethook_lite.presets import destination_presets, provider_presets
 
 __all__ = ["resource_router"]
@@ -25,6 +26,14 @@ class CreateSource(msgspec.Struct, kw_only=True):
     auth_mode: str | None = None
     provider: str | None = None
     verification_config: dict[str, Any] | None = None
+    custom_domain_id: str | None = None
+
+
+class UpdateSource(msgspec.Struct, kw_only=True):
+    """PATCH /v1/sources/{id}: rename, or attach to a verified custom domain (null detaches)."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    custom_domain_id: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class CreateDestination(msgspec.Struct, kw_only=True):
@@ -100,7 +109,7 @@ def present_route(route: dict) -> dict:
 # -- sources ---------------------------------------------------------------------------------
 
 
-@post("/sources", status_code=201)
+@post("/sources", status_code=201, opt=openapi.body(CreateSource))
 async def create_source(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     """Create a source; 201 with its ingest URL."""
     body = decode_body(await request.body(), CreateSource)
@@ -111,7 +120,27 @@ async def create_source(request: Request, ctx: Ctx, caller: CurrentCaller) -> di
         auth_mode=body.auth_mode,
         provider=body.provider,
         verification_config=body.verification_config,
+        custom_domain=await _domain_or_none(ctx, caller, body.custom_domain_id),
     )
+    return data(sources.present_source(ctx, source))
+
+
+async def _domain_or_none(ctx: Context, caller, domain_id: str | None) -> dict | None:
+    return await domains.attachable_domain(ctx, caller, domain_id) if domain_id else None
+
+
+@patch("/sources/{source_id:str}", opt=openapi.body(UpdateSource))
+async def update_source(
+    request: Request, ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]
+) -> dict:
+    """Rename a source or attach it to a verified custom domain (null detaches)."""
+    patch_body = decode_body(await request.body(), UpdateSource)
+    changes: dict[str, Any] = {}
+    if patch_body.name is not msgspec.UNSET:
+        changes["name"] = patch_body.name
+    if patch_body.custom_domain_id is not msgspec.UNSET:
+        changes["custom_domain"] = await _domain_or_none(ctx, caller, patch_body.custom_domain_id)
+    source = await sources.update_source(ctx, caller, source_id, changes)
     return data(sources.present_source(ctx, source))
 
 
@@ -144,7 +173,7 @@ def list_provider_presets(caller: CurrentCaller) -> dict:
 # -- destinations ------------------------------------------------------------------------------
 
 
-@post("/destinations", status_code=201)
+@post("/destinations", status_code=201, opt=openapi.body(CreateDestination))
 async def create_destination(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     """Create a destination; the answer is the only one with its signing secret."""
     body = decode_body(await request.body(), CreateDestination)
@@ -176,7 +205,7 @@ async def get_destination(ctx: Ctx, caller: CurrentCaller, destination_id: FromP
     return data(present_destination(ctx, destination))
 
 
-@patch("/destinations/{destination_id:str}")
+@patch("/destinations/{destination_id:str}", opt=openapi.body(UpdateDestination))
 async def update_destination(
     request: Request, ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
 ) -> dict:
@@ -218,7 +247,7 @@ def list_destination_presets(caller: CurrentCaller) -> dict:
 # -- routes ------------------------------------------------------------------------------------
 
 
-@post("/routes", status_code=201)
+@post("/routes", status_code=201, opt=openapi.body(CreateRoute))
 async def create_route(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
     """Create a route; both ids must be the caller's."""
     body = decode_body(await request.body(), CreateRoute)
@@ -251,6 +280,7 @@ resource_router = Router(
         create_source,
         list_sources,
         get_source,
+        update_source,
         delete_source,
         list_provider_presets,
         create_destination,

@@ -22,6 +22,7 @@ __all__ = [
     "list_sources",
     "matching_routes",
     "update_destination",
+    "update_source",
 ]
 
 _DESTINATION_UPDATABLE = frozenset(
@@ -83,6 +84,18 @@ def find_source_by_token(conn: sqlite3.Connection, path_token: str) -> Row | Non
             (path_token,),
         )
     )
+
+
+def update_source(
+    conn: sqlite3.Connection, account_id: str, source_id: str, name: str, custom_domain_id
+) -> Row | None:
+    """Rename a source and attach it to a custom domain (or detach it: None)."""
+    cursor = conn.execute(
+        "UPDATE sources SET name = ?, custom_domain_id = ?"
+        " WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
+        (name, custom_domain_id, account_id, source_id),
+    )
+    return get_source(conn, account_id, source_id) if cursor.rowcount else None
 
 
 def delete_source(conn: sqlite3.Connection, account_id: str, source_id: str, now: float) -> bool:

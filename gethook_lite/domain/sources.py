@@ -31,6 +31,7 @@ __all__ = [
     "list_sources",
     "live_source_for_token",
     "present_source",
+    "update_source",
 ]
 
 # 24 random bytes = 192 bits, url-safe: the token is the ingest endpoint's only credential.
@@ -60,8 +61,12 @@ async def create_source(
     auth_mode: str | None,
     provider: str | None,
     verification_config: dict | None,
+    custom_domain: dict | None = None,
 ) -> dict:
-    """Create a source with a fresh ingest token; its verification secrets are encrypted."""
+    """Create a source with a fresh ingest token; its verification secrets are encrypted.
+
+    ``custom_domain`` is a verified domain of the caller's (domains.attachable_domain).
+    """
     name = require_text(name, "name")
     auth_mode = _resolve_auth_mode(auth_mode, provider)
     try:
@@ -77,11 +82,30 @@ async def create_source(
         "auth_mode": auth_mode,
         "provider": provider,
         "verification_config_enc": ctx.secrets.encrypt(json.dumps(config)) if config else None,
-        "custom_domain_id": None,
+        "custom_domain_id": custom_domain["id"] if custom_domain else None,
         "created_at": ctx.clock.now(),
     }
     await ctx.db.write(store.insert_source, source)
-    return {**source, "custom_domain": None}
+    return {**source, "custom_domain": custom_domain["domain"] if custom_domain else None}
+
+
+async def update_source(
+    ctx: Context, caller: Caller, source_id: str, changes: dict[str, Any]
+) -> dict:
+    """Rename a source or move it to a verified custom domain (``custom_domain``: a row or None).
+
+    Its ingest token stays the same; only the host in its ingest URL changes.
+    """
+    current = await get_source(ctx, caller, source_id)
+    name = require_text(changes["name"], "name") if "name" in changes else current["name"]
+    domain_id = current["custom_domain_id"]
+    if "custom_domain" in changes:
+        domain_id = changes["custom_domain"]["id"] if changes["custom_domain"] else None
+    updated = await ctx.db.write(store.update_source, caller.account_id, source_id, name, domain_id)
+    if updated is None:
+        raise NotFound("source not found")
+    forget_cached_sources(ctx, current["path_token"])
+    return updated
 
 
 def _resolve_auth_mode(auth_mode: str | None, provider: str | None) -> str:
