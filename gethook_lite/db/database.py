@@ -220,4 +220,8 @@ def _migration_files() -> list[tuple[int, str]]:
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
             files.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    versions = [version for version, _ in files]
+    if len(versions) != len(set(versions)):
+        # Versions are the key in schema_migrations: a duplicate would be skipped silently.
+        raise RuntimeError(f"two migration files share a number: {sorted(versions)}")
     return sorted(files)

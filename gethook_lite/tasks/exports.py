@@ -1,12 +1,226 @@
-"""Background task: exports (filled in by the exports work)."""
+"""Background task: the export worker writes export files and deletes expired ones.
+
+One job at a time, oldest first: exports are rare and heavy, and running them one by one
+bounds the load they put on the database and the disk. A new job wakes the worker at once
+(``wake``, reached through ``ctx.caches``); it also looks every ``EXPORT_POLL_SECONDS`` for jobs
+it missed and for files past their time to live.
+
+A job reads its events in keyset pages (one short read each) and formats and appends each
+page in a thread, so the event loop keeps serving requests and memory stays that of one page
+whatever the number of events. The file is written as ``<name>.part`` and renamed once
+complete, so a download never sees half a file. A job left ``running`` by a process that died
+is put back in the queue at start and written again from scratch.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+from pathlib import Path
+
 from gethook_lite.context import Context
+from gethook_lite.db import StorageError
+from gethook_lite.db import exports as store
+from gethook_lite.domain.exports import (
+    WORKER_CACHE_KEY,
+    ExportPlan,
+    export_file_name,
+    exports_dir,
+    file_header,
+    format_page,
+    plan_export,
+)
 
-__all__ = ["start"]
+__all__ = [
+    "EXPORT_PAGE_BODY_BYTES",
+    "EXPORT_PAGE_EVENTS",
+    "EXPORT_POLL_SECONDS",
+    "ExportWorker",
+    "start",
+]
+
+log = logging.getLogger(__name__)
+
+# Longest the worker sleeps without looking for jobs and expired files (new jobs wake it).
+EXPORT_POLL_SECONDS = 30.0
+# Events per page: one read transaction of a few milliseconds, one thread hop to write.
+EXPORT_PAGE_EVENTS = 500
+# A page also stops once its bodies reach this size, so large bodies do not make pages huge.
+EXPORT_PAGE_BODY_BYTES = 8 * 1024 * 1024
+_SECONDS_PER_HOUR = 3600
 
 
-async def start(ctx: Context):
-    """Start the task for the app's lifetime; return an object with async stop()."""
-    return None
+async def start(ctx: Context) -> ExportWorker:
+    """Start the export worker for the app's lifetime."""
+    worker = ExportWorker(ctx)
+    await worker.start()
+    return worker
+
+
+class ExportWorker:
+    """Runs queued export jobs and deletes expired export files."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        poll_seconds: float = EXPORT_POLL_SECONDS,
+        page_events: int = EXPORT_PAGE_EVENTS,
+        page_body_bytes: int = EXPORT_PAGE_BODY_BYTES,
+    ) -> None:
+        self._ctx = ctx
+        self._poll_seconds = poll_seconds
+        self._page_events = page_events
+        self._page_body_bytes = page_body_bytes
+        self._directory = exports_dir(ctx.settings)
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        requeued = await self._ctx.db.write(store.requeue_interrupted)
+        if requeued:
+            log.info("resuming %d export job(s) interrupted by a restart", requeued)
+        await asyncio.to_thread(self._directory.mkdir, parents=True, exist_ok=True)
+        self._ctx.caches[WORKER_CACHE_KEY] = self
+        self._task = asyncio.create_task(self._loop(), name="gethook-exports")
+
+    def wake(self) -> None:
+        """Look for work now (a job was just created)."""
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        # A job cut short stays `running` in the database and is resumed at the next start.
+        self._ctx.caches.pop(WORKER_CACHE_KEY, None)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            # Cleared before the work, so a wake() during it is not lost.
+            self._wakeup.clear()
+            try:
+                await self.run_once()
+            except StorageError as exc:
+                log.warning("export worker: database unavailable, retrying later: %s", exc)
+            except Exception:
+                log.exception("export worker failed; retrying later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+
+    async def run_once(self) -> int:
+        """Delete expired files, then run every queued job; return how many jobs ran."""
+        await self._delete_expired_files()
+        ran = 0
+        while (job := await self._ctx.db.write(store.claim_next_export)) is not None:
+            await self._run_job(job)
+            ran += 1
+        return ran
+
+    async def _run_job(self, job: dict) -> None:
+        name = export_file_name(job)
+        final, partial = self._directory / name, self._directory / f"{name}.part"
+        try:
+            row_count = await self._write_file(job["account_id"], plan_export(job), partial)
+            size_bytes = await asyncio.to_thread(_publish_file, partial, final)
+        except Exception as exc:
+            log.exception("export %s failed", job["id"])
+            await asyncio.to_thread(_remove_file, partial)
+            await self._ctx.db.write(
+                store.fail_export, job["id"], _describe_failure(exc), self._ctx.clock.now()
+            )
+            return
+        now = self._ctx.clock.now()
+        completion = functools.partial(
+            store.complete_export,
+            export_id=job["id"],
+            file_name=name,
+            row_count=row_count,
+            size_bytes=size_bytes,
+            completed_at=now,
+            expires_at=now + self._ctx.settings.exports.ttl_hours * _SECONDS_PER_HOUR,
+        )
+        await self._ctx.db.write(completion)
+        log.info("export %s completed: %d events, %d bytes", job["id"], row_count, size_bytes)
+
+    async def _write_file(self, account_id: str, plan: ExportPlan, path: Path) -> int:
+        """Write every matching event to ``path`` page by page; return how many."""
+        await asyncio.to_thread(_write_new_file, path, file_header(plan.format))
+        after_id, row_count = "", 0
+        while True:
+            events, attempts = await self._ctx.db.read(
+                store.export_page,
+                account_id,
+                plan.directions,
+                plan.filters,
+                after_id,
+                self._page_events,
+                self._page_body_bytes,
+                plan.include_attempts,
+            )
+            if not events:
+                return row_count
+            await asyncio.to_thread(_append_page, path, plan, events, attempts)
+            row_count += len(events)
+            after_id = events[-1]["id"]
+
+    async def _delete_expired_files(self) -> None:
+        due = await self._ctx.db.read(store.due_for_expiry, self._ctx.clock.now())
+        for job in due:
+            # The name was built by export_file_name; never let a stored value leave the folder.
+            name = Path(job["file_name"]).name
+            if await asyncio.to_thread(_remove_file, self._directory / name):
+                await self._ctx.db.write(store.forget_file, job["id"])
+                log.info("export %s expired: file deleted", job["id"])
+
+
+# -- file work, run in a thread ----------------------------------------------------------------
+
+
+def _write_new_file(path: Path, header: bytes) -> None:
+    # The folder is made at start; made again here in case an operator cleaned it away.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # "wb" truncates what a run interrupted by a restart left behind.
+    with path.open("wb") as file:
+        file.write(header)
+
+
+def _append_page(path: Path, plan: ExportPlan, events: list[dict], attempts: dict) -> None:
+    # Opened per page rather than held open: a cancelled job then never leaves a thread
+    # writing to a handle the event loop has closed.
+    chunk = format_page(plan, events, attempts)
+    with path.open("ab") as file:
+        file.write(chunk)
+
+
+def _publish_file(partial: Path, final: Path) -> int:
+    """Make the finished file visible under its real name (atomic rename); return its size."""
+    with partial.open("rb") as file:
+        os.fsync(file.fileno())
+    os.replace(partial, final)
+    return final.stat().st_size
+
+
+def _remove_file(path: Path) -> bool:
+    """Delete ``path``; True once it is gone (also when it never existed)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        # Never fatal: a failed job stays failed, an expired file is retried at the next pass.
+        log.warning("could not delete export file %s: %s", path.name, exc)
+        return False
+    return True
+
+
+def _describe_failure(exc: Exception) -> str:
+    """What the job's `error` tells the user: the cause, never paths or internals."""
+    if isinstance(exc, StorageError):
+        return "the database was unavailable while exporting; create the export again"
+    if isinstance(exc, OSError):
+        reason = exc.strerror or type(exc).__name__
+        return f"could not write the export file: {reason}"
+    return "internal error while exporting; see the server log"

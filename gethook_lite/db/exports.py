@@ -1,0 +1,172 @@
+"""Export jobs, and the pages of events an export reads."""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+from typing import Any
+
+from gethook_lite.db.events import _where
+from gethook_lite.db.rows import Row, all_rows, insert, one_row
+
+__all__ = [
+    "claim_next_export",
+    "complete_export",
+    "due_for_expiry",
+    "export_page",
+    "fail_export",
+    "forget_file",
+    "get_export",
+    "insert_export",
+    "list_exports",
+    "requeue_interrupted",
+    "source_belongs_to",
+]
+
+
+def insert_export(conn: sqlite3.Connection, job: Row) -> Row:
+    return insert(conn, "exports", job)
+
+
+def get_export(conn: sqlite3.Connection, account_id: str, export_id: str) -> Row | None:
+    return one_row(
+        conn.execute(
+            "SELECT * FROM exports WHERE account_id = ? AND id = ?", (account_id, export_id)
+        )
+    )
+
+
+def list_exports(conn: sqlite3.Connection, account_id: str, limit: int) -> list[Row]:
+    """The account's jobs, newest first (ids are time-ordered)."""
+    return all_rows(
+        conn.execute(
+            "SELECT * FROM exports WHERE account_id = ? ORDER BY id DESC LIMIT ?",
+            (account_id, limit),
+        )
+    )
+
+
+def source_belongs_to(conn: sqlite3.Connection, account_id: str, source_id: str) -> bool:
+    """Whether the source is the account's; a deleted one counts (its events stay readable)."""
+    row = conn.execute(
+        "SELECT 1 FROM sources WHERE id = ? AND account_id = ?", (source_id, account_id)
+    ).fetchone()
+    return row is not None
+
+
+def requeue_interrupted(conn: sqlite3.Connection) -> int:
+    """Put jobs a previous process left running back in the queue; return how many."""
+    return conn.execute("UPDATE exports SET status = 'pending' WHERE status = 'running'").rowcount
+
+
+def claim_next_export(conn: sqlite3.Connection) -> Row | None:
+    """Mark the oldest pending job running and return it (None when the queue is empty)."""
+    job = one_row(
+        conn.execute("SELECT * FROM exports WHERE status = 'pending' ORDER BY id LIMIT 1")
+    )
+    if job is None:
+        return None
+    conn.execute("UPDATE exports SET status = 'running' WHERE id = ?", (job["id"],))
+    return {**job, "status": "running"}
+
+
+def complete_export(
+    conn: sqlite3.Connection,
+    export_id: str,
+    *,
+    file_name: str,
+    row_count: int,
+    size_bytes: int,
+    completed_at: float,
+    expires_at: float,
+) -> None:
+    conn.execute(
+        "UPDATE exports SET status = 'completed', file_name = ?, row_count = ?, size_bytes = ?,"
+        " error = NULL, completed_at = ?, expires_at = ? WHERE id = ?",
+        (file_name, row_count, size_bytes, completed_at, expires_at, export_id),
+    )
+
+
+def fail_export(conn: sqlite3.Connection, export_id: str, error: str, now: float) -> None:
+    conn.execute(
+        "UPDATE exports SET status = 'failed', error = ?, completed_at = ?, file_name = NULL"
+        " WHERE id = ?",
+        (error, now, export_id),
+    )
+
+
+def due_for_expiry(conn: sqlite3.Connection, now: float) -> list[Row]:
+    """Completed jobs whose file outlived its time to live (id and file name)."""
+    return all_rows(
+        conn.execute(
+            "SELECT id, file_name FROM exports WHERE file_name IS NOT NULL AND expires_at <= ?",
+            (now,),
+        )
+    )
+
+
+def forget_file(conn: sqlite3.Connection, export_id: str) -> None:
+    """Record that the job's file was deleted (the job itself stays, for the history)."""
+    conn.execute("UPDATE exports SET file_name = NULL WHERE id = ?", (export_id,))
+
+
+def export_page(
+    conn: sqlite3.Connection,
+    account_id: str,
+    directions: tuple[str, ...],
+    filters: dict[str, Any],
+    after_id: str,
+    limit: int,
+    max_body_bytes: int,
+    include_attempts: bool,
+) -> tuple[list[Row], dict[str, list[Row]]]:
+    """The next events after ``after_id`` in id order, and their attempts when asked.
+
+    Keyset pagination: each page starts where the last one ended, through the same indexes the
+    event listing uses, so a page costs the same on the first and the millionth event. With
+    both directions, one cursor per direction (each on its own index) is merged lazily, which
+    avoids sorting the account's events. A page stops at ``limit`` events or once its bodies
+    reach ``max_body_bytes`` (at least one event), so memory stays bounded with large bodies.
+    """
+    cursors = [_events_after(conn, account_id, d, filters, after_id, limit) for d in directions]
+    merged = heapq.merge(*cursors, key=lambda row: row["id"]) if len(cursors) > 1 else cursors[0]
+    events: list[Row] = []
+    body_bytes = 0
+    for row in merged:
+        events.append(dict(row))
+        body_bytes += len(row["body"])
+        if len(events) >= limit or body_bytes >= max_body_bytes:
+            break
+    for cursor in cursors:
+        cursor.close()
+    attempts = _attempts_of(conn, [e["id"] for e in events]) if include_attempts else {}
+    return events, attempts
+
+
+def _events_after(
+    conn: sqlite3.Connection,
+    account_id: str,
+    direction: str,
+    filters: dict[str, Any],
+    after_id: str,
+    limit: int,
+) -> sqlite3.Cursor:
+    # The same filter semantics as GET /v1/events (status, source_id, since, until).
+    where, params = _where(account_id, direction, filters)
+    return conn.execute(
+        f"SELECT * FROM events WHERE {where} AND id > ? ORDER BY id LIMIT ?",
+        [*params, after_id, limit],
+    )
+
+
+def _attempts_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, list[Row]]:
+    if not event_ids:
+        return {}
+    placeholders = ", ".join("?" for _ in event_ids)
+    by_event: dict[str, list[Row]] = {}
+    for row in conn.execute(
+        f"SELECT * FROM attempts WHERE event_id IN ({placeholders}) ORDER BY event_id, id",
+        event_ids,
+    ):
+        by_event.setdefault(row["event_id"], []).append(dict(row))
+    return by_event
