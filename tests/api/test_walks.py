@@ -73,7 +73,7 @@ def test_other_accounts_ids_are_404_on_every_endpoint(client, auth, victim_ids):
         ids = dict(victim_ids)
         if template.startswith("/v1/outbound-events"):
             ids["event_id"] = victim_ids["outbound_event_id"]
-        path = _PARAM.sub(lambda m: ids[m.group(1)], template)
+        path = _PARAM.sub(lambda m, ids=ids: ids[m.group(1)], template)
         answer = client.request(method, path, json={}, headers=attacker)
         assert answer.status_code == 404, (method, template, answer.status_code, answer.text)
         assert set(answer.json()) == {"error"}

@@ -19,7 +19,10 @@ def api(server, account_key):
         yield client
 
 
-def deliver_once(api, reply: Reply, statuses={"dead_letter", "delivered"}, **wire_options):
+FINISHED = frozenset({"dead_letter", "delivered"})
+
+
+def deliver_once(api, reply: Reply, statuses=FINISHED, **wire_options):
     with Receiver(lambda n: reply) as receiver:
         source, _ = wire(api, receiver.url, retry_policy=ONE_ATTEMPT, **wire_options)
         event_id = httpx.post(source["ingest_url"], json={"type": "x"}).json()["data"]["id"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Receiver", "Received", "Reply"]
+__all__ = ["Received", "Receiver", "Reply"]
 
 
 @dataclass
@@ -57,10 +58,9 @@ class Receiver:
                 reply = receiver.script(count)
                 if reply.delay:
                     receiver._stop.wait(reply.delay)
-                try:
+                # The client may stop reading (as it should for huge bodies).
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._answer(reply)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client stopped reading (as it should for huge bodies)
 
             def _answer(self, reply: Reply) -> None:
                 if reply.raw is not None:
