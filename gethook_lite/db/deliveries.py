@@ -28,6 +28,7 @@ SELECT dl.id AS delivery_id, dl.event_id, dl.account_id, dl.destination_id, dl.r
        e.body, e.content_type, e.event_type,
        d.url, d.timeout_seconds, d.auth_config_enc, d.custom_headers, d.signing_secret_enc,
        d.previous_secret_enc, d.previous_secret_expires_at, d.updated_at AS destination_version,
+       d.active AND d.deleted_at IS NULL AS destination_live,
        r.retry_policy
 FROM deliveries dl
 JOIN events e ON e.id = dl.event_id
@@ -75,6 +76,10 @@ def claim_due(
     counts = dict(busy_destinations)
     claimed = []
     for job in candidates:
+        if not job["destination_live"]:
+            # Created from a routing copy that went stale as the destination was turned off.
+            _cancel_one(conn, job, now, "destination deactivated or deleted")
+            continue
         destination = job["destination_id"]
         if counts.get(destination, 0) >= per_destination_limit:
             continue
@@ -95,6 +100,45 @@ def claim_due(
             [(event_id,) for event_id in {job["event_id"] for job in claimed}],
         )
     return claimed
+
+
+def _cancel_one(conn: sqlite3.Connection, job: Row, now: float, reason: str) -> None:
+    _insert_cancelled_attempt(
+        conn, job["delivery_id"], job["event_id"], job["destination_id"], job["attempts_count"],
+        now, reason,
+    )  # fmt: skip
+    conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, finished_at = ?,"
+        " last_outcome = 'cancelled' WHERE id = ?",
+        (now, job["delivery_id"]),
+    )
+    refresh_event_status(conn, job["event_id"])
+
+
+def _insert_cancelled_attempt(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    event_id: str,
+    destination_id: str,
+    attempts_count: int,
+    now: float,
+    reason: str,
+) -> None:
+    insert(
+        conn,
+        "attempts",
+        {
+            "id": new_id("att"),
+            "event_id": event_id,
+            "delivery_id": delivery_id,
+            "destination_id": destination_id,
+            "attempt_number": attempts_count + 1,
+            "started_at": now,
+            "finished_at": now,
+            "error_message": reason,
+            "outcome": "cancelled",
+        },
+    )
 
 
 def record_attempt(
@@ -143,20 +187,8 @@ def cancel_open_deliveries(
         (destination_id,),
     ).fetchall()
     for delivery_id, event_id, attempts_count in pending:
-        insert(
-            conn,
-            "attempts",
-            {
-                "id": new_id("att"),
-                "event_id": event_id,
-                "delivery_id": delivery_id,
-                "destination_id": destination_id,
-                "attempt_number": attempts_count + 1,
-                "started_at": now,
-                "finished_at": now,
-                "error_message": reason,
-                "outcome": "cancelled",
-            },
+        _insert_cancelled_attempt(
+            conn, delivery_id, event_id, destination_id, attempts_count, now, reason
         )
     conn.execute(
         "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, finished_at = ?,"

@@ -6,18 +6,17 @@ import sqlite3
 
 from gethook_lite.db.deliveries import insert_deliveries
 from gethook_lite.db.events import find_duplicate, insert_event
-from gethook_lite.db.resources import matching_routes
 from gethook_lite.db.rows import Row
-from gethook_lite.patterns import matches
 
 __all__ = ["accept_event"]
 
 
-def accept_event(conn: sqlite3.Connection, event: Row) -> tuple[str, str]:
-    """Store ``event`` with one pending delivery per matching route; return (id, status).
+def accept_event(conn: sqlite3.Connection, event: Row, routes: list[Row]) -> tuple[str, str]:
+    """Store ``event`` with one pending delivery per route in ``routes``; return (id, status).
 
-    Runs inside the writer's transaction, so the event and its deliveries commit together
-    (or not at all) and a concurrent duplicate cannot slip between the check and the insert.
+    ``routes`` are the routes it matches (domain.routing), one per destination. Runs inside the
+    writer's transaction, so the event and its deliveries commit together (or not at all) and
+    a concurrent duplicate cannot slip between the check and the insert.
     """
     if event["external_event_id"] is not None and event["created_by"] != "replay":
         original = find_duplicate(
@@ -29,20 +28,13 @@ def accept_event(conn: sqlite3.Connection, event: Row) -> tuple[str, str]:
         )
         if original is not None:
             return original, "duplicate"
-    routes = [
-        route
-        for route in matching_routes(conn, event["account_id"], event["source_id"])
-        if matches(route["event_type_pattern"], event["event_type"])
-    ]
-    # One delivery per destination, even when two routes lead to it.
-    by_destination = {route["destination_id"]: route for route in reversed(routes)}
-    status = "queued" if by_destination else "accepted"
+    status = "queued" if routes else "accepted"
     insert_event(
         conn,
         {
             **event,
             "status": status,
-            "final_state": None if by_destination else "accepted",
+            "final_state": None if routes else "accepted",
         },
     )
     insert_deliveries(
@@ -51,12 +43,12 @@ def accept_event(conn: sqlite3.Connection, event: Row) -> tuple[str, str]:
             {
                 "event_id": event["id"],
                 "account_id": event["account_id"],
-                "destination_id": destination_id,
+                "destination_id": route["destination_id"],
                 "route_id": route["id"],
                 "next_attempt_at": event["received_at"],
                 "created_at": event["received_at"],
             }
-            for destination_id, route in by_destination.items()
+            for route in routes
         ],
     )
     return event["id"], status

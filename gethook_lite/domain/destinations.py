@@ -15,6 +15,7 @@ from gethook_lite.db import resources as store
 from gethook_lite.delivery.network_policy import BlockedAddress, InvalidDestinationUrl
 from gethook_lite.delivery.signing import decode_signing_secret, generate_signing_secret
 from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.routing import forget_routes
 from gethook_lite.domain.text import require_text
 from gethook_lite.errors import BadRequest, NotFound
 from gethook_lite.ids import new_id
@@ -314,6 +315,7 @@ async def update_destination(
     updated = await ctx.db.write(
         _update_and_cancel, caller.account_id, destination_id, changes, deactivated
     )
+    forget_routes(ctx)  # a destination turned on or off changes which routes are live
     if updated is None:
         raise NotFound("destination not found")
     return updated
@@ -404,6 +406,7 @@ async def delete_destination(ctx: Context, caller: Caller, destination_id: str) 
     deleted = await ctx.db.write(
         _delete_and_cancel, caller.account_id, destination_id, ctx.clock.now()
     )
+    forget_routes(ctx)
     if not deleted:
         raise NotFound("destination not found")
 

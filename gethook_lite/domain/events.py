@@ -13,6 +13,7 @@ from gethook_lite.context import Context
 from gethook_lite.db import events as store
 from gethook_lite.db.ingest import accept_event
 from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.routing import matching_routes
 from gethook_lite.errors import BadRequest, NotFound
 from gethook_lite.ids import new_id
 from gethook_lite.ingest.event_typing import payload_hash
@@ -100,7 +101,10 @@ async def replay_event(ctx: Context, caller: Caller, direction: str, event_id: s
         "received_at": now,
         "created_at": now,
     }
-    replay_id, status = await ctx.db.write(_replay, original["id"], replay)
+    routes = await matching_routes(
+        ctx, replay["account_id"], replay["source_id"], replay["event_type"]
+    )
+    replay_id, status = await ctx.db.write(_replay, original["id"], replay, routes)
     _wake(ctx, status)
     return {"original_event_id": original["id"], "replay_event_id": replay_id, "status": status}
 
@@ -111,8 +115,8 @@ _COPIED_ON_REPLAY = (
 )  # fmt: skip
 
 
-def _replay(conn, original_id: str, replay: dict) -> tuple[str, str]:
-    accepted = accept_event(conn, replay)
+def _replay(conn, original_id: str, replay: dict, routes: list[dict]) -> tuple[str, str]:
+    accepted = accept_event(conn, replay, routes)
     store.mark_replayed(conn, original_id, replay["created_at"])
     return accepted
 
@@ -147,7 +151,8 @@ async def publish_outbound(
         "received_at": now,
         "created_at": now,
     }
-    event_id, status = await ctx.db.write(accept_event, event)
+    routes = await matching_routes(ctx, caller.account_id, None, event_type)
+    event_id, status = await ctx.db.write(accept_event, event, routes)
     _wake(ctx, status)
     return event_id, status
 

@@ -10,6 +10,7 @@ from gethook_lite.context import Context
 from gethook_lite.db import resources as store
 from gethook_lite.delivery.retry import PolicyError, RetryPolicy, validate_retry_policy
 from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.routing import forget_routes
 from gethook_lite.errors import BadRequest, NotFound
 from gethook_lite.ids import new_id
 from gethook_lite.patterns import validate_event_type_pattern
@@ -49,6 +50,7 @@ async def create_route(
         "created_at": ctx.clock.now(),
     }
     await ctx.db.write(_insert_checked, route)
+    forget_routes(ctx)
     return route
 
 
@@ -86,5 +88,6 @@ async def list_routes(ctx: Context, caller: Caller) -> list[dict]:
 async def delete_route(ctx: Context, caller: Caller, route_id: str) -> None:
     """Soft-delete a route (queued deliveries keep its retry policy)."""
     deleted = await ctx.db.write(store.delete_route, caller.account_id, route_id, ctx.clock.now())
+    forget_routes(ctx)
     if not deleted:
         raise NotFound("route not found")

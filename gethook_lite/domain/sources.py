@@ -11,6 +11,7 @@ from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.db import resources as store
 from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.routing import forget_routes
 from gethook_lite.domain.text import require_text
 from gethook_lite.errors import BadRequest, NotFound
 from gethook_lite.ids import new_id
@@ -140,6 +141,7 @@ async def delete_source(ctx: Context, caller: Caller, source_id: str) -> None:
     """Soft-delete a source (its events stay) and its routes; its token stops working at once."""
     source = await get_source(ctx, caller, source_id)
     deleted = await ctx.db.write(store.delete_source, caller.account_id, source_id, ctx.clock.now())
+    forget_routes(ctx)  # the source's routes were deleted with it
     # The ingest URL must answer 404 from now on, not after a cache expiry.
     forget_cached_sources(ctx, source["path_token"])
     if not deleted:

@@ -9,6 +9,7 @@ import msgspec
 from gethook_lite.context import Context
 from gethook_lite.db.ingest import accept_event
 from gethook_lite.domain.domains import ingest_host_allowed
+from gethook_lite.domain.routing import matching_routes
 from gethook_lite.domain.sources import LiveSource, live_source_for_token
 from gethook_lite.errors import NotFound, Unauthorized
 from gethook_lite.ids import new_id
@@ -85,7 +86,8 @@ async def ingest(
         "received_at": now,
         "created_at": now,
     }
-    event_id, status = await ctx.db.write(accept_event, event)
+    routes = await matching_routes(ctx, source.account_id, source.id, identity.event_type)
+    event_id, status = await ctx.db.write(accept_event, event, routes)
     if status == "queued" and ctx.scheduler is not None:
         ctx.scheduler.wake()
     return event_id, status

@@ -269,3 +269,23 @@ def test_outbound_fan_out_uses_routes_without_source(client, auth):
         assert len(first.requests) == 1 and len(second.requests) == 1
         detail = client.get(f"/v1/outbound-events/{published['id']}", headers=auth).json()
         assert detail["data"]["event"]["status"] == "delivered"
+
+
+def test_delivery_from_a_stale_routing_copy_is_cancelled_at_claim(client, auth):
+    from gethook_lite.db import resources as store
+
+    source = make_source(client, auth)
+    destination = make_route(client, auth, "http://127.0.0.1:9/never", source["id"])
+    ingest(client, source)  # the routing table is now cached
+    drain(client)
+    ctx = client.app.state.ctx
+    account_id = client.get("/v1/api-keys", headers=auth).json()["data"][0]["account_id"]
+    # The destination goes away behind the cache's back (as in a race with ingest).
+    client.blocking_portal.call(
+        ctx.db.write, store.delete_destination, account_id, destination["id"], 0.0
+    )
+    event_id = ingest(client, source)["id"]
+    assert drain(client) == 0
+    detail = event_detail(client, auth, event_id)
+    assert [a["outcome"] for a in detail["attempts"]] == ["cancelled"]
+    assert detail["event"]["status"] == "accepted"
