@@ -28,6 +28,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str, fmt: str) -> None:
+    # Each request and attempt logs a line: skip the work no line of ours shows (the caller's
+    # file and line, thread and process names), documented switches of the logging module.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
