@@ -8,12 +8,13 @@ from typing import Any
 
 import msgspec
 
-from gethook_lite.clock import format_time, parse_time
+from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.db import events as store
 from gethook_lite.db.ingest import accept_event
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import matching_routes
+from gethook_lite.domain.text import optional_time
 from gethook_lite.errors import BadRequest, NotFound
 from gethook_lite.ids import new_id
 from gethook_lite.ingest.event_typing import payload_hash
@@ -50,18 +51,9 @@ def parse_filters(
         "status": status,
         "source_id": source_id,
         "event_type": event_type,
-        "since": _parse_time_param(since, "since"),
-        "until": _parse_time_param(until, "until"),
+        "since": optional_time(since, "since"),
+        "until": optional_time(until, "until"),
     }
-
-
-def _parse_time_param(value: str | None, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise BadRequest(f"{name}: must be an RFC 3339 timestamp") from None
 
 
 async def list_events(

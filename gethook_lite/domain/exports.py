@@ -36,6 +36,7 @@ from gethook_lite.context import Context
 from gethook_lite.db import exports as store
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.events import EVENT_STATUSES, present_attempt, present_event
+from gethook_lite.domain.text import optional_time
 from gethook_lite.errors import BadRequest, Conflict, DomainError, NotFound
 from gethook_lite.ids import new_id
 
@@ -146,7 +147,7 @@ def _validated_filters(
         raise BadRequest(f"direction: must be one of {', '.join(DIRECTIONS)}")
     if status is not None and status not in EVENT_STATUSES:
         raise BadRequest(f"status: must be one of {', '.join(EVENT_STATUSES)}")
-    since_at, until_at = _time_field(since, "since"), _time_field(until, "until")
+    since_at, until_at = optional_time(since, "since"), optional_time(until, "until")
     if since_at is not None and until_at is not None and until_at < since_at:
         raise BadRequest("until: must not be before since")
     # Times are kept normalised (RFC 3339, UTC, Z), as every time the API shows.
@@ -156,15 +157,6 @@ def _validated_filters(
         "since": format_time(since_at),
         "until": format_time(until_at),
     }
-
-
-def _time_field(value: str | None, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise BadRequest(f"{name}: must be an RFC 3339 timestamp") from None
 
 
 async def list_exports(ctx: Context, caller: Caller, limit: int) -> list[dict]:

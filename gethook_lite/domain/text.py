@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from gethook_lite.clock import parse_time
 from gethook_lite.errors import BadRequest
 
-__all__ = ["require_text"]
+__all__ = ["optional_time", "require_text"]
 
 
 def require_text(value: str, field: str, max_length: int = 200) -> str:
@@ -15,3 +16,13 @@ def require_text(value: str, field: str, max_length: int = 200) -> str:
     if len(value) > max_length:
         raise BadRequest(f"{field}: must be at most {max_length} characters")
     return value
+
+
+def optional_time(value: str | None, field: str) -> float | None:
+    """An optional RFC 3339 timestamp as unix seconds; 400 naming the field otherwise."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise BadRequest(f"{field}: must be an RFC 3339 timestamp") from None
