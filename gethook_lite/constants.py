@@ -2,6 +2,7 @@
 
 __all__ = [
     "CLAIM_BATCH",
+    "CLAIM_COALESCE_SECONDS",
     "CLOCK_STEP_THRESHOLD_SECONDS",
     "GONE_STATUS",
     "LEASE_MARGIN_SECONDS",
@@ -31,6 +32,10 @@ LEASE_MARGIN_SECONDS = 30.0
 
 # Deliveries leased per claim transaction at most.
 CLAIM_BATCH = 256
+
+# Pause between claims: under load, completions in this window share one claim transaction
+# (instead of one per freed slot); when idle it adds at most this much to the first attempt.
+CLAIM_COALESCE_SECONDS = 0.001
 
 # Longest the scheduler sleeps without looking at the database (new work wakes it at once).
 SCHEDULER_IDLE_POLL_SECONDS = 1.0

@@ -57,7 +57,9 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = itertools.cycle(range(readers))
-        self._queue: asyncio.Queue[tuple[Callable[..., Any], tuple, asyncio.Future]] | None = None
+        # (function, arguments, future, durable) of each write waiting for the writer.
+        self._queue: asyncio.Queue[tuple[Callable[..., Any], tuple, asyncio.Future, bool]] | None
+        self._queue = None
         self._writer_task: asyncio.Task | None = None
 
     async def open(self) -> None:
@@ -119,10 +121,18 @@ class Database:
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in a write transaction, committed before this returns."""
+        return await self._enqueue(fn, args, durable=True)
+
+    async def write_ephemeral(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like ``write``, for state a crash may lose (delivery leases, which every start
+        releases anyway): a batch of only such writes commits without waiting for the disk."""
+        return await self._enqueue(fn, args, durable=False)
+
+    async def _enqueue(self, fn: Callable[..., T], args: tuple, durable: bool) -> T:
         if self._queue is None:
             raise StorageError("the database is closed")
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, args, future))
+        self._queue.put_nowait((fn, args, future, durable))
         return await future
 
     def size_bytes(self) -> int:
@@ -146,7 +156,9 @@ class Database:
             while len(batch) < MAX_WRITE_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                outcomes = await _in_thread(self._writer, _run_batch, _raw(self._writer), batch)
+                outcomes = await _in_thread(
+                    self._writer, _run_batch, _raw(self._writer), batch, self._synchronous
+                )
             except sqlite3.Error as exc:
                 # BEGIN or COMMIT failed (locked, read-only, disk full): nothing was committed.
                 log.error("database write failed: %s", exc)
@@ -155,7 +167,7 @@ class Database:
             except Exception as exc:  # the connection itself is broken
                 log.exception("database writer failed")
                 outcomes = [(False, StorageError(f"database write failed: {exc}"))] * len(batch)
-            for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+            for (_, _, future, _), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
                 if ok:
@@ -172,12 +184,17 @@ def _select_one(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT 1").fetchone()[0]
 
 
-def _run_batch(conn: sqlite3.Connection, batch: list) -> list[tuple[bool, Any]]:
+def _run_batch(conn: sqlite3.Connection, batch: list, synchronous: str) -> list[tuple[bool, Any]]:
     """Run each write in its own savepoint inside one transaction; commit once."""
     outcomes: list[tuple[bool, Any]] = []
+    # Only a batch holding a durable write waits for the disk; a later durable commit still
+    # syncs everything written before it (the WAL is written in order).
+    durable = any(job[3] for job in batch)
+    if not durable:
+        conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for fn, args, _future in batch:
+        for fn, args, _future, _durable in batch:
             conn.execute("SAVEPOINT job")
             try:
                 outcomes.append((True, fn(conn, *args)))
@@ -192,6 +209,9 @@ def _run_batch(conn: sqlite3.Connection, batch: list) -> list[tuple[bool, Any]]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    finally:
+        if not durable:
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
     return outcomes
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "queue_depth",
     "reclaim_expired_leases",
     "record_attempt",
+    "record_attempts",
     "release_all_leases",
     "shift_schedule",
 ]
@@ -63,32 +64,36 @@ def claim_due(
     saturated = [d for d, n in busy_destinations.items() if n >= per_destination_limit]
     exclusion = ""
     if saturated:
-        exclusion = f" AND dl.destination_id NOT IN ({', '.join('?' * len(saturated))})"
-    candidates = all_rows(
-        conn.execute(
-            _CLAIM_SELECT
-            + " WHERE dl.status = 'pending' AND dl.next_attempt_at <= ?"
-            + exclusion
-            + " ORDER BY dl.next_attempt_at LIMIT ?",
-            [now, *saturated, limit * 4],
-        )
-    )
+        exclusion = f" AND destination_id NOT IN ({', '.join('?' * len(saturated))})"
+    # First pick ids from the covering index alone; bodies are read only for those chosen.
+    candidates = conn.execute(
+        "SELECT id, destination_id FROM deliveries WHERE status = 'pending'"
+        " AND next_attempt_at <= ?" + exclusion + " ORDER BY next_attempt_at LIMIT ?",
+        [now, *saturated, limit * 4],
+    ).fetchall()
     counts = dict(busy_destinations)
+    chosen = []
+    for delivery_id, destination in candidates:
+        if counts.get(destination, 0) >= per_destination_limit:
+            continue
+        counts[destination] = counts.get(destination, 0) + 1
+        chosen.append(delivery_id)
+        if len(chosen) == limit:
+            break
+    if not chosen:
+        return []
+    jobs = all_rows(
+        conn.execute(_CLAIM_SELECT + f" WHERE dl.id IN ({', '.join('?' * len(chosen))})", chosen)
+    )
     claimed = []
-    for job in candidates:
+    for job in jobs:
         if not job["destination_live"]:
             # Created from a routing copy that went stale as the destination was turned off.
             _cancel_one(conn, job, now, "destination deactivated or deleted")
             continue
-        destination = job["destination_id"]
-        if counts.get(destination, 0) >= per_destination_limit:
-            continue
-        counts[destination] = counts.get(destination, 0) + 1
         # The lease outlasts the attempt's own timeout, so a live attempt is never reclaimed.
         job["lease_expires_at"] = now + job["timeout_seconds"] + lease_margin_seconds
         claimed.append(job)
-        if len(claimed) == limit:
-            break
     if claimed:
         conn.executemany(
             "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ? WHERE id = ?",
@@ -175,6 +180,12 @@ def record_attempt(
         )
     refresh_event_status(conn, job["event_id"])
     return cursor.rowcount > 0
+
+
+def record_attempts(conn: sqlite3.Connection, outcomes: list[tuple]) -> None:
+    """``record_attempt`` for many (job, attempt, next status, next due time) at once."""
+    for job, attempt, next_status, next_attempt_at in outcomes:
+        record_attempt(conn, job, attempt, next_status, next_attempt_at)
 
 
 def cancel_open_deliveries(
