@@ -70,7 +70,8 @@ def serve(
         host=settings.server.host,
         port=settings.server.port,
         log_config=None,
-        access_log=settings.server.log_level == "debug",
+        # Our own access log (api/access_log.py) shortens ingest tokens; uvicorn's would not.
+        access_log=False,
         timeout_graceful_shutdown=10,
         # Bounds slow-loris clients: an idle keep-alive connection is closed after 5 s.
         timeout_keep_alive=5,

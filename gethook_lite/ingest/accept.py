@@ -43,14 +43,16 @@ def stored_headers(
     return headers, {n: (_REDACTED if n in secret_headers else v) for n, v in headers.items()}
 
 
+# Credentials a sender may attach to any request; never stored, whatever the source's mode.
+_ALWAYS_REDACTED = frozenset({"authorization", "cookie", "x-api-key"})
+
+
 def _credential_headers(source: LiveSource) -> frozenset[str]:
-    # A basic-auth or api-key source is authenticated by a header that is itself the
-    # secret; storing it would put the source's credential in the database in plain text.
-    if source.auth_mode == "basic_auth":
-        return frozenset({"authorization"})
+    # An api-key source is authenticated by a header that is itself the secret; storing it
+    # would put the source's credential in the database in plain text.
     if source.auth_mode == "api_key":
-        return frozenset({source.verification_config["header"].lower()})
-    return frozenset()
+        return _ALWAYS_REDACTED | {source.verification_config["header"].lower()}
+    return _ALWAYS_REDACTED
 
 
 async def ingest(

@@ -75,3 +75,29 @@ def test_bad_configuration_stops_start_up_naming_the_key(tmp_path):
     )
     assert result.returncode != 0
     assert "server.port" in result.stderr
+
+
+def test_keys_passwords_and_tokens_never_reach_the_log(tmp_path):
+    server = GethookServer(
+        tmp_path / "data",
+        env={"GETHOOK_SERVER_LOG_LEVEL": "debug", "GETHOOK_SERVER_LOG_FORMAT": "json"},
+    ).start()
+    password = "correct horse battery staple"
+    try:
+        with server.client() as client:
+            registered = client.post(
+                "/v1/auth/register",
+                json={"name": "a", "email": "a@example.com", "password": password},
+            ).json()["data"]
+            client.post("/v1/auth/login", json={"email": "a@example.com", "password": "nope"})
+        key = registered["api_key"]["key"]
+        with server.client(key) as api:
+            source = api.post("/v1/sources", json={"name": "s"}).json()["data"]
+            api.post("/ingest/" + source["path_token"], content=b'{"card": "4242"}')
+        server.stop()
+        log = server.log()
+        assert "/ingest/" in log  # requests are logged ...
+        for secret in (key, password, source["path_token"], "4242"):
+            assert secret not in log  # ... but never credentials, tokens or payloads
+    finally:
+        server.stop()
