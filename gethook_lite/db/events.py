@@ -86,8 +86,28 @@ def list_events(
             [*params, limit, offset],
         )
     )
-    total = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
-    return items, total
+    return items, _count(conn, account_id, direction, filters, where, params)
+
+
+def _count(
+    conn: sqlite3.Connection,
+    account_id: str,
+    direction: str,
+    filters: EventFilters,
+    where: str,
+    params: list,
+) -> int:
+    """How many events match: from the per-day tallies when only status filters (they hold
+    per-status counts), else counted through the best index."""
+    narrowing = ("source_id", "event_type", "since", "until")
+    if all(filters.get(name) is None for name in narrowing):
+        sql = "SELECT coalesce(sum(n), 0) FROM event_tallies WHERE account_id = ? AND direction = ?"
+        tally_params = [account_id, direction]
+        if filters.get("status") is not None:
+            sql += " AND status = ?"
+            tally_params.append(filters["status"])
+        return conn.execute(sql, tally_params).fetchone()[0]
+    return conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
 
 
 def get_event(

@@ -289,3 +289,21 @@ def test_delivery_from_a_stale_routing_copy_is_cancelled_at_claim(client, auth):
     detail = event_detail(client, auth, event_id)
     assert [a["outcome"] for a in detail["attempts"]] == ["cancelled"]
     assert detail["event"]["status"] == "accepted"
+
+
+def test_totals_from_tallies_agree_with_counted_totals(client, auth, clock):
+    with Receiver(lambda n: Reply(200) if n % 3 else Reply(410)) as receiver:
+        source = make_source(client, auth)
+        make_route(client, auth, receiver.url, source["id"])
+        ids = [ingest(client, source, b'{"type": "a"}')["id"] for _ in range(9)]
+        drain(client)
+        client.post(f"/v1/events/{ids[0]}/replay", headers=auth)
+        drain(client)
+    for status in (None, "delivered", "dead_letter", "replayed", "queued"):
+        params = {"status": status} if status else {}
+        from_tallies = client.get("/v1/events", params=params, headers=auth).json()["data"]
+        counted = client.get(
+            "/v1/events", params={**params, "source_id": source["id"]}, headers=auth
+        ).json()["data"]
+        assert from_tallies["total"] == counted["total"], status
+    assert client.get("/v1/events", headers=auth).json()["data"]["total"] == 10

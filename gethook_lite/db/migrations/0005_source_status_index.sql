@@ -1,0 +1,3 @@
+-- Clients poll GET /v1/events?source_id=…&status=… every few seconds: serve the page and its
+-- total from one index range instead of walking every event of the account.
+CREATE INDEX events_by_source_status ON events (source_id, status, id);
