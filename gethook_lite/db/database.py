@@ -57,8 +57,8 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = itertools.cycle(range(readers))
-        # (function, arguments, future, durable) of each write waiting for the writer.
-        self._queue: asyncio.Queue[tuple[Callable[..., Any], tuple, asyncio.Future, bool]] | None
+        # (function, arguments, future, durable, many) of each write waiting for the writer.
+        self._queue: asyncio.Queue[tuple[Callable, tuple, asyncio.Future, bool, bool]] | None
         self._queue = None
         self._writer_task: asyncio.Task | None = None
 
@@ -103,6 +103,11 @@ class Database:
             self._writer_task.cancel()
             await asyncio.gather(self._writer_task, return_exceptions=True)
             self._writer_task = None
+        queue, self._queue = self._queue, None
+        while queue is not None and not queue.empty():
+            future = queue.get_nowait()[2]
+            if not future.done():
+                future.set_exception(StorageError("the database was closed"))
         for conn in [*self._readers, self._writer]:
             if conn is not None:
                 await conn.close()
@@ -123,16 +128,21 @@ class Database:
         """Run ``fn(conn, *args)`` in a write transaction, committed before this returns."""
         return await self._enqueue(fn, args, durable=True)
 
+    async def write_many(self, fn: Callable[[sqlite3.Connection, list], list], item: Any) -> Any:
+        """Like ``write`` for one ``item`` of ``fn(conn, items) -> results``: items queued at
+        the same time are handed to one call (ingest's hot path: one INSERT for many)."""
+        return await self._enqueue(fn, (item,), durable=True, many=True)
+
     async def write_ephemeral(self, fn: Callable[..., T], *args: Any) -> T:
         """Like ``write``, for state a crash may lose (delivery leases, which every start
         releases anyway): a batch of only such writes commits without waiting for the disk."""
         return await self._enqueue(fn, args, durable=False)
 
-    async def _enqueue(self, fn: Callable[..., T], args: tuple, durable: bool) -> T:
+    async def _enqueue(self, fn: Callable, args: tuple, durable: bool, many: bool = False) -> Any:
         if self._queue is None:
             raise StorageError("the database is closed")
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, args, future, durable))
+        self._queue.put_nowait((fn, args, future, durable, many))
         return await future
 
     def size_bytes(self) -> int:
@@ -167,7 +177,7 @@ class Database:
             except Exception as exc:  # the connection itself is broken
                 log.exception("database writer failed")
                 outcomes = [(False, StorageError(f"database write failed: {exc}"))] * len(batch)
-            for (_, _, future, _), (ok, value) in zip(batch, outcomes, strict=True):
+            for (_, _, future, _, _), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
                 if ok:
@@ -185,8 +195,23 @@ def _select_one(conn: sqlite3.Connection) -> int:
 
 
 def _run_batch(conn: sqlite3.Connection, batch: list, synchronous: str) -> list[tuple[bool, Any]]:
-    """Run each write in its own savepoint inside one transaction; commit once."""
-    outcomes: list[tuple[bool, Any]] = []
+    """Run the batch's writes in one transaction, each in a savepoint; commit once.
+
+    Writes queued with ``write_many`` that share a function run as one call over all their
+    items (one savepoint); if that call fails, each item is retried alone so that only the
+    bad one fails.
+    """
+    outcomes: list[tuple[bool, Any] | None] = [None] * len(batch)
+    steps: list[tuple[Callable, list[int]]] = []
+    grouped: dict[Callable, list[int]] = {}
+    for index, (fn, _args, _future, _durable, many) in enumerate(batch):
+        if many and fn in grouped:
+            grouped[fn].append(index)
+        elif many:
+            grouped[fn] = [index]
+            steps.append((fn, grouped[fn]))
+        else:
+            steps.append((fn, [index]))
     # Only a batch holding a durable write waits for the disk; a later durable commit still
     # syncs everything written before it (the WAL is written in order).
     durable = any(job[3] for job in batch)
@@ -194,16 +219,11 @@ def _run_batch(conn: sqlite3.Connection, batch: list, synchronous: str) -> list[
         conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for fn, args, _future, _durable in batch:
-            conn.execute("SAVEPOINT job")
-            try:
-                outcomes.append((True, fn(conn, *args)))
-            except Exception as exc:
-                conn.execute("ROLLBACK TO job")
-                if isinstance(exc, sqlite3.Error):
-                    exc = StorageError(f"database write failed: {exc}")
-                outcomes.append((False, exc))
-            conn.execute("RELEASE job")
+        for fn, indices in steps:
+            if batch[indices[0]][4]:
+                _run_many(conn, fn, batch, indices, outcomes)
+            else:
+                outcomes[indices[0]] = _run_one(conn, fn, batch[indices[0]][1])
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -212,7 +232,34 @@ def _run_batch(conn: sqlite3.Connection, batch: list, synchronous: str) -> list[
     finally:
         if not durable:
             conn.execute(f"PRAGMA synchronous = {synchronous}")
-    return outcomes
+    return outcomes  # type: ignore[return-value]
+
+
+def _run_one(conn: sqlite3.Connection, fn: Callable, args: tuple) -> tuple[bool, Any]:
+    conn.execute("SAVEPOINT job")
+    try:
+        outcome = (True, fn(conn, *args))
+    except Exception as exc:
+        conn.execute("ROLLBACK TO job")
+        if isinstance(exc, sqlite3.Error):
+            exc = StorageError(f"database write failed: {exc}")
+        outcome = (False, exc)
+    conn.execute("RELEASE job")
+    return outcome
+
+
+def _run_many(
+    conn: sqlite3.Connection, fn: Callable, batch: list, indices: list[int], outcomes: list
+) -> None:
+    items = [batch[index][1][0] for index in indices]
+    ok, results = _run_one(conn, fn, (items,))
+    if ok:
+        for index, result in zip(indices, results, strict=True):
+            outcomes[index] = (True, result)
+        return
+    for index, item in zip(indices, items, strict=True):
+        ok, result = _run_one(conn, fn, ([item],))
+        outcomes[index] = (True, result[0]) if ok else (False, result)
 
 
 def _apply_migrations(conn: sqlite3.Connection) -> list[int]:

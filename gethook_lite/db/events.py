@@ -8,6 +8,7 @@ from typing import Any
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
+    "EVENT_COLUMNS",
     "EventFilters",
     "find_duplicate",
     "get_event",
@@ -24,6 +25,13 @@ _LIST_COLUMNS = (
     " content_type, headers, body, status, attempts_count, next_attempt_at, final_state,"
     " created_by, replay_of, received_at, created_at"
 )
+
+# Every column an event is inserted with (the rest take their defaults).
+EVENT_COLUMNS = (
+    "id", "account_id", "direction", "source_id", "event_type", "external_event_id",
+    "payload_hash", "content_type", "headers", "body", "status", "final_state", "created_by",
+    "replay_of", "received_at", "created_at",
+)  # fmt: skip
 
 EventFilters = dict[str, Any]  # status, source_id, event_type, since, until (all optional)
 

@@ -11,7 +11,7 @@ import msgspec
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.db import events as store
-from gethook_lite.db.ingest import accept_event
+from gethook_lite.db.ingest import accept_event, accept_events
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import matching_routes
 from gethook_lite.domain.text import optional_time
@@ -140,11 +140,12 @@ async def publish_outbound(
         "headers": json.dumps({"content-type": content_type}),
         "body": body,
         "created_by": "api",
+        "replay_of": None,
         "received_at": now,
         "created_at": now,
     }
     routes = await matching_routes(ctx, caller.account_id, None, event_type)
-    event_id, status = await ctx.db.write(accept_event, event, routes)
+    event_id, status = await ctx.db.write_many(accept_events, (event, routes))
     _wake(ctx, status)
     return event_id, status
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import msgspec
 
 from gethook_lite.context import Context
-from gethook_lite.db.ingest import accept_event
+from gethook_lite.db.ingest import accept_events
 from gethook_lite.domain.domains import ingest_host_allowed
 from gethook_lite.domain.routing import matching_routes
 from gethook_lite.domain.sources import LiveSource, live_source_for_token
@@ -85,11 +85,12 @@ async def ingest(
         "headers": msgspec.json.encode(kept_headers).decode(),
         "body": body,
         "created_by": "ingest",
+        "replay_of": None,
         "received_at": now,
         "created_at": now,
     }
     routes = await matching_routes(ctx, source.account_id, source.id, identity.event_type)
-    event_id, status = await ctx.db.write(accept_event, event, routes)
+    event_id, status = await ctx.db.write_many(accept_events, (event, routes))
     if status == "queued" and ctx.scheduler is not None:
         ctx.scheduler.wake()
     return event_id, status

@@ -307,3 +307,23 @@ def test_totals_from_tallies_agree_with_counted_totals(client, auth, clock):
         ).json()["data"]
         assert from_tallies["total"] == counted["total"], status
     assert client.get("/v1/events", headers=auth).json()["data"]["total"] == 10
+
+
+def test_concurrent_duplicates_store_one_event(client, auth):
+    source = make_source(client, auth)
+    ctx = client.app.state.ctx
+
+    async def burst():
+        import asyncio
+
+        from gethook_lite.ingest.accept import ingest as accept
+
+        headers = [(b"idempotency-key", b"same")]
+        return await asyncio.gather(
+            *(accept(ctx, source["path_token"], headers, b"{}") for _ in range(5))
+        )
+
+    results = client.blocking_portal.call(burst)
+    assert sorted(status for _, status in results) == ["accepted"] + ["duplicate"] * 4
+    assert len({event_id for event_id, _ in results}) == 1
+    assert client.get("/v1/events", headers=auth).json()["data"]["total"] == 1

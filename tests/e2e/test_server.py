@@ -80,7 +80,11 @@ def test_bad_configuration_stops_start_up_naming_the_key(tmp_path):
 def test_keys_passwords_and_tokens_never_reach_the_log(tmp_path):
     server = GethookServer(
         tmp_path / "data",
-        env={"GETHOOK_SERVER_LOG_LEVEL": "debug", "GETHOOK_SERVER_LOG_FORMAT": "json"},
+        env={
+            "GETHOOK_SERVER_LOG_LEVEL": "debug",
+            "GETHOOK_SERVER_LOG_FORMAT": "json",
+            "GETHOOK_SERVER_ACCESS_LOG": "true",
+        },
     ).start()
     password = "correct horse battery staple"
     try:
