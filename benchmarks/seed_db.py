@@ -19,17 +19,10 @@ import os
 import sqlite3
 import time
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, as in gethook_lite/ids.py
+from gethook_lite.ids import format_id
+
 _EVENT_TYPES = ("charge.succeeded", "invoice.paid", "customer.created", "order.shipped")
 _CHUNK = 20_000
-
-
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, index = divmod(value, 32)
-        chars.append(_ALPHABET[index])
-    return "".join(reversed(chars))
 
 
 class Ids:
@@ -45,7 +38,7 @@ class Ids:
         else:
             random_part = int.from_bytes(os.urandom(10), "big") >> 1
         self.last_ms, self.last_random = ms, random_part
-        return f"{prefix}_{_encode(ms, 10)}{_encode(random_part, 16)}"
+        return format_id(prefix, ms, random_part)
 
 
 def _body_template(size: int) -> bytes:

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-__all__ = ["PREFIXES", "IdGenerator", "new_id"]
+__all__ = ["PREFIXES", "IdGenerator", "format_id", "new_id"]
 
 PREFIXES = frozenset(
     {"acct", "key", "src", "dest", "route", "evt", "att", "exp", "dom", "brand", "dlv"}
@@ -22,6 +22,11 @@ def _encode(value: int, length: int) -> str:
         value, index = divmod(value, 32)
         chars.append(_ALPHABET[index])
     return "".join(reversed(chars))
+
+
+def format_id(prefix: str, millis: int, random_part: int) -> str:
+    """The id for a moment (unix milliseconds) and 80 random bits."""
+    return f"{prefix}_{_encode(millis, 10)}{_encode(random_part, 16)}"
 
 
 class IdGenerator:
@@ -42,7 +47,7 @@ class IdGenerator:
             else:
                 random_part = int.from_bytes(os.urandom(10), "big") >> 1
             self._last_ms, self._last_random = now_ms, random_part
-        return f"{prefix}_{_encode(now_ms, 10)}{_encode(random_part, 16)}"
+        return format_id(prefix, now_ms, random_part)
 
 
 _generator = IdGenerator()
