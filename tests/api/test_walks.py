@@ -100,3 +100,12 @@ def test_other_accounts_ids_are_404_on_every_endpoint(client, auth, victim_ids):
         if method == "GET" and not _PARAM.search(template):
             listed = client.get(template, headers=attacker).text
             assert not any(value in listed for value in victim_ids.values()), template
+
+
+@pytest.mark.parametrize(
+    "export_id", ["..%2F..%2Fsecret.key", "../gethook.db", "%2Fetc%2Fpasswd", "exp_%00"]
+)
+def test_export_download_paths_cannot_leave_the_data_dir(client, auth, export_id):
+    answer = client.get(f"/v1/exports/{export_id}/download", headers=auth)
+    assert answer.status_code == 404
+    assert set(answer.json()) == {"error"}
