@@ -19,8 +19,9 @@ from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
 from gethook_lite.api.common import PUBLIC
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
-from gethook_lite.api.events import event_router, ingest_webhook
+from gethook_lite.api.events import event_router
 from gethook_lite.api.health import healthz, readyz
+from gethook_lite.api.ingest_route import ingest_route
 from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
 from gethook_lite.api.openapi import openapi_json
@@ -175,7 +176,7 @@ def create_app(
             readyz,
             metrics,
             openapi_json,
-            ingest_webhook,
+            ingest_route,
             public_account_router,
             api_key_router,
             resource_router,

@@ -7,6 +7,7 @@ __all__ = [
     "Conflict",
     "DomainError",
     "Forbidden",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
@@ -40,6 +41,10 @@ class Forbidden(DomainError):
 
 class NotFound(DomainError):
     status_code = 404
+
+
+class MethodNotAllowed(DomainError):
+    status_code = 405
 
 
 class Conflict(DomainError):

@@ -38,7 +38,9 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_and_note)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            path = loggable_path(scope["path"])
+            # raw_path: routing rewrites "path" for mounted routes such as /ingest.
+            raw = scope.get("raw_path")
+            path = loggable_path(raw.decode("latin-1") if raw else scope["path"])
             log.info(
                 "%s %s %s %.2fms",
                 scope["method"],

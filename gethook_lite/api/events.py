@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response, Router, get, post
-from litestar.exceptions import HTTPException
+from litestar import Request, Router, get, post
 from litestar.params import FromPath
 
 from gethook_lite.api import openapi
@@ -19,14 +18,10 @@ from gethook_lite.api.common import (
     query_int,
     query_str,
 )
-from gethook_lite.context import Context
-from gethook_lite.db import StorageError
 from gethook_lite.domain import events
 from gethook_lite.domain.accounts import Caller
-from gethook_lite.errors import DomainError
-from gethook_lite.ingest.accept import ingest
 
-__all__ = ["event_router", "ingest_webhook"]
+__all__ = ["event_router"]
 
 MAX_PAGE = 500
 
@@ -51,33 +46,6 @@ class PublishOutbound(msgspec.Struct, kw_only=True):
     payload: Any
     event_type: str | None = None
     external_event_id: str | None = None
-
-
-@post("/ingest/{token:str}", status_code=202, opt={"raw_body": True})
-async def ingest_webhook(request: Request) -> Response:
-    """Receive a webhook from a provider; 202 once it is stored (delivery comes after)."""
-    # The hottest path: no injected parameters (Litestar would build and validate a signature
-    # model per request) and a body encoded here in one call.
-    ctx: Context = request.app.state.ctx
-    try:
-        body = await request.body()
-        event_id, status = await ingest(
-            ctx, request.path_params["token"], request.scope["headers"], body
-        )
-    except Exception as exc:
-        ctx.metrics.ingest_requests.labels(_ingest_outcome(exc)).inc()
-        raise
-    ctx.metrics.ingest_requests.labels(status).inc()
-    answer = msgspec.json.encode({"data": {"id": event_id, "status": status}})
-    return Response(answer, status_code=202, media_type=MediaType.JSON)
-
-
-def _ingest_outcome(exc: Exception) -> str:
-    if isinstance(exc, DomainError | HTTPException):
-        return {401: "unauthorized", 404: "not_found", 413: "too_large"}.get(
-            exc.status_code, "rejected"
-        )
-    return "unavailable" if isinstance(exc, StorageError) else "error"
 
 
 async def _list(request: Request, ctx, caller: Caller, direction: str) -> dict:

@@ -1,0 +1,84 @@
+"""POST /ingest/{token} as a plain ASGI route: the one endpoint that must be fast.
+
+Providers post here thousands of times a second. Litestar's request machinery (signature
+model, dependency injection, Request and Response objects) costs more than everything the
+gateway itself does per webhook, so this route reads the body and answers by hand. Errors are
+raised as usual and leave through the app's exception handlers, as the envelope.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import asgi
+from litestar.types import Receive, Scope, Send
+
+from gethook_lite.context import Context
+from gethook_lite.db import StorageError
+from gethook_lite.errors import DomainError, MethodNotAllowed, NotFound, PayloadTooLarge
+from gethook_lite.ingest.accept import ingest
+
+__all__ = ["ingest_route", "read_body"]
+
+
+
+@asgi("/ingest", is_mount=True, copy_scope=False)
+async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
+    """Verify, store and acknowledge one webhook; 202 once it is committed."""
+    ctx: Context = scope["litestar_app"].state.ctx
+    token = _token(scope)
+    if scope["method"] != "POST":
+        raise MethodNotAllowed("method not allowed on this endpoint", {"Allow": "POST"})
+    try:
+        body = await read_body(scope, receive, ctx.settings.server.max_body_bytes)
+        event_id, status = await ingest(ctx, token, scope["headers"], body)
+    except Exception as exc:
+        ctx.metrics.ingest_requests.labels(_outcome(exc)).inc()
+        raise
+    ctx.metrics.ingest_requests.labels(status).inc()
+    answer = msgspec.json.encode({"data": {"id": event_id, "status": status}})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 202,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})
+
+
+def _token(scope: Scope) -> str:
+    # Mounted at /ingest, the route sees the rest of the path ("/<token>/"): one segment.
+    token = scope["path"].strip("/")
+    if not token or "/" in token:
+        raise NotFound("unknown ingest token")
+    return token
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refused with 413 as soon as it is known to exceed ``limit``."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise PayloadTooLarge("request body is too large")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise NotFound("the client went away")  # nobody is left to read the answer
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("request body is too large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _outcome(exc: Exception) -> str:
+    if isinstance(exc, DomainError):
+        return {401: "unauthorized", 404: "not_found", 413: "too_large"}.get(
+            exc.status_code, "rejected"
+        )
+    return "unavailable" if isinstance(exc, StorageError) else "error"
