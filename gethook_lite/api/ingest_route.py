@@ -20,7 +20,6 @@ from gethook_lite.ingest.accept import ingest
 __all__ = ["ingest_route", "read_body"]
 
 
-
 @asgi("/ingest", is_mount=True, copy_scope=False)
 async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
     """Verify, store and acknowledge one webhook; 202 once it is committed."""
