@@ -107,13 +107,12 @@ def migrate(config_file: str | None, data_dir: str | None) -> None:
 
     settings = _settings(config_file, **{"storage.data_dir": data_dir})
 
-    async def run() -> list[int]:
+    async def run() -> None:
         from gethook_lite.app import DATABASE_FILE
 
         db = Database(settings.data_dir / DATABASE_FILE)
-        await db.open()  # opening applies pending migrations
+        await db.open()  # opening applies every pending migration, logging each one
         await db.close()
-        return []
 
     asyncio.run(run())
     click.echo(f"database in {settings.data_dir} is up to date")

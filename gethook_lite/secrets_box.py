@@ -17,6 +17,7 @@ __all__ = [
     "API_KEY_PREFIX",
     "PasswordHashing",
     "SecretBox",
+    "api_key_hash_matches",
     "generate_api_key",
     "hash_api_key",
     "key_prefix",

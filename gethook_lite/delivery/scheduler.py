@@ -102,10 +102,6 @@ class Scheduler:
         """Running, or deliberately never started (an embedded test app drives it by hand)."""
         return self.running or not self._started
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
     async def start(self) -> None:
         released = await self._db.write(store.release_all_leases)
         if released:

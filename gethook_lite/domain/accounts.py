@@ -20,6 +20,7 @@ from gethook_lite.errors import (
 from gethook_lite.ids import new_id
 from gethook_lite.secrets_box import (
     API_KEY_PREFIX,
+    api_key_hash_matches,
     generate_api_key,
     hash_api_key,
     key_prefix,
@@ -163,7 +164,12 @@ async def authenticate(ctx: Context, authorization: str | None) -> Caller:
         raise Unauthorized("malformed Authorization header: expected Bearer hk_...")
     # Looked up by the hash, so the database never compares the secret itself.
     key = await ctx.db.read(store.find_key_by_hash, hash_api_key(token))
-    if key is None or key["revoked_at"] is not None:
+    # The lookup compares hashes, never the secret; the re-check is constant-time anyway.
+    if (
+        key is None
+        or key["revoked_at"] is not None
+        or not api_key_hash_matches(token, key["key_hash"])
+    ):
         raise Unauthorized("invalid or revoked API key")
     return Caller(account_id=key["account_id"], key_id=key["id"], role=key["role"])
 
