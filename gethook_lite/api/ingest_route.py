@@ -29,6 +29,10 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
         raise MethodNotAllowed("method not allowed on this endpoint", {"Allow": "POST"})
     try:
         body = await read_body(scope, receive, ctx.settings.server.max_body_bytes)
+        if body is None:
+            # The sender hung up mid-body: nothing was stored and nobody waits for an answer.
+            ctx.metrics.ingest_requests.labels("disconnected").inc()
+            return
         event_id, status = await ingest(ctx, token, scope["headers"], body)
     except Exception as exc:
         ctx.metrics.ingest_requests.labels(_outcome(exc)).inc()
@@ -56,8 +60,9 @@ def _token(scope: Scope) -> str:
     return token
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, refused with 413 as soon as it is known to exceed ``limit``."""
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole request body (None if the client went away), refused with 413 as soon as it
+    is known to exceed ``limit``."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             raise PayloadTooLarge("request body is too large")
@@ -65,7 +70,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise NotFound("the client went away")  # nobody is left to read the answer
+            return None
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
