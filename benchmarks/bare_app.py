@@ -16,6 +16,9 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
 
+from gethook_lite.config import load_settings
+from gethook_lite.server import uvicorn_config
+
 _ANSWER = {"data": {"id": "evt_01jd8x0000000000000000000000", "status": "accepted"}}
 
 
@@ -41,16 +44,9 @@ def main() -> None:
         debug=False,
         logging_config=None,
     )
-    # The same settings as `gethook serve`.
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        timeout_keep_alive=5,
-    )
+    # The same settings as `gethook serve` (its protocol with the request bounds included).
+    settings = load_settings(overrides={"server.host": "127.0.0.1", "server.port": args.port})
+    config = uvicorn_config(settings, app)
     uvicorn.Server(config).run()
 
 

@@ -59,23 +59,14 @@ def serve(
     import uvicorn
 
     from gethook_lite.app import create_app
+    from gethook_lite.server import uvicorn_config
 
     settings = _settings(
         config_file, **{"server.host": host, "server.port": port, "storage.data_dir": data_dir}
     )
     configure_logging(settings)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_config=None,
-        # Our own access log (api/access_log.py) shortens ingest tokens; uvicorn's would not.
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        # Bounds slow-loris clients: an idle keep-alive connection is closed after 5 s.
-        timeout_keep_alive=5,
-    )
+    config = uvicorn_config(settings, app)
     server = uvicorn.Server(config)
     server.run()
     if not server.started:

@@ -49,6 +49,14 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     access_log: bool = False
     max_body_bytes: int = 1_048_576
     platform_stats: bool = True
+    # Bounds on what a client may make us hold before it is authenticated (gethook_lite/server.py):
+    # the request line and headers (bytes and count), the time to send them and the body, and
+    # open connections (more get 503 at once instead of running the process out of descriptors).
+    max_header_bytes: int = 65_536
+    max_headers: int = 100
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    max_connections: int = 1000
 
     def validate(self) -> None:
         _require(1 <= self.port <= 65535, "server.port", "must be between 1 and 65535")
@@ -59,6 +67,21 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             1024 <= self.max_body_bytes <= 100 * 1024 * 1024,
             "server.max_body_bytes",
             "must be between 1024 and 104857600",
+        )
+        _require(
+            1024 <= self.max_header_bytes <= 1_048_576,
+            "server.max_header_bytes",
+            "must be between 1024 and 1048576",
+        )
+        _require(10 <= self.max_headers <= 1000, "server.max_headers", "must be 10..1000")
+        for key in ("header_timeout_seconds", "body_timeout_seconds"):
+            _require(
+                0.1 <= getattr(self, key) <= 3600, f"server.{key}", "must be between 0.1 and 3600"
+            )
+        _require(
+            1 <= self.max_connections <= 1_000_000,
+            "server.max_connections",
+            "must be between 1 and 1000000",
         )
         if self.public_base_url:
             parts = urlsplit(self.public_base_url)

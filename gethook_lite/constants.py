@@ -4,12 +4,16 @@ __all__ = [
     "CLAIM_BATCH",
     "CLAIM_COALESCE_SECONDS",
     "CLOCK_STEP_THRESHOLD_SECONDS",
+    "FD_RESERVE",
     "GONE_STATUS",
     "LEASE_MARGIN_SECONDS",
     "LEASE_RECLAIM_INTERVAL_SECONDS",
     "LOGIN_FAILURE_LIMIT",
     "LOGIN_FAILURE_WINDOW_SECONDS",
+    "MAX_JSON_DEPTH",
+    "MAX_LINGERING_REFUSALS",
     "MAX_WRITE_BATCH",
+    "REFUSAL_LINGER_SECONDS",
     "SCHEDULER_IDLE_POLL_SECONDS",
     "SHUTDOWN_GRACE_SECONDS",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -52,3 +56,21 @@ CLOCK_STEP_THRESHOLD_SECONDS = 5.0
 
 # A 410 Gone answer means "stop sending": the delivery is dead-lettered without retries.
 GONE_STATUS = 410
+
+# JSON request bodies of the API may nest this deep at most (400 beyond). Real configuration and
+# payloads stay far below it; it also keeps every later encode/decode clear of Python's
+# recursion limit (about 1,000 frames), which is what a deeper document would hit.
+MAX_JSON_DEPTH = 100
+
+# After an early refusal (431, 408, 503 at the connection cap) the connection keeps reading and
+# discarding for this long before it closes, so the client reads our answer instead of a reset
+# caused by the bytes it was still sending.
+REFUSAL_LINGER_SECONDS = 1.0
+
+# Refused connections lingering at once at most; beyond it, new refusals close at once without an
+# answer, so a connection flood cannot use more descriptors than the cap plus this.
+MAX_LINGERING_REFUSALS = 64
+
+# Open files kept free beside client connections and outbound deliveries: the database and its
+# WAL (per connection), logs, the event loop, DNS and lingering refusals.
+FD_RESERVE = 64 + MAX_LINGERING_REFUSALS

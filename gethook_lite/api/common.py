@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from gethook_lite.clock import format_time
+from gethook_lite.constants import MAX_JSON_DEPTH
 from gethook_lite.context import Context
 from gethook_lite.domain.accounts import Caller, authenticate
 from gethook_lite.errors import BadRequest
@@ -63,12 +64,45 @@ def decode_body(body: bytes, struct_type: type[T]) -> T:
     """
     if not body.strip():
         body = b"{}"
+    too_deep = f"request body nests JSON deeper than {MAX_JSON_DEPTH} levels"
     try:
-        return msgspec.json.decode(body, type=struct_type)
+        decoded = msgspec.json.decode(body, type=struct_type)
     except msgspec.ValidationError as exc:
         raise BadRequest(_describe_validation_error(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        # msgspec stops at Python's recursion limit (about 1,000 levels, fewer deep in a call).
+        raise BadRequest(too_deep) from None
+    # Fewer brackets than the limit cannot nest deeper than it: most bodies stop here.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _nests_deeper(
+        decoded, MAX_JSON_DEPTH
+    ):
+        raise BadRequest(too_deep)
+    return decoded
+
+
+def _nests_deeper(value: object, limit: int) -> bool:
+    """Whether what was decoded (unknown fields are already dropped) nests deeper than
+    ``limit``; iterative, so depth cannot exhaust the stack here or in later encodes."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, msgspec.Struct):
+            children = [getattr(item, name) for name in item.__struct_fields__]
+        elif isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        stack.extend((child, depth + 1) for child in children if isinstance(child, _NESTING))
+    return False
+
+
+_NESTING = (dict, list, msgspec.Struct)
 
 
 def _describe_validation_error(message: str) -> str:

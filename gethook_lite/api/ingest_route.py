@@ -14,7 +14,7 @@ from litestar.types import Receive, Scope, Send
 
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
-from gethook_lite.errors import DomainError, MethodNotAllowed, NotFound, PayloadTooLarge
+from gethook_lite.errors import BadRequest, DomainError, MethodNotAllowed, NotFound, PayloadTooLarge
 from gethook_lite.ingest.accept import ingest
 
 __all__ = ["ingest_route", "read_body"]
@@ -27,6 +27,10 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
     token = _token(scope)
     if scope["method"] != "POST":
         raise MethodNotAllowed("method not allowed on this endpoint", {"Allow": "POST"})
+    if sum(1 for name, _ in scope["headers"] if name == b"host") > 1:
+        # The custom-domain guard reads one Host; a second must not slip another one past it.
+        # (gethook serve already refuses this in the protocol; this covers any other server.)
+        raise BadRequest("more than one Host header")
     try:
         body = await read_body(scope, receive, ctx.settings.server.max_body_bytes)
         if body is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -24,8 +25,12 @@ def free_port() -> int:
 class GethookServer:
     """Starts, stops and kills a server process on one data directory."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, open_files: int | None = None
+    ) -> None:
         self.data_dir = data_dir
+        # The process's open-file limit (soft and hard), to test running out of descriptors.
+        self.open_files = open_files
         self.port = free_port()
         self.env = env or {}
         self.process: subprocess.Popen | None = None
@@ -52,6 +57,7 @@ class GethookServer:
                 str(self.data_dir),
             ],
             env=env,
+            preexec_fn=self._limit_open_files if self.open_files else None,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -67,6 +73,9 @@ class GethookServer:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"gethook serve did not become ready:\n{self.log()}")
+
+    def _limit_open_files(self) -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), as an operator or a process manager would."""
