@@ -43,7 +43,10 @@ class SignedRequest:
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """The headers as an ASGI scope carries them: lower-case names, latin-1 bytes."""
-        return [(name.lower().encode("latin-1"), v.encode("latin-1")) for name, v in self.headers.items()]
+        return [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.headers.items()
+        ]
 
 
 def _text(secret: str) -> bytes:
@@ -81,8 +84,10 @@ def standard_webhooks_signature(
     secret: str, message_id: str, timestamp: int, body: bytes
 ) -> dict[str, str]:
     """``webhook-id``, ``webhook-timestamp`` and ``webhook-signature: v1,<base64>``."""
-    prefixed = secret if secret.startswith(standard_webhooks.SECRET_PREFIX) else (
-        standard_webhooks.SECRET_PREFIX + secret
+    prefixed = (
+        secret
+        if secret.startswith(standard_webhooks.SECRET_PREFIX)
+        else (standard_webhooks.SECRET_PREFIX + secret)
     )
     try:
         signature = standard_webhooks.sign(prefixed, message_id, timestamp, body)
