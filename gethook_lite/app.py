@@ -26,6 +26,7 @@ from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
 from gethook_lite.api.openapi import openapi_json
 from gethook_lite.api.resources import resource_router
+from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
 from gethook_lite.context import Context
@@ -180,6 +181,7 @@ def create_app(
             public_account_router,
             api_key_router,
             resource_router,
+            test_event_router,
             event_router,
             insights_router,
             public_insights_router,

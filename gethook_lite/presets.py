@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
+from gethook_lite.samples import sample_event_types
+
 __all__ = [
     "DestinationPreset",
     "ProviderPreset",
@@ -30,6 +32,8 @@ class ProviderPreset(msgspec.Struct, frozen=True, kw_only=True):
     category: str
     docs_url: str
     description: str
+    # What POST /v1/sources/{id}/test-events can send for this provider, the default first.
+    sample_event_types: tuple[str, ...] = ()
 
 
 class DestinationPreset(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +61,7 @@ _PROVIDER_PRESETS = (
             "endpoint's whsec_ secret, timestamps within 300 s. Event type from the body's "
             "'type', event id from 'id'."
         ),
+        sample_event_types=sample_event_types("stripe"),
     ),
     ProviderPreset(
         id="github",
@@ -70,6 +75,7 @@ _PROVIDER_PRESETS = (
             "X-GitHub-Event plus the body's 'action' (e.g. issues.opened), id from "
             "X-GitHub-Delivery."
         ),
+        sample_event_types=sample_event_types("github"),
     ),
     ProviderPreset(
         id="shopify",
@@ -82,6 +88,7 @@ _PROVIDER_PRESETS = (
             "Verifies X-Shopify-Hmac-Sha256 (base64 HMAC-SHA256 of the body with the app's "
             "client secret). Event type from X-Shopify-Topic, id from X-Shopify-Webhook-Id."
         ),
+        sample_event_types=sample_event_types("shopify"),
     ),
     ProviderPreset(
         id="slack",
@@ -95,6 +102,7 @@ _PROVIDER_PRESETS = (
             "'v0:{X-Slack-Request-Timestamp}:{body}'> with the signing secret), timestamps "
             "within 300 s. Event type from the body's event.type."
         ),
+        sample_event_types=sample_event_types("slack"),
     ),
     ProviderPreset(
         id="standard_webhooks",
@@ -108,6 +116,7 @@ _PROVIDER_PRESETS = (
             "'{webhook-id}.{webhook-timestamp}.{body}'>) with a whsec_ secret, as sent by Svix, "
             "GetHook and other Standard Webhooks senders. Event id from webhook-id."
         ),
+        sample_event_types=sample_event_types("standard_webhooks"),
     ),
 )
 

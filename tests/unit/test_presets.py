@@ -89,6 +89,7 @@ def test_presets_encode_to_json_with_every_field() -> None:
         "category",
         "docs_url",
         "description",
+        "sample_event_types",
     }
     destination = msgspec.json.decode(msgspec.json.encode(destination_presets()))
     assert set(destination[0]) == {
