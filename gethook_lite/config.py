@@ -118,6 +118,9 @@ class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     signup: str = "open"
     signup_token: str = ""
     default_retention_days: int = 30
+    # A custom domain not verified within this many days is removed (several accounts may
+    # claim one name until someone proves it in DNS; old claims should not pile up).
+    pending_domain_claim_days: int = 7
 
     def validate(self) -> None:
         policies = ("open", "closed", "token")
@@ -131,6 +134,11 @@ class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
             1 <= self.default_retention_days <= 3650,
             "accounts.default_retention_days",
             "must be between 1 and 3650",
+        )
+        _require(
+            1 <= self.pending_domain_claim_days <= 365,
+            "accounts.pending_domain_claim_days",
+            "must be between 1 and 365",
         )
 
 

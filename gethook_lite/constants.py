@@ -8,8 +8,13 @@ __all__ = [
     "GONE_STATUS",
     "LEASE_MARGIN_SECONDS",
     "LEASE_RECLAIM_INTERVAL_SECONDS",
-    "LOGIN_FAILURE_LIMIT",
-    "LOGIN_FAILURE_WINDOW_SECONDS",
+    "LOGIN_BACKOFF_BASE_SECONDS",
+    "LOGIN_BACKOFF_CAP_SECONDS",
+    "LOGIN_CLIENT_FREE_FAILURES",
+    "LOGIN_EMAIL_CEILING",
+    "LOGIN_FAILURE_MEMORY_SECONDS",
+    "LOGIN_PAIR_FREE_FAILURES",
+    "LOGIN_THROTTLE_MAX_KEYS",
     "MAX_JSON_DEPTH",
     "MAX_LINGERING_REFUSALS",
     "MAX_WRITE_BATCH",
@@ -26,9 +31,24 @@ MAX_WRITE_BATCH = 512
 # How long a statement waits for another process's lock before failing (and ingest answers 503).
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
-# Failed logins allowed per email (and per client address) within the window before 429.
-LOGIN_FAILURE_LIMIT = 5
-LOGIN_FAILURE_WINDOW_SECONDS = 900
+# Login throttling (domain/throttle.py says why it is per email *and* client address).
+# Wrong passwords one address may send for one email before it has to wait: enough for typos.
+LOGIN_PAIR_FREE_FAILURES = 5
+# Wrong passwords one address may send over all emails before it has to wait: a few people
+# behind one NAT mistyping, but not a password sprayed over a list of emails.
+LOGIN_CLIENT_FREE_FAILURES = 20
+# Failures for one email (from all addresses) above which it counts as under attack: each
+# address that has failed for it then gets one free failure instead of five.
+LOGIN_EMAIL_CEILING = 20
+# The first wait, doubled on each further failure up to the cap: after the free ones an
+# address gets about four guesses per hour per email, and a typing human waits one minute.
+LOGIN_BACKOFF_BASE_SECONDS = 60.0
+LOGIN_BACKOFF_CAP_SECONDS = 900.0
+# Failures are forgotten after this long without another one.
+LOGIN_FAILURE_MEMORY_SECONDS = 3600.0
+# Entries per throttle table (pairs, addresses, emails): about 100 bytes each, so a spray of
+# distinct emails or addresses costs at most tens of MB; the oldest are forgotten first.
+LOGIN_THROTTLE_MAX_KEYS = 100_000
 
 # A delivery lease lasts the destination's timeout plus this margin, so an attempt still
 # running is never handed to another worker (a lease shorter than the timeout double-delivers).

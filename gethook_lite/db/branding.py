@@ -9,7 +9,9 @@ from gethook_lite.db.rows import Row, all_rows, insert, one_row
 __all__ = [
     "BRAND_FIELDS",
     "delete_custom_domain",
-    "find_custom_domain",
+    "delete_expired_claims",
+    "find_account_claim",
+    "find_verified_domain",
     "get_brand_settings",
     "get_custom_domain",
     "insert_custom_domain",
@@ -56,9 +58,22 @@ def upsert_brand_settings(
 # -- custom domains --------------------------------------------------------------------------
 
 
-def find_custom_domain(conn: sqlite3.Connection, domain: str) -> Row | None:
-    """The registration of a hostname, whichever account made it."""
-    return one_row(conn.execute("SELECT * FROM custom_domains WHERE domain = ?", (domain,)))
+def find_verified_domain(conn: sqlite3.Connection, domain: str) -> Row | None:
+    """The verified registration of a hostname (its owner's), whichever account made it."""
+    return one_row(
+        conn.execute(
+            "SELECT * FROM custom_domains WHERE domain = ? AND status = 'verified'", (domain,)
+        )
+    )
+
+
+def find_account_claim(conn: sqlite3.Connection, account_id: str, domain: str) -> Row | None:
+    """The account's own registration of a hostname, pending or verified."""
+    return one_row(
+        conn.execute(
+            "SELECT * FROM custom_domains WHERE domain = ? AND account_id = ?", (domain, account_id)
+        )
+    )
 
 
 def insert_custom_domain(conn: sqlite3.Connection, row: Row) -> Row:
@@ -80,8 +95,14 @@ def list_custom_domains(conn: sqlite3.Connection, account_id: str) -> list[Row]:
 
 
 def list_custom_domain_names(conn: sqlite3.Connection) -> list[str]:
-    """Every registered hostname, of every account (the ingest host check caches these)."""
-    return [row[0] for row in conn.execute("SELECT domain FROM custom_domains")]
+    """Every verified hostname, of every account (the ingest host check caches these).
+
+    Pending claims are nobody's yet: they must not change how a host is routed.
+    """
+    return [
+        row[0]
+        for row in conn.execute("SELECT domain FROM custom_domains WHERE status = 'verified'")
+    ]
 
 
 def mark_custom_domain_verified(
@@ -102,3 +123,14 @@ def delete_custom_domain(conn: sqlite3.Connection, account_id: str, domain_id: s
         "DELETE FROM custom_domains WHERE account_id = ? AND id = ?", (account_id, domain_id)
     )
     return cursor.rowcount > 0
+
+
+def delete_expired_claims(conn: sqlite3.Connection, cutoff: float, limit: int) -> int:
+    """Delete up to ``limit`` pending claims registered before ``cutoff``; the count."""
+    cursor = conn.execute(
+        "DELETE FROM custom_domains WHERE id IN ("
+        " SELECT id FROM custom_domains"
+        " WHERE status = 'pending_verification' AND created_at < ? LIMIT ?)",
+        (cutoff, limit),
+    )
+    return cursor.rowcount

@@ -13,8 +13,11 @@ Three layers use one NetworkPolicy:
 aiohttp does not consult the resolver for IP-literal hosts, so the delivery code must also call
 ``check_url`` before each request (cheap, pure); layers 1 and 3 together cover every URL.
 
-Rules, in order, for an address and for any IPv4 address embedded in an IPv6 one (IPv4-mapped
-``::ffff:a.b.c.d``, IPv4-compatible, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``):
+Rules, in order, for an address and for every IPv4 address an IPv6 one embeds: IPv4-mapped
+``::ffff:0:0/96``, SIIT IPv4-translated ``::ffff:0:0:0/96`` (RFC 6145), IPv4-compatible ``::/96``,
+NAT64 ``64:ff9b::/96`` (RFC 6052/6146) and the local-use ``64:ff9b:1::/48`` (RFC 8215), 6to4
+``2002::/16`` and the Teredo client address in ``2001::/32``. Any of these forms reaches the
+embedded IPv4 address through a translator or a tunnel, so it is judged by it:
 
 - ``deny_cidrs``: always refused.
 - link-local (incl. cloud metadata), metadata addresses, "this network", multicast, reserved,
@@ -91,7 +94,18 @@ PRIVATE_NETWORKS = _networks(
 )
 
 _NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_PREFIX = ipaddress.IPv6Network("64:ff9b:1::/48")
+_SIIT_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+# Where RFC 6052 (section 2.2) puts the 32 IPv4 bits for each prefix length that can sit inside
+# 64:ff9b:1::/48, as (first bit, bit count) pieces; bits 64..71 (the "u" octet) are skipped.
+_RFC6052_LAYOUTS = (
+    ((48, 16), (72, 16)),  # /48
+    ((56, 8), (72, 24)),  # /56
+    ((72, 32),),  # /64
+    ((96, 32),),  # /96
+)
 
 # Names that are loopback by definition (RFC 6761) or cloud metadata aliases; refusing them by
 # name gives a clear error at create time even when DNS would not resolve them here.
@@ -136,17 +150,47 @@ def _parse_ip(value: str | IPAddress) -> IPAddress | None:
     return address
 
 
-def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """Return the IPv4 address an IPv6 address carries (mapped, compatible, NAT64, 6to4)."""
+def _embedded_ipv4(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """Every IPv4 address an IPv6 one may carry (mapped, SIIT, compatible, NAT64, 6to4, Teredo)."""
     if not isinstance(address, ipaddress.IPv6Address):
-        return None
+        return ()
     if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+        return (address.ipv4_mapped,)
     if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64_PREFIX or (address in _IPV4_COMPATIBLE and int(address) > 1):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
+        return (address.sixtofour,)
+    if address.teredo is not None:
+        # (server, client): a Teredo relay delivers to the client's (de-obfuscated) address.
+        return (address.teredo[1],)
+    if address in _NAT64_LOCAL_PREFIX:
+        return _local_nat64_candidates(address)
+    if (
+        address in _NAT64_PREFIX
+        or address in _SIIT_TRANSLATED
+        or (address in _IPV4_COMPATIBLE and int(address) > 1)
+    ):
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    return ()
+
+
+def _local_nat64_candidates(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 address under each RFC 6052 layout a local-use NAT64 prefix may use.
+
+    Inside 64:ff9b:1::/48 the operator picks the prefix length (/48 … /96), and with it where the
+    IPv4 bits sit; we cannot know which, so every reading is checked. Readings that land in
+    0.0.0.0/8 are dropped: they are what the zero bits around a shorter or longer layout read
+    as, and a translator never forwards to "this network". When nothing else is left, the /96
+    reading stays, so that such an address is still refused.
+    """
+    value = int(address)
+    candidates = []
+    for layout in _RFC6052_LAYOUTS:
+        bits = 0
+        for first, count in layout:
+            bits = (bits << count) | ((value >> (128 - first - count)) & ((1 << count) - 1))
+        candidates.append(ipaddress.IPv4Address(bits))
+    kept = [candidate for candidate in candidates if candidate not in _THIS_NETWORK]
+    candidates = kept or candidates[-1:]
+    return tuple(dict.fromkeys(candidates))
 
 
 def _find(address: IPAddress, table: Iterable[tuple[IPNetwork, str]]) -> str | None:
@@ -274,8 +318,7 @@ class NetworkPolicy:
         reason = self._refusal(address)
         if reason is not None:
             raise BlockedAddress(f"{address} {reason}")
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
+        for embedded in _embedded_ipv4(address):
             reason = self._refusal(embedded)
             if reason is not None:
                 raise BlockedAddress(f"{address} carries {embedded}, which {reason}")

@@ -41,6 +41,8 @@ __all__ = [
 ROLES = ("admin", "viewer")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+MAX_EMAIL_LENGTH = 254
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,32 +121,47 @@ async def register(ctx: Context, name: str, email: str, password: str) -> tuple[
     email = _normalise_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise BadRequest(f"password: must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > 1024:
-        raise BadRequest("password: must be at most 1024 characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise BadRequest(f"password: must be at most {MAX_PASSWORD_LENGTH} characters")
     return await create_account(ctx, name, email=email, password=password, key_name="login")
 
 
 async def login(ctx: Context, email: str, password: str, client: str) -> tuple[dict, dict]:
     """Check email and password; return the account and a fresh admin key."""
     email = email.strip().lower()
-    throttle_keys = (f"email:{email}", f"client:{client}")
-    wait = ctx.login_throttle.retry_after(*throttle_keys)
+    if len(email) > MAX_EMAIL_LENGTH:
+        # No account can have it; answered before the throttle so it cannot fill its tables
+        # with megabyte-long keys.
+        raise Unauthorized("invalid email or password")
+    # Throttled per email *and* client, so nobody can lock the owner out (domain/throttle.py).
+    wait = ctx.login_throttle.begin(email, client)
     if wait:
-        raise TooManyRequests("too many failed logins; try again later", wait)
+        raise TooManyRequests("too many failed logins from this address; try again later", wait)
+    try:
+        account = await _check_password(ctx, email, password)
+    except BaseException:
+        ctx.login_throttle.abandon(email, client)  # not the caller's failure: do not count it
+        raise
+    if account is None:
+        raise Unauthorized("invalid email or password")  # begin() counted it already
+    ctx.login_throttle.succeeded(email, client)
+    key, secret = _new_key_row(account["id"], "login", "admin", ctx.clock.now())
+    await ctx.db.write(store.insert_api_key, key)
+    return account, {**key, "key": secret}
+
+
+async def _check_password(ctx: Context, email: str, password: str) -> dict | None:
+    """The account when ``password`` is its password, else None."""
     account = await ctx.db.read(store.find_account_by_email, email)
     stored_hash = account["password_hash"] if account else None
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return None  # register() refuses such passwords: no need to hash a megabyte
     # Verify against a dummy hash when the account does not exist, so the answer takes as
     # long either way and does not reveal which emails have accounts.
     ok = await asyncio.to_thread(
         ctx.passwords.verify, stored_hash or await _dummy_hash(ctx), password
     )
-    if not (account and stored_hash and ok):
-        ctx.login_throttle.record_failure(*throttle_keys)
-        raise Unauthorized("invalid email or password")
-    ctx.login_throttle.reset(f"email:{email}")
-    key, secret = _new_key_row(account["id"], "login", "admin", ctx.clock.now())
-    await ctx.db.write(store.insert_api_key, key)
-    return account, {**key, "key": secret}
+    return account if account and stored_hash and ok else None
 
 
 async def _dummy_hash(ctx: Context) -> str:
@@ -203,6 +220,6 @@ async def get_account(ctx: Context, account_id: str) -> dict:
 
 def _normalise_email(email: str) -> str:
     email = email.strip().lower()
-    if not _EMAIL.match(email) or len(email) > 254:
+    if not _EMAIL.match(email) or len(email) > MAX_EMAIL_LENGTH:
         raise BadRequest("email: must be an email address")
     return email

@@ -2,7 +2,11 @@
 
 Lifecycle: registered (``pending_verification``, ``tls_status: "pending"``) → verified once the
 TXT record ``_gethook-challenge.<domain>`` holds the domain's ``verification_token``
-(``verified``, ``tls_status: "ready"``). "ready" means the reverse proxy's on-demand TLS check
+(``verified``, ``tls_status: "ready"``). A registration is a claim until verified: several
+accounts may claim one name, so that one who never verifies cannot keep the real owner out;
+the first to verify owns the name, and a claim still pending after
+``accounts.pending_domain_claim_days`` expires (checked at verify and re-registration, and
+removed by the retention task). "ready" means the reverse proxy's on-demand TLS check
 (``GET /tls/ask``) now approves the name, so the proxy obtains a certificate on the first HTTPS
 request; GetHook Lite does not terminate TLS itself, so it never claims a certificate is issued.
 """
@@ -35,6 +39,7 @@ __all__ = [
     "challenge_record_name",
     "create_custom_domain",
     "delete_custom_domain",
+    "delete_expired_claims",
     "get_custom_domain",
     "host_of",
     "ingest_host_allowed",
@@ -59,6 +64,7 @@ DNS_LOOKUP_TIMEOUT_SECONDS = 5.0
 # How much of what DNS answered goes into an error message.
 MAX_REPORTED_RECORDS = 10
 MAX_REPORTED_LENGTH = 100
+SECONDS_PER_DAY = 86_400
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _RESOLVER_CACHE = "txt_resolver"
@@ -170,12 +176,27 @@ def canonical_name(raw: str) -> str:
 # -- registrations ---------------------------------------------------------------------------
 
 
-def _insert_unless_taken(conn, row: dict) -> dict:
+def _claim_cutoff(ctx: Context) -> float:
+    """Pending claims registered before this moment have expired."""
+    return ctx.clock.now() - ctx.settings.accounts.pending_domain_claim_days * SECONDS_PER_DAY
+
+
+def _is_expired_claim(row: dict, cutoff: float) -> bool:
+    return row["status"] != "verified" and row["created_at"] < cutoff
+
+
+def _insert_claim(conn, row: dict, cutoff: float) -> dict:
     # Checked inside the write transaction, so two concurrent claims cannot both pass.
-    existing = store.find_custom_domain(conn, row["domain"])
-    if existing is not None:
-        whose = "this account" if existing["account_id"] == row["account_id"] else "another account"
-        raise Conflict(f"domain: {row['domain']} is already registered by {whose}")
+    owner = store.find_verified_domain(conn, row["domain"])
+    if owner is not None and owner["account_id"] != row["account_id"]:
+        # A verified name is public anyway (/tls/ask approves it); a pending claim of another
+        # account is never revealed, and never blocks this one.
+        raise Conflict(f"domain: {row['domain']} is already verified by another account")
+    mine = store.find_account_claim(conn, row["account_id"], row["domain"])
+    if mine is not None and not _is_expired_claim(mine, cutoff):
+        raise Conflict(f"domain: {row['domain']} is already registered by this account")
+    if mine is not None:
+        store.delete_custom_domain(conn, row["account_id"], mine["id"])  # expired: start over
     return store.insert_custom_domain(conn, row)
 
 
@@ -198,8 +219,7 @@ async def create_custom_domain(
         "created_at": ctx.clock.now(),
         "verified_at": None,
     }
-    await ctx.db.write(_insert_unless_taken, row)
-    _forget_domain_names(ctx)
+    await ctx.db.write(_insert_claim, row, _claim_cutoff(ctx))
     return row
 
 
@@ -219,6 +239,13 @@ async def verify_custom_domain(ctx: Context, caller: Caller, domain_id: str) -> 
     row = await get_custom_domain(ctx, caller, domain_id)
     if row["status"] == "verified":
         return row  # ownership was proven once; a later change of the record does not undo it
+    if _is_expired_claim(row, _claim_cutoff(ctx)):
+        await ctx.db.write(store.delete_custom_domain, caller.account_id, domain_id)
+        raise BadRequest(
+            f"this registration of {row['domain']} expired after"
+            f" {ctx.settings.accounts.pending_domain_claim_days} days without verification"
+            " and was removed; register the domain again"
+        )
     record = challenge_record_name(row["domain"])
     try:
         values = await txt_resolver(ctx).txt(record)
@@ -230,16 +257,25 @@ async def verify_custom_domain(ctx: Context, caller: Caller, domain_id: str) -> 
     if token not in {_unquoted(value) for value in values}:
         raise BadRequest(_mismatch_message(record, token, values))
     verified = await ctx.db.write(
-        store.mark_custom_domain_verified,
-        caller.account_id,
-        domain_id,
-        TLS_READY,
-        ctx.clock.now(),
+        _mark_verified_unless_owned, row["domain"], caller.account_id, domain_id, ctx.clock.now()
     )
     if verified is None:
         raise NotFound("custom domain not found")  # deleted while DNS was asked
     _domain_changed(ctx)
     return verified
+
+
+def _mark_verified_unless_owned(
+    conn, name: str, account_id: str, domain_id: str, now: float
+) -> dict | None:
+    # In the write transaction: of two accounts verifying at once, exactly one owns the name.
+    owner = store.find_verified_domain(conn, name)
+    if owner is not None and owner["id"] != domain_id:
+        raise Conflict(
+            f"domain: {name} was verified by another account first; this registration"
+            " cannot be verified, delete it"
+        )
+    return store.mark_custom_domain_verified(conn, account_id, domain_id, TLS_READY, now)
 
 
 def _unquoted(value: str) -> str:
@@ -263,6 +299,18 @@ async def delete_custom_domain(ctx: Context, caller: Caller, domain_id: str) -> 
     _domain_changed(ctx)
 
 
+async def delete_expired_claims(ctx: Context, batch: int) -> int:
+    """Remove pending claims older than ``accounts.pending_domain_claim_days``; the count."""
+    cutoff = _claim_cutoff(ctx)
+    deleted = 0
+    while True:
+        # One write per batch, like the rest of retention: ingest waits one small batch at most.
+        count = await ctx.db.write(store.delete_expired_claims, cutoff, batch)
+        deleted += count
+        if count < batch:
+            return deleted
+
+
 async def attachable_domain(ctx: Context, caller: Caller, domain_id: str) -> dict:
     """The caller's verified domain ``domain_id``, for a source to use (404 / 400 otherwise)."""
     row = await ctx.db.read(store.get_custom_domain, caller.account_id, domain_id)
@@ -284,8 +332,7 @@ def _domain_changed(ctx: Context) -> None:
 
 async def tls_allowed(ctx: Context, domain: str) -> bool:
     """May the reverse proxy obtain a certificate for ``domain``? Only for verified ones."""
-    row = await ctx.db.read(store.find_custom_domain, canonical_name(domain))
-    return row is not None and row["status"] == "verified"
+    return await ctx.db.read(store.find_verified_domain, canonical_name(domain)) is not None
 
 
 async def ingest_host_allowed(
@@ -293,9 +340,10 @@ async def ingest_host_allowed(
 ) -> bool:
     """May a request for a source arrive on ``host`` (the Host header)?
 
-    A registered custom domain serves only the sources attached to it, so that one account's
+    A verified custom domain serves only the sources attached to it, so that one account's
     domain cannot be used to reach another account's ingest URLs. Every other host (the base
-    URL's, an IP address, a proxy's internal name) is allowed: the path token is the credential.
+    URL's, an IP address, a proxy's internal name, a name only claimed) is allowed: the path
+    token is the credential.
     """
     name = _host_without_port(host or "")
     if not name or name == source_domain_name:

@@ -1,5 +1,6 @@
 """Background task: retention. Each account's ``retention_days`` bounds how long its events
-(with their deliveries and attempts) and its export jobs and files are kept.
+(with their deliveries and attempts) and its export jobs and files are kept; custom-domain
+claims still unverified after ``accounts.pending_domain_claim_days`` are removed too.
 
 Every ``retention.interval_seconds`` the task deletes what expired, in small write
 transactions of ``retention.batch_size`` rows so that ingest, which shares the one writer,
@@ -17,6 +18,7 @@ from pathlib import Path
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import retention as store
+from gethook_lite.domain import domains
 
 __all__ = ["EXPORTS_DIR", "RetentionTask", "purge_once", "start"]
 
@@ -34,7 +36,13 @@ async def purge_once(ctx: Context) -> dict[str, int]:
     """One retention pass over every account; what it removed, by kind."""
     now = ctx.clock.now()
     batch = ctx.settings.retention.batch_size
-    counts = {"events": 0, "exports": 0, "export_files": 0, "pages_released": 0}
+    counts = {
+        "events": 0,
+        "exports": 0,
+        "export_files": 0,
+        "domain_claims": 0,
+        "pages_released": 0,
+    }
     for account_id, days in await ctx.db.read(store.account_retention):
         cutoff = now - days * SECONDS_PER_DAY
         counts["events"] += await _purge_events(ctx, account_id, cutoff, batch)
@@ -43,8 +51,10 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         counts["export_files"] += await asyncio.to_thread(
             _remove_export_files, ctx.settings.data_dir / EXPORTS_DIR, [n for n in file_names if n]
         )
+    # Custom-domain claims nobody verified in time (domain/domains.py says why they expire).
+    counts["domain_claims"] = await domains.delete_expired_claims(ctx, batch)
     counts["pages_released"] = await _release_pages(ctx)
-    if counts["events"] or counts["exports"]:
+    if counts["events"] or counts["exports"] or counts["domain_claims"]:
         log.info("retention: %s", counts)
     return counts
 

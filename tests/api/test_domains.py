@@ -181,15 +181,87 @@ def test_register_checks_type_and_body(client, auth):
     assert error(wrong, 400).startswith("domain: expected str")
 
 
-def test_a_domain_belongs_to_one_account(client, auth):
+def test_an_account_registers_a_name_once(client, auth):
     register(client, auth, "hooks.example.com")
     again = client.post("/v1/custom-domains", json={"domain": "HOOKS.example.com."}, headers=auth)
     assert "already registered by this account" in error(again, 409)
-    _, other_key = new_account(client, "other")
-    theirs = client.post(
-        "/v1/custom-domains", json={"domain": "hooks.example.com"}, headers=bearer(other_key)
+
+
+def test_a_pending_claim_neither_blocks_nor_reveals_another_account(client, auth):
+    squatter = register(client, auth, "hooks.bigcustomer.com")  # never verified
+    _, owner_key = new_account(client, "bigcustomer")
+    owner = register(client, bearer(owner_key), "hooks.bigcustomer.com")  # was 409
+    assert owner["id"] != squatter["id"]
+    assert owner["verification_token"] != squatter["verification_token"]
+    listed = client.get("/v1/custom-domains", headers=bearer(owner_key)).json()["data"]
+    assert [row["id"] for row in listed] == [owner["id"]]
+
+
+def test_the_first_account_to_verify_owns_the_name(client, auth):
+    squatter = register(client, auth, "hooks.bigcustomer.com")
+    _, owner_key = new_account(client, "bigcustomer")
+    owner = register(client, bearer(owner_key), "hooks.bigcustomer.com")
+    # Only the real owner can publish its token in DNS.
+    use_resolver(
+        client,
+        FakeResolver({"_gethook-challenge.hooks.bigcustomer.com": [owner["verification_token"]]}),
     )
-    assert "already registered by another account" in error(theirs, 409)
+    assert error(verify(client, auth, squatter), 400).startswith("expected TXT record")
+    done = verify(client, bearer(owner_key), owner)
+    assert done.status_code == 200 and done.json()["data"]["status"] == "verified"
+    assert client.get("/tls/ask", params={"domain": "hooks.bigcustomer.com"}).status_code == 200
+
+    # Now the name is owned: the other claim cannot be verified, even with its own token.
+    use_resolver(
+        client,
+        FakeResolver(
+            {
+                "_gethook-challenge.hooks.bigcustomer.com": [
+                    owner["verification_token"],
+                    squatter["verification_token"],
+                ]
+            }
+        ),
+    )
+    refused = error(verify(client, auth, squatter), 409)
+    assert "verified by another account first" in refused and "delete it" in refused
+    mine = client.get(f"/v1/custom-domains/{squatter['id']}", headers=auth).json()["data"]
+    assert mine["status"] == "pending_verification"
+    # A verified name is public (the TLS ask approves it), so a new claim is told plainly.
+    _, third_key = new_account(client, "third")
+    late = client.post(
+        "/v1/custom-domains", json={"domain": "hooks.bigcustomer.com"}, headers=bearer(third_key)
+    )
+    assert "already verified by another account" in error(late, 409)
+    # The ingest guard routes the name to its owner's sources only.
+    ctx = ctx_of(client)
+    assert run(client, domains.ingest_host_allowed, ctx, "hooks.bigcustomer.com", owner["domain"])
+    assert not run(client, domains.ingest_host_allowed, ctx, None, "hooks.bigcustomer.com")
+
+
+def test_a_pending_claim_expires(client, auth, clock):
+    stale = register(client, auth, "hooks.example.com")
+    clock.advance(7 * 86_400 - 1)
+    use_resolver(client, FakeResolver())
+    assert error(verify(client, auth, stale), 400).startswith("no TXT record")  # still alive
+    clock.advance(2)
+    expired = error(verify(client, auth, stale), 400)
+    assert "expired after 7 days without verification" in expired
+    gone = client.get(f"/v1/custom-domains/{stale['id']}", headers=auth)
+    assert error(gone, 404) == "custom domain not found"
+
+
+def test_an_expired_claim_can_be_registered_again(tmp_path, clock):
+    settings = make_settings(tmp_path, **{"accounts.pending_domain_claim_days": 1})
+    app = create_app(settings, clock=clock, passwords=FAST_PASSWORDS, start_scheduler=False)
+    with TestClient(app) as client:
+        _, key = new_account(client, "a")
+        stale = register(client, bearer(key), "hooks.example.com")
+        clock.advance(86_401)
+        fresh = register(client, bearer(key), "hooks.example.com")  # no 409 for the stale one
+        assert fresh["id"] != stale["id"]
+        listed = client.get("/v1/custom-domains", headers=bearer(key)).json()["data"]
+        assert [row["id"] for row in listed] == [fresh["id"]]
 
 
 def test_viewer_keys_read_but_cannot_change_domains(client, auth):
@@ -340,9 +412,11 @@ def test_ingest_host_check_keeps_a_domain_to_its_own_sources(client, auth):
     assert allowed(None, "127.0.0.1:8080") and allowed(None, None) and allowed(None, "[::1]:80")
     assert allowed("mine.example.com", "gateway.internal")
     assert not allowed(None, "mine.example.com")
-    assert not allowed("mine.example.com", "pending.example.com")
-    # A domain registered later is known at once (the cached set is dropped).
-    register(client, auth, "new.example.com")
+    # A pending name is nobody's yet: it changes no routing (a squatter's claim blocks nobody).
+    assert allowed("mine.example.com", "pending.example.com")
+    # A domain verified later is known at once (the cached set is dropped).
+    assert allowed(None, "new.example.com.")
+    verified(client, auth, "new.example.com")
     assert not allowed(None, "new.example.com.")
 
 

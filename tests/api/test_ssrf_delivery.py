@@ -73,11 +73,21 @@ def test_dns_rebinding_to_metadata_is_refused_at_delivery(rebinding_client, reso
         assert len(receiver.requests) == 1
 
 
-def test_ip_literal_metadata_url_is_refused_at_create(client, auth):
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254",
+        "[::ffff:0:a9fe:a9fe]",  # SIIT (RFC 6145): was accepted
+        "[64:ff9b:1:a9fe:a9:fe00::]",  # local-use NAT64 (RFC 8215), /48 layout
+        "[2001:0:4136:e378::5601:5601]",  # Teredo client address
+    ],
+)
+def test_ip_literal_metadata_url_is_refused_at_create(client, auth, host):
     answer = client.post(
-        "/v1/destinations", json={"name": "x", "url": "http://169.254.169.254/latest"}, headers=auth
+        "/v1/destinations", json={"name": "x", "url": f"http://{host}/latest"}, headers=auth
     )
     assert answer.status_code == 400 and answer.json()["error"].startswith("url:")
+    assert "169.254.169.254" in answer.json()["error"]
 
 
 def test_private_addresses_refused_when_the_operator_says_so(tmp_path, clock, resolver):

@@ -43,3 +43,16 @@ def test_brand_settings_over_the_wire(server, account_key):
         second = client.post("/v1/brand-settings", json={"primary_color": None}).json()["data"]
         assert second["company_name"] == "Acme" and second["primary_color"] is None
         assert client.get("/v1/brand-settings").json() == {"data": second}
+
+
+def test_an_unverified_claim_does_not_keep_the_real_owner_out(server, account_key):
+    with server.client() as anonymous:
+        owner = anonymous.post("/v1/accounts", json={"name": "bigcustomer"})
+        owner_key = owner.json()["data"]["api_key"]["key"]
+    with server.client(account_key) as squatter, server.client(owner_key) as client:
+        assert squatter.post("/v1/custom-domains", json={"domain": DOMAIN}).status_code == 201
+        mine = client.post("/v1/custom-domains", json={"domain": DOMAIN})
+        assert mine.status_code == 201, mine.text  # was 409, naming "another account"
+        assert "another account" not in mine.text
+        listed = client.get("/v1/custom-domains").json()["data"]
+        assert [row["id"] for row in listed] == [mine.json()["data"]["id"]]

@@ -53,6 +53,22 @@ ALWAYS_REFUSED = [
     "::169.254.169.254",  # IPv4-compatible (deprecated form)
     "64:ff9b::169.254.169.254",  # NAT64
     "2002:a9fe:a9fe::1",  # 6to4
+    # SIIT IPv4-translated ::ffff:0:0:0/96 (RFC 6145): 169.254.169.254 in both spellings.
+    "::ffff:0:a9fe:a9fe",
+    "::ffff:0:169.254.169.254",
+    "::ffff:0:0:0",  # SIIT of 0.0.0.0
+    "::a9fe:a9fe",  # IPv4-compatible, hex spelling
+    "64:ff9b::a9fe:a9fe",  # NAT64 well-known prefix, hex spelling
+    # Local-use NAT64 64:ff9b:1::/48 (RFC 8215), each RFC 6052 layout of 169.254.169.254:
+    "64:ff9b:1::a9fe:a9fe",  # /96
+    "64:ff9b:1:0:a9:fea9:fe00:0",  # /64: bits 72..103
+    "64:ff9b:1:a9:fe:a9fe::",  # /56: bits 56..63 and 72..95
+    "64:ff9b:1:a9fe:a9:fe00::",  # /48: bits 48..63 and 72..87
+    "64:ff9b:1:0:a9:fea9:fe01:203",  # /64 with a non-zero suffix a translator ignores
+    "64:ff9b:1::",  # nothing but zeros: 0.0.0.0 in every layout
+    # Teredo 2001::/32: the client address is stored inverted (169.254.169.254 ^ 0xffffffff).
+    "2001:0:4136:e378:8000:63bf:5601:5601",
+    "2001:0:4136:e378::5601:5601",
 ]
 
 PRIVATE = [
@@ -72,6 +88,15 @@ PRIVATE = [
     "::ffff:10.0.0.1",
     "64:ff9b::10.0.0.1",
     "2002:c0a8:0101::1",  # 6to4 of 192.168.1.1
+    "::ffff:0:7f00:1",  # SIIT of 127.0.0.1
+    "::ffff:0:10.0.0.1",  # SIIT of 10.0.0.1
+    "::10.0.0.1",  # IPv4-compatible
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b:1::a00:1",  # local-use NAT64 /96 of 10.0.0.1
+    "64:ff9b:1:0:a:0:100:0",  # local-use NAT64 /64 of 10.0.0.1
+    "64:ff9b:1:7f00:0:100::",  # local-use NAT64 /48 of 127.0.0.1
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo client 127.0.0.1
+    "2001:0:4136:e378::3f57:fefe",  # Teredo client 192.168.1.1
 ]
 
 PUBLIC = [
@@ -84,6 +109,11 @@ PUBLIC = [
     "2606:4700:4700::1111",
     "::ffff:1.1.1.1",
     "64:ff9b::1.1.1.1",
+    "::ffff:0:1.1.1.1",  # SIIT of a public address
+    "64:ff9b:1::808:808",  # local-use NAT64 /96 of 8.8.8.8
+    "64:ff9b:1:0:8:808:800:0",  # local-use NAT64 /64 of 8.8.8.8
+    "64:ff9b:1:808:8:800::",  # local-use NAT64 /48 of 8.8.8.8
+    "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo client 8.8.8.8
 ]
 
 
@@ -241,6 +271,10 @@ def test_invalid_urls(url: str, message: str) -> None:
         (OPEN, "http://169.254.169.254/latest/meta-data/"),
         (OPEN, "http://[::ffff:169.254.169.254]/latest/meta-data/"),
         (OPEN, "http://[::ffff:a9fe:a9fe]/"),
+        (OPEN, "http://[::ffff:0:a9fe:a9fe]/latest/meta-data/"),  # SIIT
+        (OPEN, "http://[64:ff9b:1::a9fe:a9fe]/"),
+        (OPEN, "http://[2001:0:4136:e378::5601:5601]/"),
+        (STRICT, "http://[::ffff:0:7f00:1]:3000/"),
         (OPEN, "http://[fd00:ec2::254]/"),
         (OPEN, "http://[fe80::1%25eth0]/"),
         (OPEN, "http://0.0.0.0:8080/"),
@@ -459,6 +493,9 @@ def test_private_name_refused_when_private_disabled() -> None:
     [
         ["169.254.169.254"],
         ["::ffff:169.254.169.254"],
+        ["::ffff:0:a9fe:a9fe"],  # SIIT
+        ["64:ff9b:1:a9fe:a9:fe00::"],  # local-use NAT64, /48 layout
+        ["2001:0:4136:e378::5601:5601"],  # Teredo
         ["127.0.0.1", "169.254.169.254"],  # one bad address refuses the name
     ],
 )
