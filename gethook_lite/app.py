@@ -30,61 +30,146 @@ from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
 from gethook_lite.context import Context
-from gethook_lite.db import Database
+from gethook_lite.db import Database, StorageError
+from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_meta_once
 from gethook_lite.delivery.dispatch import Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.metrics import Metrics
-from gethook_lite.secrets_box import PasswordHashing, SecretBox, load_or_create_key
+from gethook_lite.secrets_box import (
+    KEY_CHECK_PLAINTEXT,
+    KEY_FILE,
+    EncryptionKeyError,
+    PasswordHashing,
+    SecretBox,
+    check_key_format,
+    load_or_create_key,
+)
 from gethook_lite.tasks import start_background_tasks
 
-__all__ = ["DATABASE_FILE", "DataDirLocked", "create_app", "open_context"]
+__all__ = [
+    "DATABASE_FILE",
+    "DataDirLocked",
+    "StartupError",
+    "check_startup",
+    "create_app",
+    "open_context",
+]
 
 log = logging.getLogger(__name__)
 
 DATABASE_FILE = "gethook.db"
 LOCK_FILE = "gethook.lock"
+_KEY_CHECK = "key_check"  # the instance_meta row holding the encrypted known value
 
 
-class DataDirLocked(RuntimeError):
+class StartupError(Exception):
+    """The instance cannot start. The message is one line naming the setting or path and what
+    to do; the CLI prints it instead of a traceback."""
+
+
+class DataDirLocked(StartupError):
     """Another gethook process already serves this data directory."""
+
+
+def _unwritable(data_dir: Path, exc: OSError) -> StartupError:
+    reason = exc.strerror or str(exc)
+    return StartupError(
+        f"storage.data_dir: cannot write to {data_dir} ({reason}); make it writable by this"
+        " user or choose another with --data-dir"
+    )
 
 
 @contextlib.contextmanager
 def _data_dir_lock(data_dir: Path):
     # SQLite mode is one process per data dir: the scheduler assumes it owns every lease.
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise _unwritable(data_dir, exc) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise DataDirLocked(
-                f"another gethook process is using the data directory {data_dir}"
+                f"storage.data_dir: another gethook process is using {data_dir}; stop it"
+                " or choose another with --data-dir"
             ) from None
         yield
     finally:
         os.close(fd)
 
 
+async def _open_database(settings: Settings) -> Database:
+    data_dir = settings.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(data_dir, exc) from None
+    db = Database(data_dir / DATABASE_FILE, synchronous=settings.storage.synchronous.upper())
+    try:
+        await db.open()
+    except StorageError as exc:
+        raise StartupError(
+            f"storage.data_dir: cannot open {db.path} ({exc.__cause__ or exc}); check that the"
+            " directory and the file are writable by this user"
+        ) from None
+    return db
+
+
+async def _secret_box(settings: Settings, db: Database) -> SecretBox:
+    """The key that opens this database's secrets, checked against the stored key check."""
+    check = await db.read(get_meta, _KEY_CHECK)
+    sample = check or await db.read(any_encrypted_secret)
+    try:
+        key = load_or_create_key(
+            settings.storage.encryption_key, settings.data_dir, create=sample is None
+        )
+    except EncryptionKeyError as exc:
+        raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise _unwritable(settings.data_dir, exc) from None
+    box = SecretBox(key)
+    if sample is not None and not box.opens(sample):
+        where = (
+            "storage.encryption_key"
+            if settings.storage.encryption_key
+            else str(settings.data_dir / KEY_FILE)
+        )
+        raise StartupError(
+            f"{where}: this key does not open the secrets in {db.path}; use the secret.key"
+            " (or storage.encryption_key) that was backed up with this database"
+        )
+    if check is None:
+        await db.write(set_meta_once, _KEY_CHECK, box.encrypt(KEY_CHECK_PLAINTEXT))
+    return box
+
+
 @contextlib.asynccontextmanager
 async def open_context(
     settings: Settings, clock: Clock | None = None, *, passwords: PasswordHashing | None = None
 ) -> AsyncIterator[Context]:
-    """Open the database and build the instance's Context (also used by CLI commands)."""
-    data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Open the database and build the instance's Context (also used by CLI commands).
+
+    Raises StartupError (one line) when the data directory or the key cannot be used.
+    """
     clock = clock or SystemClock()
-    db = Database(data_dir / DATABASE_FILE, synchronous=settings.storage.synchronous.upper())
-    await db.open()
+    if settings.storage.encryption_key:
+        # Before the database is created or migrated: a typo in the key changes nothing.
+        try:
+            check_key_format(settings.storage.encryption_key.encode())
+        except EncryptionKeyError as exc:
+            raise StartupError(str(exc)) from None
+    db = await _open_database(settings)
     try:
-        key = load_or_create_key(settings.storage.encryption_key, data_dir)
+        secrets = await _secret_box(settings, db)
         yield Context(
             settings=settings,
             db=db,
             clock=clock,
-            secrets=SecretBox(key),
+            secrets=secrets,
             passwords=passwords or PasswordHashing(),
             login_throttle=LoginThrottle(clock),
             network_policy=NetworkPolicy(
@@ -96,6 +181,14 @@ async def open_context(
         )
     finally:
         await db.close()
+
+
+async def check_startup(settings: Settings) -> None:
+    """Everything the server's start-up could refuse, done before uvicorn runs, so that a
+    refusal is one line from the CLI rather than a traceback from the ASGI lifespan."""
+    with _data_dir_lock(settings.data_dir):
+        async with open_context(settings):
+            pass
 
 
 @contextlib.asynccontextmanager

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -13,6 +15,8 @@ from gethook_lite import __version__
 from gethook_lite.config import ConfigError, Settings, load_settings
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 _config_option = click.option(
     "--config",
@@ -27,12 +31,25 @@ _data_dir_option = click.option(
 
 
 def _settings(config_file: str | None, **overrides) -> Settings:
-    if config_file is None and Path("gethook.toml").exists():
-        config_file = "gethook.toml"
     try:
-        return load_settings(config_file, overrides=overrides)
+        # A file named by --config or $GETHOOK_CONFIG wins over the working directory's.
+        return load_settings(config_file, overrides=overrides, default_file="gethook.toml")
     except ConfigError as exc:
         raise click.ClickException(f"bad configuration: {exc}") from None
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a command's work; a refusal (bad key, locked or unwritable data directory, invalid
+    input) is one line on stderr and exit code 1, never a traceback."""
+    from gethook_lite.app import StartupError
+    from gethook_lite.errors import DomainError
+
+    try:
+        return asyncio.run(coroutine)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 def configure_logging(settings: Settings) -> None:
@@ -58,13 +75,14 @@ def serve(
     """Run the HTTP API and the delivery engine in this process."""
     import uvicorn
 
-    from gethook_lite.app import create_app
+    from gethook_lite.app import check_startup, create_app
     from gethook_lite.server import uvicorn_config
 
     settings = _settings(
         config_file, **{"server.host": host, "server.port": port, "storage.data_dir": data_dir}
     )
     configure_logging(settings)
+    _run(check_startup(settings))
     app = create_app(settings)
     config = uvicorn_config(settings, app)
     server = uvicorn.Server(config)
@@ -94,18 +112,16 @@ def config_template() -> str:
 @_data_dir_option
 def migrate(config_file: str | None, data_dir: str | None) -> None:
     """Apply database migrations (also done at every start)."""
-    from gethook_lite.db import Database
+    from gethook_lite.app import open_context
 
     settings = _settings(config_file, **{"storage.data_dir": data_dir})
 
     async def run() -> None:
-        from gethook_lite.app import DATABASE_FILE
+        # Opening applies every pending migration (logging each one) and checks the key.
+        async with open_context(settings):
+            pass
 
-        db = Database(settings.data_dir / DATABASE_FILE)
-        await db.open()  # opening applies every pending migration, logging each one
-        await db.close()
-
-    asyncio.run(run())
+    _run(run())
     click.echo(f"database in {settings.data_dir} is up to date")
 
 
@@ -129,7 +145,7 @@ def accounts_create(name: str, config_file: str | None, data_dir: str | None) ->
         async with open_context(settings) as ctx:
             return await create_account(ctx, name)
 
-    account, key = asyncio.run(run())
+    account, key = _run(run())
     click.echo(f"account: {account['id']}")
     click.echo(f"api key: {key['key']}")
     click.echo("Keep the key safe: it is shown only once.", err=True)
@@ -152,7 +168,6 @@ def keys_create(
     """Create an API key for an existing account and print it."""
     from gethook_lite.app import open_context
     from gethook_lite.domain.accounts import Caller, create_api_key, get_account
-    from gethook_lite.errors import DomainError
 
     settings = _settings(config_file, **{"storage.data_dir": data_dir})
 
@@ -162,10 +177,7 @@ def keys_create(
             caller = Caller(account_id=account_id, key_id="cli", role="admin")
             return await create_api_key(ctx, caller, name, role)
 
-    try:
-        key = asyncio.run(run())
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from None
+    key = _run(run())
     click.echo(f"api key: {key['key']}")
 
 

@@ -6,6 +6,7 @@ message naming the key (``ConfigError``).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import tomllib
@@ -247,26 +248,75 @@ def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    default_file: str | os.PathLike[str] | None = None,
 ) -> Settings:
     """Build validated settings from a TOML file, the environment and flag overrides.
 
-    ``overrides`` maps ``"section.key"`` to a value (None means "flag not given").
+    The file is ``config_file`` (the flag), else ``$GETHOOK_CONFIG``; a file named either way
+    must exist. Only when neither names one is ``default_file`` (the CLI passes
+    ``./gethook.toml``) read, and only if it exists. ``overrides`` maps ``"section.key"`` to a
+    value (None means "flag not given").
     """
     env = os.environ if env is None else env
     raw: dict[str, dict[str, Any]] = {}
-    path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
-    if path:
-        raw = _read_toml(Path(path))
-    for section, fields in _section_fields().items():
-        for key, field_type in fields.items():
-            value = env.get(f"{ENV_PREFIX}{section}_{key}".upper())
-            if value is not None:
-                raw.setdefault(section, {})[key] = _from_env(value, field_type)
+    path = _config_path(config_file, env, default_file)
+    if path is not None:
+        raw = _read_toml(path)
+    fields_by_section = _section_fields()
+    for name, value in env.items():
+        section, key = _env_setting(name, fields_by_section)
+        if section is not None:
+            raw.setdefault(section, {})[key] = _from_env(value, fields_by_section[section][key])
     for dotted, value in (overrides or {}).items():
         if value is not None:
             section, key = dotted.split(".", 1)
             raw.setdefault(section, {})[key] = value
     return _convert(raw).validate()
+
+
+def _config_path(
+    config_file: str | os.PathLike[str] | None,
+    env: Mapping[str, str],
+    default_file: str | os.PathLike[str] | None,
+) -> Path | None:
+    # An explicitly named file always wins over the working directory's gethook.toml, and
+    # naming one that does not exist is an error (read_toml says so), never silently skipped.
+    named = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if named:
+        return Path(named)
+    if default_file is not None and Path(default_file).is_file():
+        return Path(default_file)
+    return None
+
+
+def _env_setting(
+    name: str, fields_by_section: Mapping[str, Mapping[str, Any]]
+) -> tuple[str | None, str]:
+    """The (section, key) a GETHOOK_<SECTION>_<KEY> variable sets; (None, "") when the
+    variable is not the server's (GETHOOK_CONFIG, a client's GETHOOK_API_KEY, ...).
+
+    A variable of one of our sections with an unknown key is refused, as a TOML typo is: a
+    misspelt GETHOOK_SERVER_PROT must not silently leave the port at its default.
+    """
+    if not name.startswith(ENV_PREFIX):
+        return None, ""
+    rest = name[len(ENV_PREFIX) :]
+    # The longest matching section wins, should one section's name ever prefix another's.
+    for section in sorted(fields_by_section, key=len, reverse=True):
+        if rest.startswith(f"{section.upper()}_"):
+            key = rest[len(section) + 1 :].lower()
+            if key in fields_by_section[section]:
+                return section, key
+            known = list(fields_by_section[section])
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = (
+                f"did you mean {ENV_PREFIX}{section.upper()}_{close[0].upper()}?"
+                if close
+                else f"valid keys: {', '.join(known)}"
+            )
+            raise ConfigError(f"{name}: {section} has no setting {key!r}; {hint}")
+    return None, ""
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

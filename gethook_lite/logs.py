@@ -4,11 +4,34 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 
 from gethook_lite.clock import format_time
 
-__all__ = ["configure"]
+__all__ = ["RedactingFormatter", "configure", "redact_tokens"]
+
+# An ingest URL's token is a credential. Whatever writes a line (our access log, an exception
+# handler, a traceback, a library), the token is cut to its first 4 characters, as the access
+# log shows it, before the line leaves the process.
+_INGEST_TOKEN = re.compile(r"(/ingest/[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+")
+
+
+def redact_tokens(text: str) -> str:
+    if "/ingest/" not in text:
+        return text  # the common case costs one substring search
+    return _INGEST_TOKEN.sub(r"\1…", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Wraps a formatter and redacts ingest tokens from its whole output, tracebacks included."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_tokens(self._inner.format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,9 +59,10 @@ def configure(level: str, fmt: str) -> None:
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        formatter: logging.Formatter = JsonFormatter()
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler.setFormatter(RedactingFormatter(formatter))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

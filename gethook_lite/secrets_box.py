@@ -15,9 +15,13 @@ from cryptography.fernet import Fernet, InvalidToken
 
 __all__ = [
     "API_KEY_PREFIX",
+    "KEY_CHECK_PLAINTEXT",
+    "KEY_FILE",
+    "EncryptionKeyError",
     "PasswordHashing",
     "SecretBox",
     "api_key_hash_matches",
+    "check_key_format",
     "generate_api_key",
     "hash_api_key",
     "key_prefix",
@@ -27,28 +31,55 @@ __all__ = [
 
 API_KEY_PREFIX = "hk_"
 _KEY_ALPHABET = string.ascii_letters + string.digits
-_KEY_FILE = "secret.key"
+KEY_FILE = "secret.key"
+# Encrypted into instance_meta at first start; decrypting it proves the key is the right one.
+KEY_CHECK_PLAINTEXT = "gethook-lite key check"
 
 
-def load_or_create_key(configured: str, data_dir: Path) -> bytes:
-    """The Fernet key: from configuration, else read from (or generated once into) the data dir."""
+class EncryptionKeyError(ValueError):
+    """The encryption key is missing, malformed or not the one the database was written with.
+
+    The message is one line naming the setting or file and what to do."""
+
+
+def load_or_create_key(configured: str, data_dir: Path, *, create: bool = True) -> bytes:
+    """The Fernet key: from configuration, else read from (or generated once into) the data dir.
+
+    ``create=False`` when the database already holds secrets: a fresh key could not open
+    them, so a missing key file is an error rather than a reason to generate one.
+    """
     if configured:
         key = configured.encode()
+        source = "storage.encryption_key"
     else:
-        path = data_dir / _KEY_FILE
+        path = data_dir / KEY_FILE
+        source = str(path)
         if not path.exists():
+            if not create:
+                raise EncryptionKeyError(
+                    f"{path} is missing but the database holds secrets encrypted with it;"
+                    " restore the secret.key backed up with gethook.db"
+                    " (or set storage.encryption_key to that key)"
+                )
             # O_EXCL + 0600: never overwrite a key (that would orphan every stored secret).
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as file:
                 file.write(Fernet.generate_key())
         key = path.read_bytes().strip()
+    check_key_format(key, source)
+    return key
+
+
+def check_key_format(key: bytes, source: str = "storage.encryption_key") -> None:
+    """Refuse a key Fernet cannot use, naming where it came from and how to make one."""
     try:
         Fernet(key)
     except ValueError:
-        raise ValueError(
-            "storage.encryption_key: must be 32 url-safe base64-encoded bytes"
+        raise EncryptionKeyError(
+            f"{source}: must be 32 url-safe base64-encoded bytes (a Fernet key); make one with"
+            " python3 -c 'from cryptography.fernet import Fernet;"
+            " print(Fernet.generate_key().decode())'"
         ) from None
-    return key
 
 
 class SecretBox:
@@ -59,6 +90,14 @@ class SecretBox:
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def opens(self, token: str) -> bool:
+        """Whether this key decrypts ``token`` (written with the same key)."""
+        try:
+            self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
 
     def decrypt(self, token: str) -> str:
         try:

@@ -7,7 +7,7 @@ import time
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["access_log_middleware", "loggable_path"]
+__all__ = ["access_log_middleware", "loggable_path", "loggable_request_path"]
 
 log = logging.getLogger("gethook_lite.access")
 _INGEST_PREFIX = "/ingest/"
@@ -18,6 +18,16 @@ def loggable_path(path: str) -> str:
     if path.startswith(_INGEST_PREFIX):
         return _INGEST_PREFIX + path[len(_INGEST_PREFIX) :][:4] + "…"
     return path
+
+
+def loggable_request_path(scope: Scope) -> str:
+    """The request's full path for a log line, its ingest token shortened.
+
+    raw_path, not path: routing rewrites "path" of mounted routes such as /ingest to the part
+    after the mount point, which is the bare token.
+    """
+    raw = scope.get("raw_path")
+    return loggable_path(raw.decode("latin-1") if raw else scope["path"])
 
 
 def access_log_middleware(app: ASGIApp) -> ASGIApp:
@@ -38,9 +48,7 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_and_note)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            # raw_path: routing rewrites "path" for mounted routes such as /ingest.
-            raw = scope.get("raw_path")
-            path = loggable_path(raw.decode("latin-1") if raw else scope["path"])
+            path = loggable_request_path(scope)
             log.info(
                 "%s %s %s %.2fms",
                 scope["method"],

@@ -7,6 +7,7 @@ import logging
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from gethook_lite.api.access_log import loggable_request_path
 from gethook_lite.db import StorageError
 from gethook_lite.errors import DomainError
 
@@ -26,7 +27,8 @@ def _domain_error(_: Request, exc: DomainError) -> Response:
 
 
 def _storage_error(request: Request, exc: StorageError) -> Response:
-    log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
+    path = loggable_request_path(request.scope)
+    log.error("storage error on %s %s: %s", request.method, path, exc)
     return _error(
         "the database is unavailable right now; try again shortly", 503, {"Retry-After": "1"}
     )
@@ -52,7 +54,9 @@ def _http_exception(_: Request, exc: HTTPException) -> Response:
 
 def _unexpected(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log only; the caller learns nothing about our internals.
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The path is shortened: an ingest token is a credential and logs are widely readable.
+    path = loggable_request_path(request.scope)
+    log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     return _error("internal server error", 500)
 
 

@@ -67,3 +67,60 @@ def test_example_file_matches_template_and_loads():
     assert example.read_text() == config_template()
     settings = load_settings(example, env={})
     assert settings == load_settings(env={})
+
+
+def test_named_file_wins_over_working_directory_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gethook.toml").write_text("[server]\nport = 7001\n")
+    named = tmp_path / "named.toml"
+    named.write_text("[server]\nport = 7002\n")
+    cwd_default = "gethook.toml"
+    assert load_settings(env={}, default_file=cwd_default).server.port == 7001
+    env = {"GETHOOK_CONFIG": str(named)}
+    assert load_settings(env=env, default_file=cwd_default).server.port == 7002
+    assert load_settings(named, env={}, default_file=cwd_default).server.port == 7002
+
+
+def test_named_file_that_is_missing_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gethook.toml").write_text("[server]\nport = 7001\n")
+    missing = str(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(env={"GETHOOK_CONFIG": missing}, default_file="gethook.toml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(missing, env={}, default_file="gethook.toml")
+
+
+def test_cli_uses_gethook_config_over_working_directory_file(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gethook_lite.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gethook.toml").write_text('[storage]\ndata_dir = "from-cwd"\n')
+    (tmp_path / "named.toml").write_text('[storage]\ndata_dir = "from-named"\n')
+    env = {"GETHOOK_CONFIG": str(tmp_path / "named.toml")}
+    result = CliRunner().invoke(main, ["migrate"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "from-named").is_dir() and not (tmp_path / "from-cwd").exists()
+    result = CliRunner().invoke(main, ["migrate"], env={"GETHOOK_CONFIG": "missing.toml"})
+    assert result.exit_code != 0 and "missing.toml does not exist" in result.output
+
+
+def test_misspelt_variable_of_our_section_is_refused_naming_the_closest_key():
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={"GETHOOK_SERVER_PROT": "9000"})
+    message = str(error.value)
+    assert "GETHOOK_SERVER_PROT" in message and "GETHOOK_SERVER_PORT" in message
+    with pytest.raises(ConfigError, match="GETHOOK_DELIVERY_CONCURENCY"):
+        load_settings(env={"GETHOOK_DELIVERY_CONCURENCY": "3"})
+
+
+def test_variables_of_other_sections_stay_allowed():
+    env = {
+        "GETHOOK_API_KEY": "hk_x",
+        "GETHOOK_API_URL": "http://127.0.0.1:8080",
+        "GETHOOK_CONFIG": "",
+        "GETHOOK_SERVER_PORT": "9001",
+    }
+    assert load_settings(env=env).server.port == 9001

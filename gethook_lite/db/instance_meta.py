@@ -1,0 +1,31 @@
+"""Facts about the instance (instance_meta), such as the encryption key check."""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["any_encrypted_secret", "get_meta", "set_meta_once"]
+
+
+def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM instance_meta WHERE name = ?", (name,)).fetchone()
+    return row[0] if row is not None else None
+
+
+def set_meta_once(conn: sqlite3.Connection, name: str, value: str) -> None:
+    """Store ``value`` unless the name already has one (a concurrent first start wins)."""
+    conn.execute(
+        "INSERT INTO instance_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        (name, value),
+    )
+
+
+def any_encrypted_secret(conn: sqlite3.Connection) -> str | None:
+    """One stored encrypted secret, if any: a database from before the key check has no check
+    row, but its secrets prove which key it was written with."""
+    row = conn.execute(
+        "SELECT signing_secret_enc FROM destinations"
+        " UNION ALL SELECT verification_config_enc FROM sources"
+        " WHERE verification_config_enc IS NOT NULL LIMIT 1"
+    ).fetchone()
+    return row[0] if row is not None else None
