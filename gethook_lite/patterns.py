@@ -59,14 +59,15 @@ class _Segment:
     masks: dict[str, int]  # Shift-And: bit i set where the segment accepts that character
     any_mask: int  # bits of the '?' positions: what any other character is accepted at
 
-    @classmethod
-    def of(cls, text: str) -> _Segment:
+    @staticmethod
+    @lru_cache(maxsize=4096)
+    def of(text: str) -> _Segment:
         any_mask = sum(1 << i for i, ch in enumerate(text) if ch == _ANY_ONE)
         masks: dict[str, int] = {}
         for i, ch in enumerate(text):
             if ch != _ANY_ONE:
                 masks[ch] = masks.get(ch, any_mask) | (1 << i)
-        return cls(text=text, wild=any_mask != 0, masks=masks, any_mask=any_mask)
+        return _Segment(text=text, wild=any_mask != 0, masks=masks, any_mask=any_mask)
 
     def matches_at(self, text: str, start: int) -> bool:
         """Whether the segment matches ``text`` at ``start`` (the caller checked the length)."""
@@ -79,6 +80,8 @@ class _Segment:
         if not self.wild:
             return text.find(self.text, start, end)  # C; linear for long needles too
         masks, any_mask = self.masks, self.any_mask
+        if not masks:  # only '?': matches wherever enough characters are left
+            return start if start + len(self.text) <= end else -1
         last = 1 << (len(self.text) - 1)
         state = 0  # bit i: the segment's first i+1 characters end at the current character
         for index in range(start, end):
