@@ -35,6 +35,7 @@ from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.metrics import Metrics
+from gethook_lite.private_files import create_private_file, make_private_dir, tighten
 from gethook_lite.secrets_box import PasswordHashing, SecretBox, load_or_create_key
 from gethook_lite.tasks import start_background_tasks
 
@@ -53,7 +54,7 @@ class DataDirLocked(RuntimeError):
 @contextlib.contextmanager
 def _data_dir_lock(data_dir: Path):
     # SQLite mode is one process per data dir: the scheduler assumes it owns every lease.
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -67,13 +68,23 @@ def _data_dir_lock(data_dir: Path):
         os.close(fd)
 
 
+def _make_data_dir_private(data_dir: Path) -> None:
+    """The directory 0700 and the database files 0600, created so or tightened (see
+    private_files); SQLite gives the -wal and -shm it creates the database file's mode."""
+    make_private_dir(data_dir)
+    database = data_dir / DATABASE_FILE
+    create_private_file(database)
+    for name in (f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm", LOCK_FILE, "secret.key"):
+        tighten(data_dir / name)
+
+
 @contextlib.asynccontextmanager
 async def open_context(
     settings: Settings, clock: Clock | None = None, *, passwords: PasswordHashing | None = None
 ) -> AsyncIterator[Context]:
     """Open the database and build the instance's Context (also used by CLI commands)."""
     data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    _make_data_dir_private(data_dir)
     clock = clock or SystemClock()
     db = Database(data_dir / DATABASE_FILE, synchronous=settings.storage.synchronous.upper())
     await db.open()

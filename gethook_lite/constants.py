@@ -10,6 +10,8 @@ __all__ = [
     "LOGIN_FAILURE_LIMIT",
     "LOGIN_FAILURE_WINDOW_SECONDS",
     "MAX_WRITE_BATCH",
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
     "ROUTING_INLINE_MAX_ROUTES",
     "SCHEDULER_IDLE_POLL_SECONDS",
     "SHUTDOWN_GRACE_SECONDS",
@@ -59,3 +61,8 @@ GONE_STATUS = 410
 # type), so 64 routes stall the loop ~3 ms at worst, less than a thread hop costs when the
 # patterns are ordinary.
 ROUTING_INLINE_MAX_ROUTES = 64
+
+# The data directory and everything in it (database, WAL, key, export files) belong to the
+# server's user alone: event bodies and secrets must not be readable by other local users.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600

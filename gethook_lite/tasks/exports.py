@@ -21,6 +21,7 @@ import logging
 import os
 from pathlib import Path
 
+from gethook_lite.constants import PRIVATE_FILE_MODE
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import exports as store
@@ -33,6 +34,7 @@ from gethook_lite.domain.exports import (
     format_page,
     plan_export,
 )
+from gethook_lite.private_files import make_private_dir, tighten
 
 __all__ = [
     "EXPORT_PAGE_BODY_BYTES",
@@ -83,7 +85,7 @@ class ExportWorker:
         requeued = await self._ctx.db.write(store.requeue_interrupted)
         if requeued:
             log.info("resuming %d export job(s) interrupted by a restart", requeued)
-        await asyncio.to_thread(self._directory.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_prepare_directory, self._directory)
         self._ctx.caches[WORKER_CACHE_KEY] = self
         self._task = asyncio.create_task(self._loop(), name="gethook-exports")
 
@@ -181,11 +183,20 @@ class ExportWorker:
 # -- file work, run in a thread ----------------------------------------------------------------
 
 
+def _prepare_directory(directory: Path) -> None:
+    """The exports folder, 0700, with files left by older versions made 0600."""
+    make_private_dir(directory)
+    for path in directory.iterdir():
+        tighten(path)
+
+
 def _write_new_file(path: Path, header: bytes) -> None:
     # The folder is made at start; made again here in case an operator cleaned it away.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # "wb" truncates what a run interrupted by a restart left behind.
-    with path.open("wb") as file:
+    make_private_dir(path.parent)
+    # Truncates what a run interrupted by a restart left behind; 0600 like every data file.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(file.fileno(), PRIVATE_FILE_MODE)
         file.write(header)
 
 
