@@ -37,6 +37,7 @@ from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.metrics import Metrics
+from gethook_lite.private_files import create_private_file, make_private_dir, tighten
 from gethook_lite.secrets_box import (
     KEY_CHECK_PLAINTEXT,
     KEY_FILE,
@@ -85,7 +86,7 @@ def _unwritable(data_dir: Path, exc: OSError) -> StartupError:
 def _data_dir_lock(data_dir: Path):
     # SQLite mode is one process per data dir: the scheduler assumes it owns every lease.
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_dir)
         fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise _unwritable(data_dir, exc) from None
@@ -102,10 +103,20 @@ def _data_dir_lock(data_dir: Path):
         os.close(fd)
 
 
+def _make_data_dir_private(data_dir: Path) -> None:
+    """The directory 0700 and the database files 0600, created so or tightened (see
+    private_files); SQLite gives the -wal and -shm it creates the database file's mode."""
+    make_private_dir(data_dir)
+    database = data_dir / DATABASE_FILE
+    create_private_file(database)
+    for name in (f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm", LOCK_FILE, "secret.key"):
+        tighten(data_dir / name)
+
+
 async def _open_database(settings: Settings) -> Database:
     data_dir = settings.data_dir
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        _make_data_dir_private(data_dir)
     except OSError as exc:
         raise _unwritable(data_dir, exc) from None
     db = Database(data_dir / DATABASE_FILE, synchronous=settings.storage.synchronous.upper())

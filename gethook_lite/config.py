@@ -24,6 +24,7 @@ __all__ = [
     "ExportSettings",
     "MetricsSettings",
     "RetentionSettings",
+    "RoutesSettings",
     "ServerSettings",
     "Settings",
     "StorageSettings",
@@ -184,12 +185,47 @@ class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
                     raise ConfigError(f"delivery.{key}: {cidr!r} is not a CIDR") from None
 
 
+class RoutesSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Every ingest matches its event against all routes of its source: these bound that work.
+    max_pattern_length: int = 255
+    max_per_source: int = 100
+    max_per_account: int = 1000
+
+    def validate(self) -> None:
+        _require(1 <= self.max_pattern_length <= 255, "routes.max_pattern_length", "must be 1..255")
+        _require(1 <= self.max_per_source <= 10_000, "routes.max_per_source", "must be 1..10000")
+        _require(
+            self.max_per_source <= self.max_per_account <= 100_000,
+            "routes.max_per_account",
+            "must be between routes.max_per_source and 100000",
+        )
+
+
 class ExportSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Finished export files are deleted this many hours after completion.
     ttl_hours: int = 24
+    # Jobs of one account queued or running at once; more are refused (409) until one ends.
+    max_active_per_account: int = 2
+    # Finished files one account keeps at once, in number and in bytes; a new export is
+    # refused (409) while either is reached, and a job that grows past the bytes fails.
+    max_stored_per_account: int = 10
+    max_stored_bytes_per_account: int = 2 * 1024**3
+    # Jobs the worker writes at once, each of a different account, page by page in turn.
+    worker_concurrency: int = 2
+    # Free space the data directory's disk keeps: below it new exports are refused (503) and
+    # running ones fail, so exports never fill the disk the database needs.
+    min_free_disk_bytes: int = 1024**3
 
     def validate(self) -> None:
         _require(1 <= self.ttl_hours <= 24 * 90, "exports.ttl_hours", "must be 1..2160")
+        for key in ("max_active_per_account", "max_stored_per_account", "worker_concurrency"):
+            _require(1 <= getattr(self, key) <= 1000, f"exports.{key}", "must be 1..1000")
+        _require(
+            self.max_stored_bytes_per_account >= 1024,
+            "exports.max_stored_bytes_per_account",
+            "must be at least 1024",
+        )
+        _require(self.min_free_disk_bytes >= 0, "exports.min_free_disk_bytes", "must be >= 0")
 
 
 class RetentionSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -218,6 +254,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     accounts: AccountsSettings = msgspec.field(default_factory=AccountsSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
+    routes: RoutesSettings = msgspec.field(default_factory=RoutesSettings)
     exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
@@ -232,6 +269,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.storage,
             self.accounts,
             self.delivery,
+            self.routes,
             self.exports,
             self.retention,
         ):

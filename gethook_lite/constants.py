@@ -18,7 +18,10 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_LINGERING_REFUSALS",
     "MAX_WRITE_BATCH",
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
     "REFUSAL_LINGER_SECONDS",
+    "ROUTING_INLINE_MAX_ROUTES",
     "SCHEDULER_IDLE_POLL_SECONDS",
     "SHUTDOWN_GRACE_SECONDS",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -94,3 +97,14 @@ MAX_LINGERING_REFUSALS = 64
 # Open files kept free beside client connections and outbound deliveries: the database and its
 # WAL (per connection), logs, the event loop, DNS and lingering refusals.
 FD_RESERVE = 64 + MAX_LINGERING_REFUSALS
+
+# Routes of one source matched on the event loop at most; a larger table is matched in a
+# worker thread. Linear matching costs at worst ~50 us per route (255-character pattern and
+# type), so 64 routes stall the loop ~3 ms at worst, less than a thread hop costs when the
+# patterns are ordinary.
+ROUTING_INLINE_MAX_ROUTES = 64
+
+# The data directory and everything in it (database, WAL, key, export files) belong to the
+# server's user alone: event bodies and secrets must not be readable by other local users.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600

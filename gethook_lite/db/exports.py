@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from gethook_lite.db.events import _where
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
-    "claim_next_export",
+    "ExportUsage",
+    "account_usage",
+    "claim_export",
     "complete_export",
     "due_for_expiry",
     "export_page",
@@ -19,6 +22,7 @@ __all__ = [
     "get_export",
     "insert_export",
     "list_exports",
+    "pending_heads",
     "requeue_interrupted",
     "source_belongs_to",
 ]
@@ -59,15 +63,45 @@ def requeue_interrupted(conn: sqlite3.Connection) -> int:
     return conn.execute("UPDATE exports SET status = 'pending' WHERE status = 'running'").rowcount
 
 
-def claim_next_export(conn: sqlite3.Connection) -> Row | None:
-    """Mark the oldest pending job running and return it (None when the queue is empty)."""
-    job = one_row(
-        conn.execute("SELECT * FROM exports WHERE status = 'pending' ORDER BY id LIMIT 1")
+@dataclass(frozen=True, slots=True)
+class ExportUsage:
+    """What one account's exports hold now: jobs queued or running, finished files kept."""
+
+    active: int
+    stored: int
+    stored_bytes: int
+
+
+def account_usage(conn: sqlite3.Connection, account_id: str) -> ExportUsage:
+    row = conn.execute(
+        "SELECT COALESCE(SUM(status IN ('pending', 'running')), 0),"
+        " COALESCE(SUM(file_name IS NOT NULL), 0),"
+        " COALESCE(SUM(CASE WHEN file_name IS NOT NULL THEN size_bytes END), 0)"
+        " FROM exports WHERE account_id = ?",
+        (account_id,),
+    ).fetchone()
+    return ExportUsage(active=row[0], stored=row[1], stored_bytes=row[2])
+
+
+def pending_heads(conn: sqlite3.Connection) -> list[Row]:
+    """The oldest pending job of each account that has one (the worker picks among them)."""
+    return all_rows(
+        conn.execute(
+            "SELECT * FROM exports WHERE id IN"
+            " (SELECT MIN(id) FROM exports WHERE status = 'pending' GROUP BY account_id)"
+            " ORDER BY id"
+        )
     )
-    if job is None:
+
+
+def claim_export(conn: sqlite3.Connection, export_id: str) -> Row | None:
+    """Mark a pending job running and return it (None if it is no longer pending)."""
+    claimed = conn.execute(
+        "UPDATE exports SET status = 'running' WHERE id = ? AND status = 'pending'", (export_id,)
+    ).rowcount
+    if not claimed:
         return None
-    conn.execute("UPDATE exports SET status = 'running' WHERE id = ?", (job["id"],))
-    return {**job, "status": "running"}
+    return one_row(conn.execute("SELECT * FROM exports WHERE id = ?", (export_id,)))
 
 
 def complete_export(

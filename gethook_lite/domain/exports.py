@@ -2,9 +2,15 @@
 
 Decisions (the contract leaves these open):
 
-- A job is written by the background worker (``gethook_lite.tasks.exports``), one job at a
-  time, oldest first, into ``<data_dir>/exports/<job id>.<ext>``: the file name comes from the
-  job id only, never from input. The file appears under that name only once complete.
+- A job is written by the background worker (``gethook_lite.tasks.exports``) into
+  ``<data_dir>/exports/<job id>.<ext>``: the file name comes from the job id only, never from
+  input. The file appears under that name only once complete. The worker takes accounts in
+  turn, so one account's large exports never hold back another's small one.
+- Bounds, per account: ``exports.max_active_per_account`` jobs queued or running and
+  ``exports.max_stored_per_account`` finished files (``max_stored_bytes_per_account`` bytes)
+  at once; one more answers 409 naming the setting, and a job that grows past the bytes fails.
+  Below ``exports.min_free_disk_bytes`` of free disk a new export answers 503 and a running
+  one fails: the database needs that space more.
 - Events are written in id (arrival) order, read in keyset pages. An export is not a snapshot:
   each page shows the events as they were when it was read, and events arriving while the
   export runs may be included.
@@ -24,6 +30,7 @@ import csv
 import io
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,13 +38,19 @@ from typing import Any
 import msgspec
 
 from gethook_lite.clock import format_time, parse_time
-from gethook_lite.config import Settings
+from gethook_lite.config import ExportSettings, Settings
 from gethook_lite.context import Context
 from gethook_lite.db import exports as store
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.events import EVENT_STATUSES, present_attempt, present_event
 from gethook_lite.domain.text import optional_time
-from gethook_lite.errors import BadRequest, Conflict, DomainError, NotFound
+from gethook_lite.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    NotFound,
+    ServiceUnavailable,
+)
 from gethook_lite.ids import new_id
 
 __all__ = [
@@ -48,7 +61,9 @@ __all__ = [
     "WORKER_CACHE_KEY",
     "Download",
     "ExportGone",
+    "ExportLimitReached",
     "ExportPlan",
+    "check_disk_floor",
     "create_export",
     "download_export",
     "export_file_name",
@@ -80,6 +95,10 @@ class ExportGone(DomainError):
     """The export finished but its file has expired (410)."""
 
     status_code = 410
+
+
+class ExportLimitReached(Exception):
+    """A running job stopped at a bound; the message is the job's ``error``, safe to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +139,13 @@ async def create_export(
         store.source_belongs_to, caller.account_id, source_id
     ):
         raise NotFound("source not found")
+    limits = ctx.settings.exports
+    if not check_disk_floor(exports_dir(ctx.settings), limits.min_free_disk_bytes):
+        raise ServiceUnavailable(
+            "exports: the server's disk is nearly full (less than"
+            f" {limits.min_free_disk_bytes} bytes free, exports.min_free_disk_bytes);"
+            " try again later"
+        )
     job = {
         "id": new_id("exp"),
         "account_id": caller.account_id,
@@ -130,12 +156,41 @@ async def create_export(
         ),
         "created_at": ctx.clock.now(),
     }
-    await ctx.db.write(store.insert_export, job)
+    await ctx.db.write(_insert_within_limits, job, limits)
     worker = ctx.caches.get(WORKER_CACHE_KEY)
     if worker is not None:
         worker.wake()
     # The job as created (the worker may already be running it: the answer is still `pending`).
     return {**dict.fromkeys(_RESULT_FIELDS), **job}
+
+
+def _insert_within_limits(conn, job: dict, limits: ExportSettings) -> None:
+    # Counted in the insert's transaction, so concurrent creates cannot both pass the check.
+    usage = store.account_usage(conn, job["account_id"])
+    if usage.active >= limits.max_active_per_account:
+        raise Conflict(
+            f"exports: {usage.active} exports are already queued or running, the limit"
+            " (exports.max_active_per_account); wait for one to finish"
+        )
+    if usage.stored >= limits.max_stored_per_account:
+        raise Conflict(
+            f"exports: {usage.stored} finished export files are kept, the limit"
+            " (exports.max_stored_per_account); wait for one to expire"
+        )
+    if usage.stored_bytes >= limits.max_stored_bytes_per_account:
+        raise Conflict(
+            f"exports: finished export files already hold {usage.stored_bytes} bytes, the"
+            " limit (exports.max_stored_bytes_per_account); wait for one to expire"
+        )
+    store.insert_export(conn, job)
+
+
+def check_disk_floor(directory: Path, floor: int) -> bool:
+    """Whether the disk holding ``directory`` (or its data dir) has at least ``floor`` free."""
+    if floor <= 0:
+        return True
+    probe = directory if directory.exists() else directory.parent
+    return shutil.disk_usage(probe).free >= floor
 
 
 def _validated_filters(

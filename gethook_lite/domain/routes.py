@@ -6,12 +6,14 @@ import json
 
 import msgspec
 
+from gethook_lite.config import RoutesSettings
 from gethook_lite.context import Context
 from gethook_lite.db import resources as store
+from gethook_lite.db import route_counts
 from gethook_lite.delivery.retry import PolicyError, RetryPolicy, validate_retry_policy
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import forget_routes
-from gethook_lite.errors import BadRequest, NotFound
+from gethook_lite.errors import BadRequest, Conflict, NotFound
 from gethook_lite.ids import new_id
 from gethook_lite.patterns import validate_event_type_pattern
 
@@ -27,9 +29,14 @@ async def create_route(
     event_type_pattern: str | None,
     retry_policy: dict | None,
 ) -> dict:
-    """Create a route; both ids must be the caller's live resources (404 otherwise)."""
+    """Create a route; both ids must be the caller's live resources (404 otherwise).
+
+    The routes of a source (and an account's outbound ones) are all matched on every event,
+    so their number is capped (409 naming the setting).
+    """
+    limits = ctx.settings.routes
     try:
-        pattern = validate_event_type_pattern(event_type_pattern)
+        pattern = validate_event_type_pattern(event_type_pattern, limits.max_pattern_length)
     except ValueError as exc:
         # The pattern module's messages start with the field name; it is named once here.
         message = str(exc).removeprefix("event_type_pattern ")
@@ -49,7 +56,7 @@ async def create_route(
         "active": 1,
         "created_at": ctx.clock.now(),
     }
-    await ctx.db.write(_insert_checked, route)
+    await ctx.db.write(_insert_checked, route, limits)
     forget_routes(ctx)
     return route
 
@@ -64,14 +71,26 @@ def _check_numbers_fit(retry_policy: dict | None) -> None:
                 raise BadRequest(f"retry_policy.{key}: is out of range") from None
 
 
-def _insert_checked(conn, route: dict) -> None:
-    # Checked in the same transaction as the insert, so a concurrent delete cannot slip
-    # between the check and the write; ids of another account are simply "not found".
-    if store.get_destination(conn, route["account_id"], route["destination_id"]) is None:
+def _insert_checked(conn, route: dict, limits: RoutesSettings) -> None:
+    # Checked in the same transaction as the insert, so a concurrent delete (or create) cannot
+    # slip between the check and the write; ids of another account are simply "not found".
+    account_id = route["account_id"]
+    if store.get_destination(conn, account_id, route["destination_id"]) is None:
         raise NotFound("destination not found")
     source_id = route["source_id"]
-    if source_id is not None and store.get_source(conn, route["account_id"], source_id) is None:
+    if source_id is not None and store.get_source(conn, account_id, source_id) is None:
         raise NotFound("source not found")
+    if route_counts.live_routes_of_account(conn, account_id) >= limits.max_per_account:
+        raise Conflict(
+            f"routes: the account already has {limits.max_per_account} routes, the limit"
+            " (routes.max_per_account); delete one first"
+        )
+    if route_counts.live_routes_of_source(conn, account_id, source_id) >= limits.max_per_source:
+        which = "this source" if source_id is not None else "outbound events (no source)"
+        raise Conflict(
+            f"routes: {which} already has {limits.max_per_source} routes, the limit"
+            " (routes.max_per_source); delete one first"
+        )
     store.insert_route(conn, route)
 
 

@@ -1,21 +1,31 @@
 """Which routes an event matches, from an in-memory copy of the routing table.
 
-Ingest asks this on every request, so the routes of each (account, source) are cached and
-dropped whenever a route, destination or source changes (``forget_routes``). A delivery
-created from a copy that went stale a moment ago is harmless: the scheduler cancels, at claim
-time, deliveries whose destination is no longer active.
+Ingest asks this on every request, so the routes of each (account, source) are cached with
+their patterns compiled, and dropped whenever a route, destination or source changes
+(``forget_routes``). A delivery created from a copy that went stale a moment ago is harmless:
+the scheduler cancels, at claim time, deliveries whose destination is no longer active.
+
+Matching is linear per route (``gethook_lite.patterns``) and routes per source are capped, but
+a source with many routes and long hostile patterns can still take milliseconds: those are
+matched in a worker thread, where the interpreter hands the event loop its turn every few
+milliseconds instead of once the whole table is done.
 """
 
 from __future__ import annotations
 
+import asyncio
+
+from gethook_lite.constants import ROUTING_INLINE_MAX_ROUTES
 from gethook_lite.context import Context
 from gethook_lite.db import resources as store
-from gethook_lite.patterns import matches
+from gethook_lite.patterns import CompiledPattern, compile_pattern
 
 __all__ = ["forget_routes", "matching_routes"]
 
 _CACHE = "routes_by_source"
 _GENERATION = "routes_generation"
+
+_Table = list[tuple[dict, CompiledPattern]]
 
 
 async def matching_routes(
@@ -24,18 +34,23 @@ async def matching_routes(
     """The active routes an event matches, at most one per destination."""
     key = (account_id, source_id)
     cache: dict = ctx.caches.setdefault(_CACHE, {})
-    routes = cache.get(key)
-    if routes is None:
+    table: _Table | None = cache.get(key)
+    if table is None:
         generation = ctx.caches.get(_GENERATION, 0)
         routes = await ctx.db.read(store.matching_routes, account_id, source_id)
+        table = [(route, compile_pattern(route["event_type_pattern"])) for route in routes]
         # Keep the copy only if no change happened while it was being read.
         if ctx.caches.get(_GENERATION, 0) == generation:
-            cache[key] = routes
+            cache[key] = table
+    if len(table) > ROUTING_INLINE_MAX_ROUTES:
+        return await asyncio.to_thread(_match, table, event_type)
+    return _match(table, event_type)
+
+
+def _match(table: _Table, event_type: str | None) -> list[dict]:
     matched: dict[str, dict] = {}
-    for route in routes:
-        if route["destination_id"] not in matched and matches(
-            route["event_type_pattern"], event_type
-        ):
+    for route, pattern in table:
+        if route["destination_id"] not in matched and pattern.matches(event_type):
             matched[route["destination_id"]] = route
     return list(matched.values())
 

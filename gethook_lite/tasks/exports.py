@@ -1,7 +1,9 @@
 """Background task: the export worker writes export files and deletes expired ones.
 
-One job at a time, oldest first: exports are rare and heavy, and running them one by one
-bounds the load they put on the database and the disk. A new job wakes the worker at once
+At most ``exports.worker_concurrency`` jobs at a time, never two of one account, so the load
+on the database and the disk stays bounded. Accounts are served in turn (the account served
+least recently first, then the oldest job), and running jobs advance a page each in turn, so
+a small export is not held behind another account's large ones. A new job wakes the worker at once
 (``wake``, reached through ``ctx.caches``); it also looks every ``EXPORT_POLL_SECONDS`` for jobs
 it missed and for files past their time to live.
 
@@ -9,7 +11,9 @@ A job reads its events in keyset pages (one short read each) and formats and app
 page in a thread, so the event loop keeps serving requests and memory stays that of one page
 whatever the number of events. The file is written as ``<name>.part`` and renamed once
 complete, so a download never sees half a file. A job left ``running`` by a process that died
-is put back in the queue at start and written again from scratch.
+is put back in the queue at start and written again from scratch. A job fails, and its partial
+file is deleted, once it would take the account past ``exports.max_stored_bytes_per_account``
+or the disk below ``exports.min_free_disk_bytes``.
 """
 
 from __future__ import annotations
@@ -17,15 +21,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+from gethook_lite.constants import PRIVATE_FILE_MODE
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import exports as store
 from gethook_lite.domain.exports import (
     WORKER_CACHE_KEY,
+    ExportLimitReached,
     ExportPlan,
     export_file_name,
     exports_dir,
@@ -33,6 +42,7 @@ from gethook_lite.domain.exports import (
     format_page,
     plan_export,
 )
+from gethook_lite.private_files import make_private_dir, tighten
 
 __all__ = [
     "EXPORT_PAGE_BODY_BYTES",
@@ -70,8 +80,15 @@ class ExportWorker:
         poll_seconds: float = EXPORT_POLL_SECONDS,
         page_events: int = EXPORT_PAGE_EVENTS,
         page_body_bytes: int = EXPORT_PAGE_BODY_BYTES,
+        disk_free: Callable[[Path], int] | None = None,
     ) -> None:
         self._ctx = ctx
+        self._limits = ctx.settings.exports
+        # Free bytes on the disk holding a path: a seam, so tests can fill the disk.
+        self._disk_free = disk_free or _disk_free
+        # When each account was last served (a running count): the least recent goes first.
+        self._served: dict[str, int] = {}
+        self._turns = itertools.count()
         self._poll_seconds = poll_seconds
         self._page_events = page_events
         self._page_body_bytes = page_body_bytes
@@ -83,7 +100,7 @@ class ExportWorker:
         requeued = await self._ctx.db.write(store.requeue_interrupted)
         if requeued:
             log.info("resuming %d export job(s) interrupted by a restart", requeued)
-        await asyncio.to_thread(self._directory.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_prepare_directory, self._directory)
         self._ctx.caches[WORKER_CACHE_KEY] = self
         self._task = asyncio.create_task(self._loop(), name="gethook-exports")
 
@@ -116,16 +133,52 @@ class ExportWorker:
         """Delete expired files, then run every queued job; return how many jobs ran."""
         await self._delete_expired_files()
         ran = 0
-        while (job := await self._ctx.db.write(store.claim_next_export)) is not None:
-            await self._run_job(job)
-            ran += 1
-        return ran
+        running: dict[asyncio.Task, str] = {}  # task -> account
+        try:
+            while True:
+                while len(running) < self._limits.worker_concurrency:
+                    job = await self.claim_next(exclude=set(running.values()))
+                    if job is None:
+                        break
+                    task = asyncio.create_task(self._run_job(job), name=f"export-{job['id']}")
+                    running[task] = job["account_id"]
+                if not running:
+                    return ran
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del running[task]
+                    ran += 1
+                    if (error := task.exception()) is not None:
+                        # _run_job records a job's own failures; this is the recording failing
+                        # (database down): the job stays `running` until the next start.
+                        log.error("export worker: a job could not be recorded: %r", error)
+        finally:
+            # Cancelled (the app stops): jobs cut short stay `running` and resume at next start.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def claim_next(self, exclude: set[str] | frozenset[str] = frozenset()) -> dict | None:
+        """Claim the next job fairly: of the accounts not in ``exclude`` with a pending job,
+        the one served least recently (never served first), then the oldest job."""
+        while True:
+            heads = await self._ctx.db.read(store.pending_heads)
+            candidates = [job for job in heads if job["account_id"] not in exclude]
+            if not candidates:
+                return None
+            head = min(candidates, key=lambda j: (self._served.get(j["account_id"], -1), j["id"]))
+            job = await self._ctx.db.write(store.claim_export, head["id"])
+            if job is not None:  # else another claim took it first: look again
+                self._served[job["account_id"]] = next(self._turns)
+                return job
 
     async def _run_job(self, job: dict) -> None:
         name = export_file_name(job)
         final, partial = self._directory / name, self._directory / f"{name}.part"
         try:
-            row_count = await self._write_file(job["account_id"], plan_export(job), partial)
+            usage = await self._ctx.db.read(store.account_usage, job["account_id"])
+            budget = self._limits.max_stored_bytes_per_account - usage.stored_bytes
+            row_count = await self._write_file(job["account_id"], plan_export(job), partial, budget)
             size_bytes = await asyncio.to_thread(_publish_file, partial, final)
         except Exception as exc:
             log.exception("export %s failed", job["id"])
@@ -147,11 +200,17 @@ class ExportWorker:
         await self._ctx.db.write(completion)
         log.info("export %s completed: %d events, %d bytes", job["id"], row_count, size_bytes)
 
-    async def _write_file(self, account_id: str, plan: ExportPlan, path: Path) -> int:
-        """Write every matching event to ``path`` page by page; return how many."""
-        await asyncio.to_thread(_write_new_file, path, file_header(plan.format))
-        after_id, row_count = "", 0
+    async def _write_file(self, account_id: str, plan: ExportPlan, path: Path, budget: int) -> int:
+        """Write every matching event to ``path`` page by page; return how many.
+
+        Stops with ExportLimitReached once the file passes ``budget`` bytes (what the account
+        may still store) or the disk's free space falls below the floor.
+        """
+        header = file_header(plan.format)
+        await asyncio.to_thread(_write_new_file, path, header)
+        after_id, row_count, size = "", 0, len(header)
         while True:
+            self._check_bounds(size, budget)
             events, attempts = await self._ctx.db.read(
                 store.export_page,
                 account_id,
@@ -164,9 +223,23 @@ class ExportWorker:
             )
             if not events:
                 return row_count
-            await asyncio.to_thread(_append_page, path, plan, events, attempts)
+            size += await asyncio.to_thread(_append_page, path, plan, events, attempts)
             row_count += len(events)
             after_id = events[-1]["id"]
+
+    def _check_bounds(self, size: int, budget: int) -> None:
+        if size > budget:
+            raise ExportLimitReached(
+                "the export would take the account's finished exports past"
+                f" {self._limits.max_stored_bytes_per_account} bytes"
+                " (exports.max_stored_bytes_per_account)"
+            )
+        floor = self._limits.min_free_disk_bytes
+        if floor > 0 and self._disk_free(self._directory) < floor:
+            raise ExportLimitReached(
+                f"the server's disk is nearly full (less than {floor} bytes free,"
+                " exports.min_free_disk_bytes); create the export again later"
+            )
 
     async def _delete_expired_files(self) -> None:
         due = await self._ctx.db.read(store.due_for_expiry, self._ctx.clock.now())
@@ -181,20 +254,35 @@ class ExportWorker:
 # -- file work, run in a thread ----------------------------------------------------------------
 
 
+def _prepare_directory(directory: Path) -> None:
+    """The exports folder, 0700, with files left by older versions made 0600."""
+    make_private_dir(directory)
+    for path in directory.iterdir():
+        tighten(path)
+
+
 def _write_new_file(path: Path, header: bytes) -> None:
     # The folder is made at start; made again here in case an operator cleaned it away.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # "wb" truncates what a run interrupted by a restart left behind.
-    with path.open("wb") as file:
+    make_private_dir(path.parent)
+    # Truncates what a run interrupted by a restart left behind; 0600 like every data file.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(file.fileno(), PRIVATE_FILE_MODE)
         file.write(header)
 
 
-def _append_page(path: Path, plan: ExportPlan, events: list[dict], attempts: dict) -> None:
+def _append_page(path: Path, plan: ExportPlan, events: list[dict], attempts: dict) -> int:
+    """Append one formatted page; return its size in bytes."""
     # Opened per page rather than held open: a cancelled job then never leaves a thread
     # writing to a handle the event loop has closed.
     chunk = format_page(plan, events, attempts)
     with path.open("ab") as file:
         file.write(chunk)
+    return len(chunk)
+
+
+def _disk_free(path: Path) -> int:
+    return shutil.disk_usage(path).free
 
 
 def _publish_file(partial: Path, final: Path) -> int:
@@ -218,6 +306,8 @@ def _remove_file(path: Path) -> bool:
 
 def _describe_failure(exc: Exception) -> str:
     """What the job's `error` tells the user: the cause, never paths or internals."""
+    if isinstance(exc, ExportLimitReached):
+        return str(exc)
     if isinstance(exc, StorageError):
         return "the database was unavailable while exporting; create the export again"
     if isinstance(exc, OSError):
