@@ -100,9 +100,18 @@ def present_route(route: dict) -> dict:
         "source_id": route["source_id"],
         "destination_id": route["destination_id"],
         "event_type_pattern": route["event_type_pattern"],
-        "retry_policy": json.loads(route["retry_policy"]),
+        "retry_policy": _whole_numbers(json.loads(route["retry_policy"])),
         "active": bool(route["active"]),
         "created_at": format_time(route["created_at"]),
+    }
+
+
+def _whole_numbers(policy: dict) -> dict:
+    """Whole seconds as JSON integers (5, not 5.0): clients may hold the waits as integers;
+    a wait given in fractions of a second (0.2) stays as given."""
+    return {
+        key: int(value) if isinstance(value, float) and value.is_integer() else value
+        for key, value in policy.items()
     }
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "present_event",
     "publish_outbound",
     "replay_event",
+    "whole_milliseconds",
 ]
 
 EVENT_STATUSES = (
@@ -200,7 +201,14 @@ def present_event(event: dict) -> dict:
     return shaped
 
 
+def whole_milliseconds(latency_ms: float | None) -> int | None:
+    """Latency as a JSON integer: the public clients decode it into an integer type and
+    reject a fraction (API.md, Numbers)."""
+    return None if latency_ms is None else round(latency_ms)
+
+
 def present_attempt(attempt: dict) -> dict:
+    """The API shape of a delivery attempt (also each attempt of a JSONL export line)."""
     return {
         "id": attempt["id"],
         "event_id": attempt["event_id"],
@@ -211,6 +219,6 @@ def present_attempt(attempt: dict) -> dict:
         "response_status": attempt["response_status"],
         "response_body": attempt["response_body"],
         "error_message": attempt["error_message"],
-        "latency_ms": attempt["latency_ms"],
+        "latency_ms": whole_milliseconds(attempt["latency_ms"]),
         "outcome": attempt["outcome"],
     }
