@@ -11,6 +11,7 @@ import msgspec
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.db import events as store
+from gethook_lite.db.deliveries import cancel_superseded_deliveries
 from gethook_lite.db.ingest import accept_event, accept_events
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import matching_routes
@@ -81,7 +82,12 @@ async def get_event(
 
 
 async def replay_event(ctx: Context, caller: Caller, direction: str, event_id: str) -> dict:
-    """A new event with the original's body, headers, source and type, routed as of now."""
+    """A new event with the original's body, headers, source and type, routed as of now.
+
+    The replay supersedes the original's pending retries to the destinations it goes to:
+    they are cancelled in the same transaction, so a receiver that dedupes on ``webhook-id``
+    never gets the event twice under two ids (one from the retry, one from the replay).
+    """
     original = await ctx.db.read(store.get_event, caller.account_id, direction, event_id)
     if original is None:
         raise NotFound("event not found")
@@ -110,6 +116,13 @@ _COPIED_ON_REPLAY = (
 
 def _replay(conn, original_id: str, replay: dict, routes: list[dict]) -> tuple[str, str]:
     accepted = accept_event(conn, replay, routes)
+    cancel_superseded_deliveries(
+        conn,
+        original_id,
+        {route["destination_id"] for route in routes},
+        replay["created_at"],
+        f"superseded by replay {replay['id']}",
+    )
     store.mark_replayed(conn, original_id, replay["created_at"])
     return accepted
 
