@@ -15,7 +15,7 @@ from litestar.types import Receive, Scope, Send
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.errors import BadRequest, DomainError, MethodNotAllowed, NotFound, PayloadTooLarge
-from gethook_lite.ingest.accept import ingest
+from gethook_lite.ingest.accept import SlackChallenge, ingest
 
 __all__ = ["ingest_route", "read_body"]
 
@@ -37,16 +37,37 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
             # The sender hung up mid-body: nothing was stored and nobody waits for an answer.
             ctx.metrics.ingest_requests.labels("disconnected").inc()
             return
-        event_id, status = await ingest(ctx, token, scope["headers"], body)
+        result = await ingest(ctx, token, scope["headers"], body)
     except Exception as exc:
         ctx.metrics.ingest_requests.labels(_outcome(exc)).inc()
         raise
+    if isinstance(result, SlackChallenge):
+        ctx.metrics.ingest_requests.labels("url_verification").inc()
+        await _answer_slack_challenge(send, result)
+        return
+    event_id, status = result
     ctx.metrics.ingest_requests.labels(status).inc()
     answer = msgspec.json.encode({"data": {"id": event_id, "status": status}})
     await send(
         {
             "type": "http.response.start",
             "status": 202,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})
+
+
+async def _answer_slack_challenge(send: Send, challenge: SlackChallenge) -> None:
+    """200 with ``{"challenge": …}`` at the top level, where Slack reads it (no envelope)."""
+    answer = msgspec.json.encode({"challenge": challenge.value})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(answer)).encode()),

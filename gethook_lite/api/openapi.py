@@ -72,7 +72,20 @@ _INGEST_PATH = {
                         }
                     }
                 },
-            }
+            },
+            "200": {
+                "description": "A Slack source's signed url_verification: the challenge, "
+                "answered and not stored",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["challenge"],
+                            "properties": {"challenge": {"type": "string"}},
+                        }
+                    }
+                },
+            },
         },
     }
 }

@@ -30,10 +30,14 @@ class CreateSource(msgspec.Struct, kw_only=True):
 
 
 class UpdateSource(msgspec.Struct, kw_only=True):
-    """PATCH /v1/sources/{id}: rename, or attach to a verified custom domain (null detaches)."""
+    """PATCH /v1/sources/{id}: rename, attach to a verified custom domain (null detaches), or
+    change verification (``verification_config`` is merged into the current one)."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET
     custom_domain_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    auth_mode: str | msgspec.UnsetType = msgspec.UNSET
+    provider: str | None | msgspec.UnsetType = msgspec.UNSET
+    verification_config: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreateDestination(msgspec.Struct, kw_only=True):
@@ -100,9 +104,18 @@ def present_route(route: dict) -> dict:
         "source_id": route["source_id"],
         "destination_id": route["destination_id"],
         "event_type_pattern": route["event_type_pattern"],
-        "retry_policy": json.loads(route["retry_policy"]),
+        "retry_policy": _whole_numbers(json.loads(route["retry_policy"])),
         "active": bool(route["active"]),
         "created_at": format_time(route["created_at"]),
+    }
+
+
+def _whole_numbers(policy: dict) -> dict:
+    """Whole seconds as JSON integers (5, not 5.0): clients may hold the waits as integers;
+    a wait given in fractions of a second (0.2) stays as given."""
+    return {
+        key: int(value) if isinstance(value, float) and value.is_integer() else value
+        for key, value in policy.items()
     }
 
 
@@ -133,11 +146,13 @@ async def _domain_or_none(ctx: Context, caller, domain_id: str | None) -> dict |
 async def update_source(
     request: Request, ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]
 ) -> dict:
-    """Rename a source or attach it to a verified custom domain (null detaches)."""
+    """Rename a source, attach it to a verified custom domain (null detaches), or change how
+    its requests are verified (secrets settable, never returned)."""
     patch_body = decode_body(await request.body(), UpdateSource)
     changes: dict[str, Any] = {}
-    if patch_body.name is not msgspec.UNSET:
-        changes["name"] = patch_body.name
+    for field in ("name", "auth_mode", "provider", "verification_config"):
+        if getattr(patch_body, field) is not msgspec.UNSET:
+            changes[field] = getattr(patch_body, field)
     if patch_body.custom_domain_id is not msgspec.UNSET:
         changes["custom_domain"] = await _domain_or_none(ctx, caller, patch_body.custom_domain_id)
     source = await sources.update_source(ctx, caller, source_id, changes)

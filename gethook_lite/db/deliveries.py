@@ -11,6 +11,7 @@ from gethook_lite.ids import new_id
 
 __all__ = [
     "cancel_open_deliveries",
+    "cancel_superseded_deliveries",
     "claim_due",
     "insert_deliveries",
     "next_due_at",
@@ -207,6 +208,34 @@ def cancel_open_deliveries(
         (now, destination_id),
     )
     for event_id in {row[1] for row in pending}:
+        refresh_event_status(conn, event_id)
+    return len(pending)
+
+
+def cancel_superseded_deliveries(
+    conn: sqlite3.Connection, event_id: str, destination_ids: Iterable[str], now: float, reason: str
+) -> int:
+    """Cancel an event's pending deliveries to these destinations (a replay now delivers it
+    there), recording a ``cancelled`` attempt for each; in-flight ones are left to finish."""
+    destination_ids = list(destination_ids)
+    if not destination_ids:
+        return 0
+    pending = conn.execute(
+        "SELECT id, destination_id, attempts_count FROM deliveries"
+        " WHERE event_id = ? AND status = 'pending'"
+        f" AND destination_id IN ({', '.join('?' * len(destination_ids))})",
+        [event_id, *destination_ids],
+    ).fetchall()
+    for delivery_id, destination_id, attempts_count in pending:
+        _insert_cancelled_attempt(
+            conn, delivery_id, event_id, destination_id, attempts_count, now, reason
+        )
+    conn.executemany(
+        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, finished_at = ?,"
+        " last_outcome = 'cancelled' WHERE id = ? AND status = 'pending'",
+        [(now, row[0]) for row in pending],
+    )
+    if pending:
         refresh_event_status(conn, event_id)
     return len(pending)
 

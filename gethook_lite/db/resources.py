@@ -23,6 +23,7 @@ __all__ = [
     "matching_routes",
     "update_destination",
     "update_source",
+    "update_source_verification",
 ]
 
 _DESTINATION_UPDATABLE = frozenset(
@@ -94,6 +95,23 @@ def update_source(
         "UPDATE sources SET name = ?, custom_domain_id = ?"
         " WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
         (name, custom_domain_id, account_id, source_id),
+    )
+    return get_source(conn, account_id, source_id) if cursor.rowcount else None
+
+
+def update_source_verification(
+    conn: sqlite3.Connection,
+    account_id: str,
+    source_id: str,
+    auth_mode: str,
+    provider: str | None,
+    verification_config_enc: str | None,
+) -> Row | None:
+    """Set how a source's requests are verified (the config arrives already encrypted)."""
+    cursor = conn.execute(
+        "UPDATE sources SET auth_mode = ?, provider = ?, verification_config_enc = ?"
+        " WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
+        (auth_mode, provider, verification_config_enc, account_id, source_id),
     )
     return get_source(conn, account_id, source_id) if cursor.rowcount else None
 

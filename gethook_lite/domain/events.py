@@ -11,6 +11,7 @@ import msgspec
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.db import events as store
+from gethook_lite.db.deliveries import cancel_superseded_deliveries
 from gethook_lite.db.ingest import accept_event, accept_events
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import matching_routes
@@ -28,6 +29,7 @@ __all__ = [
     "present_event",
     "publish_outbound",
     "replay_event",
+    "whole_milliseconds",
 ]
 
 EVENT_STATUSES = (
@@ -80,7 +82,12 @@ async def get_event(
 
 
 async def replay_event(ctx: Context, caller: Caller, direction: str, event_id: str) -> dict:
-    """A new event with the original's body, headers, source and type, routed as of now."""
+    """A new event with the original's body, headers, source and type, routed as of now.
+
+    The replay supersedes the original's pending retries to the destinations it goes to:
+    they are cancelled in the same transaction, so a receiver that dedupes on ``webhook-id``
+    never gets the event twice under two ids (one from the retry, one from the replay).
+    """
     original = await ctx.db.read(store.get_event, caller.account_id, direction, event_id)
     if original is None:
         raise NotFound("event not found")
@@ -109,6 +116,13 @@ _COPIED_ON_REPLAY = (
 
 def _replay(conn, original_id: str, replay: dict, routes: list[dict]) -> tuple[str, str]:
     accepted = accept_event(conn, replay, routes)
+    cancel_superseded_deliveries(
+        conn,
+        original_id,
+        {route["destination_id"] for route in routes},
+        replay["created_at"],
+        f"superseded by replay {replay['id']}",
+    )
     store.mark_replayed(conn, original_id, replay["created_at"])
     return accepted
 
@@ -200,7 +214,14 @@ def present_event(event: dict) -> dict:
     return shaped
 
 
+def whole_milliseconds(latency_ms: float | None) -> int | None:
+    """Latency as a JSON integer: the public clients decode it into an integer type and
+    reject a fraction (API.md, Numbers)."""
+    return None if latency_ms is None else round(latency_ms)
+
+
 def present_attempt(attempt: dict) -> dict:
+    """The API shape of a delivery attempt (also each attempt of a JSONL export line)."""
     return {
         "id": attempt["id"],
         "event_id": attempt["event_id"],
@@ -211,6 +232,6 @@ def present_attempt(attempt: dict) -> dict:
         "response_status": attempt["response_status"],
         "response_body": attempt["response_body"],
         "error_message": attempt["error_message"],
-        "latency_ms": attempt["latency_ms"],
+        "latency_ms": whole_milliseconds(attempt["latency_ms"]),
         "outcome": attempt["outcome"],
     }

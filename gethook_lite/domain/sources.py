@@ -17,7 +17,9 @@ from gethook_lite.errors import BadRequest, NotFound
 from gethook_lite.ids import new_id
 from gethook_lite.ingest.verification import (
     AUTH_MODES,
+    SECRET_FIELDS,
     VerificationConfigError,
+    is_masked_secret,
     mask_config,
     validate_verification_config,
 )
@@ -93,20 +95,92 @@ async def create_source(
 async def update_source(
     ctx: Context, caller: Caller, source_id: str, changes: dict[str, Any]
 ) -> dict:
-    """Rename a source or move it to a verified custom domain (``custom_domain``: a row or None).
+    """Rename a source, move it to a verified custom domain (``custom_domain``: a row or None),
+    or change how its requests are verified (``auth_mode``, ``provider``,
+    ``verification_config``), validated as on create.
 
-    Its ingest token stays the same; only the host in its ingest URL changes.
+    Its ingest token stays the same, so the URL registered with a provider keeps working; the
+    next request through it is verified with the new settings.
     """
     current = await get_source(ctx, caller, source_id)
     name = require_text(changes["name"], "name") if "name" in changes else current["name"]
     domain_id = current["custom_domain_id"]
     if "custom_domain" in changes:
         domain_id = changes["custom_domain"]["id"] if changes["custom_domain"] else None
-    updated = await ctx.db.write(store.update_source, caller.account_id, source_id, name, domain_id)
+    verification = None
+    if any(key in changes for key in _VERIFICATION_CHANGES):
+        verification = _patched_verification(ctx, current, changes)
+    updated = await ctx.db.write(
+        _apply_update, caller.account_id, source_id, name, domain_id, verification
+    )
     if updated is None:
         raise NotFound("source not found")
+    # Ingest caches sources by token: the old secret must stop verifying at once.
     forget_cached_sources(ctx, current["path_token"])
     return updated
+
+
+_VERIFICATION_CHANGES = ("auth_mode", "provider", "verification_config")
+
+
+def _apply_update(
+    conn,
+    account_id: str,
+    source_id: str,
+    name: str,
+    domain_id: str | None,
+    verification: tuple[str, str | None, str | None] | None,
+) -> dict | None:
+    """One transaction: the rename/domain move and the verification change land together."""
+    updated = store.update_source(conn, account_id, source_id, name, domain_id)
+    if updated is not None and verification is not None:
+        updated = store.update_source_verification(conn, account_id, source_id, *verification)
+    return updated
+
+
+def _patched_verification(
+    ctx: Context, current: dict, changes: dict[str, Any]
+) -> tuple[str, str | None, str | None]:
+    """(auth_mode, provider, encrypted config) after a PATCH; 400 naming the field if invalid.
+
+    ``verification_config`` is merged into the current one while the mode stays (RFC 7396:
+    given keys overwrite, null removes an optional key, omitted secrets are kept); a new mode
+    starts from the given config alone, as a create would.
+    """
+    provider = changes.get("provider")
+    if provider is not None or "auth_mode" in changes:
+        auth_mode = _resolve_auth_mode(changes.get("auth_mode"), provider)
+    else:
+        auth_mode = current["auth_mode"]
+    mode_changed = auth_mode != current["auth_mode"]
+    if "provider" not in changes:
+        # A provider names a scheme; it no longer describes the source once the mode changes.
+        provider = None if mode_changed else current["provider"]
+    given = changes.get("verification_config")
+    _refuse_masked_secrets(auth_mode, given)
+    if "verification_config" not in changes:
+        config_in = None if mode_changed else _decrypted_config(ctx, current)
+    elif mode_changed or given is None:
+        config_in = given
+    else:
+        config_in = {**_decrypted_config(ctx, current), **given}
+    try:
+        config = validate_verification_config(auth_mode, config_in)
+    except VerificationConfigError as exc:
+        raise BadRequest(str(exc)) from None
+    return auth_mode, provider, ctx.secrets.encrypt(json.dumps(config)) if config else None
+
+
+def _refuse_masked_secrets(auth_mode: str, config: Any) -> None:
+    """A config read back from GET carries masks, not secrets: never store a mask as one."""
+    if not isinstance(config, dict):
+        return
+    for field in SECRET_FIELDS.get(auth_mode, ()):
+        if is_masked_secret(config.get(field)):
+            raise BadRequest(
+                f"verification_config.{field}: is the masked value shown on read;"
+                " send the secret itself, or leave the field out to keep it"
+            )
 
 
 def _resolve_auth_mode(auth_mode: str | None, provider: str | None) -> str:

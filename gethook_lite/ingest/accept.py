@@ -14,9 +14,10 @@ from gethook_lite.domain.sources import LiveSource, live_source_for_token
 from gethook_lite.errors import NotFound, Unauthorized
 from gethook_lite.ids import new_id
 from gethook_lite.ingest.event_typing import identify_event, payload_hash
+from gethook_lite.ingest.url_verification import SlackChallenge, slack_challenge
 from gethook_lite.ingest.verification import VerificationFailed, verify_request
 
-__all__ = ["HOP_BY_HOP_HEADERS", "ingest", "stored_headers"]
+__all__ = ["HOP_BY_HOP_HEADERS", "SlackChallenge", "ingest", "stored_headers"]
 
 HOP_BY_HOP_HEADERS = frozenset(
     {
@@ -57,8 +58,11 @@ def _credential_headers(source: LiveSource) -> frozenset[str]:
 
 async def ingest(
     ctx: Context, path_token: str, raw_headers: Iterable[tuple[bytes, bytes]], body: bytes
-) -> tuple[str, str]:
-    """Verify and store one inbound request; return (event id, status) once committed."""
+) -> tuple[str, str] | SlackChallenge:
+    """Verify and store one inbound request; return (event id, status) once committed.
+
+    A verified Slack URL check is answered instead (a SlackChallenge), never stored.
+    """
     source = await live_source_for_token(ctx, path_token)
     if source is None:
         raise NotFound("unknown ingest token")
@@ -72,6 +76,10 @@ async def ingest(
     except VerificationFailed as exc:
         ctx.metrics.verification_failures.labels(source.auth_mode).inc()
         raise Unauthorized(f"webhook verification failed: {exc}") from None
+    if source.auth_mode == "slack":
+        challenge = slack_challenge(body)
+        if challenge is not None:
+            return challenge
     identity = identify_event(source.auth_mode, headers, body)
     event = {
         "id": new_id("evt"),

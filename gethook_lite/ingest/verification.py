@@ -22,6 +22,7 @@ __all__ = [
     "SECRET_FIELDS",
     "VerificationConfigError",
     "VerificationFailed",
+    "is_masked_secret",
     "mask_config",
     "sign_hmac",
     "validate_verification_config",
@@ -267,6 +268,14 @@ def mask_config(auth_mode: str, config: Mapping[str, Any] | None) -> dict | None
         for key in _CONFIG_FIELDS[auth_mode]
         if key in config
     }
+
+
+def is_masked_secret(value: object) -> bool:
+    """True for a placeholder ``mask_config`` serves in place of a secret ("****",
+    "whsec_****"): a client that sends back what it read must not set it as the secret."""
+    return isinstance(value, str) and (
+        value == _MASK or any(value == prefix + _MASK for prefix in _PUBLIC_SECRET_PREFIXES)
+    )
 
 
 def _mask_secret(field: str, value: object) -> str:
