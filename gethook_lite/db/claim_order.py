@@ -20,13 +20,17 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["Candidate", "ClaimLimits", "fair_pick"]
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A due delivery that may be claimed; candidates are given oldest due first."""
+class Candidate(NamedTuple):
+    """A due delivery that may be claimed; candidates are given oldest due first.
+
+    A tuple, so that the claim query's rows (delivery id, destination, account) can be used
+    as they come: a claim looks at up to a thousand of them.
+    """
 
     delivery_id: int
     destination_id: str
@@ -56,19 +60,30 @@ class _Destination:
     taken: int = 0  # next index into queue
 
 
-def fair_pick(candidates: Iterable[Candidate], limit: int, limits: ClaimLimits) -> list[int]:
+def fair_pick(
+    candidates: Iterable[Candidate | tuple[int, str, str]], limit: int, limits: ClaimLimits
+) -> list[int]:
     """The delivery ids to claim, at most ``limit``, in the fair order described above."""
     destinations: dict[str, _Destination] = {}
     account_of: dict[str, str] = {}
     accounts: dict[str, int] = {}  # account -> position of its oldest candidate
-    for position, candidate in enumerate(candidates):
-        entry = destinations.get(candidate.destination_id)
+    for position, (delivery_id, destination, account) in enumerate(candidates):
+        entry = destinations.get(destination)
         if entry is None:
-            destinations[candidate.destination_id] = _Destination(position, [])
-            entry = destinations[candidate.destination_id]
-            account_of[candidate.destination_id] = candidate.account_id
-            accounts.setdefault(candidate.account_id, position)
-        entry.queue.append(candidate.delivery_id)
+            entry = destinations[destination] = _Destination(position, [])
+            account_of[destination] = account
+            accounts.setdefault(account, position)
+        entry.queue.append(delivery_id)
+    if len(destinations) == 1:
+        # The common case under load (one busy destination): no order to decide.
+        [(destination, entry)] = destinations.items()
+        account = account_of[destination]
+        room = min(
+            limit,
+            limits.per_destination - limits.busy_destinations.get(destination, 0),
+            limits.per_account - limits.busy_accounts.get(account, 0),
+        )
+        return entry.queue[: max(room, 0)]
 
     in_flight_dest = dict(limits.busy_destinations)
     in_flight_account = dict(limits.busy_accounts)

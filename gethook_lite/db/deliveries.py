@@ -91,7 +91,7 @@ def claim_due(
 
 def _due_candidates(
     conn: sqlite3.Connection, now: float, window: int, limits: ClaimLimits
-) -> list[Candidate]:
+) -> list[Candidate | tuple[int, str, str]]:
     """Due deliveries that may be claimed, oldest first, with every due destination in them.
 
     The oldest ``window`` come from the time-ordered index. When the window is full there is
@@ -111,9 +111,9 @@ def _due_candidates(
         " AND next_attempt_at <= ?" + exclusion + " ORDER BY next_attempt_at LIMIT ?",
         [now, *saturated_destinations, *saturated_accounts, window],
     ).fetchall()
-    candidates = [Candidate(*row) for row in rows]
     if len(rows) < window:
-        return candidates
+        return rows
+    candidates: list[Candidate | tuple[int, str, str]] = list(rows)
     skipped = {row[1] for row in rows}.union(saturated_destinations)
     full_accounts = set(saturated_accounts)
     for delivery_id, destination, account in conn.execute(_DUE_HEADS, (now,)):
