@@ -145,7 +145,10 @@ class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 
 
 class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Attempts in flight at once, in all, per account and per destination. The per-account
+    # cap keeps one account whose receivers hang from holding every slot (db/claim_order.py).
     concurrency: int = 256
+    per_account_concurrency: int = 64
     per_destination_concurrency: int = 32
     max_response_body_bytes: int = 4096
     # Loopback and private ranges are allowed by default so local development works.
@@ -160,6 +163,11 @@ class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
         _require(
             1 <= self.per_destination_concurrency <= self.concurrency,
             "delivery.per_destination_concurrency",
+            "must be between 1 and delivery.concurrency",
+        )
+        _require(
+            1 <= self.per_account_concurrency <= self.concurrency,
+            "delivery.per_account_concurrency",
             "must be between 1 and delivery.concurrency",
         )
         _require(

@@ -3,6 +3,7 @@
 __all__ = [
     "CLAIM_BATCH",
     "CLAIM_COALESCE_SECONDS",
+    "CLAIM_WINDOW_FACTOR",
     "CLOCK_STEP_THRESHOLD_SECONDS",
     "FD_RESERVE",
     "GONE_STATUS",
@@ -59,6 +60,11 @@ LEASE_MARGIN_SECONDS = 30.0
 
 # Deliveries leased per claim transaction at most.
 CLAIM_BATCH = 256
+
+# A claim reads this many times its batch of the oldest due deliveries from the index, so the
+# fair order (db/claim_order.py) has several destinations and accounts to choose between;
+# due work beyond that window is still represented by each destination's oldest delivery.
+CLAIM_WINDOW_FACTOR = 4
 
 # Pause between claims: under load, completions in this window share one claim transaction
 # (instead of one per freed slot); when idle it adds at most this much to the first attempt.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from gethook_lite.constants import CLAIM_WINDOW_FACTOR
+from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
 from gethook_lite.db.events import refresh_event_status
 from gethook_lite.db.rows import Row, all_rows, insert
 from gethook_lite.ids import new_id
@@ -53,39 +55,19 @@ def claim_due(
     conn: sqlite3.Connection,
     now: float,
     limit: int,
-    busy_destinations: dict[str, int],
-    per_destination_limit: int,
+    limits: ClaimLimits,
     lease_margin_seconds: float,
 ) -> list[Row]:
-    """Lease up to ``limit`` due deliveries, at most ``per_destination_limit`` in flight each.
+    """Lease up to ``limit`` due deliveries in the fair order of ``claim_order.fair_pick``.
 
-    ``busy_destinations`` maps a destination to its deliveries already in flight; saturated
-    ones are skipped in SQL so that a backlog to one broken endpoint never hides the others.
+    Destinations and accounts already at their cap (``limits``) are skipped in SQL, so a
+    backlog to one broken endpoint never fills the scanned window.
     """
-    saturated = [d for d, n in busy_destinations.items() if n >= per_destination_limit]
-    exclusion = ""
-    if saturated:
-        exclusion = f" AND destination_id NOT IN ({', '.join('?' * len(saturated))})"
-    # First pick ids from the covering index alone; bodies are read only for those chosen.
-    candidates = conn.execute(
-        "SELECT id, destination_id FROM deliveries WHERE status = 'pending'"
-        " AND next_attempt_at <= ?" + exclusion + " ORDER BY next_attempt_at LIMIT ?",
-        [now, *saturated, limit * 4],
-    ).fetchall()
-    counts = dict(busy_destinations)
-    chosen = []
-    for delivery_id, destination in candidates:
-        if counts.get(destination, 0) >= per_destination_limit:
-            continue
-        counts[destination] = counts.get(destination, 0) + 1
-        chosen.append(delivery_id)
-        if len(chosen) == limit:
-            break
+    candidates = _due_candidates(conn, now, limit * CLAIM_WINDOW_FACTOR, limits)
+    chosen = fair_pick(candidates, limit, limits)
     if not chosen:
         return []
-    jobs = all_rows(
-        conn.execute(_CLAIM_SELECT + f" WHERE dl.id IN ({', '.join('?' * len(chosen))})", chosen)
-    )
+    jobs = all_rows(conn.execute(_CLAIM_SELECT + f" WHERE dl.id IN ({_marks(chosen)})", chosen))
     claimed = []
     for job in jobs:
         if not job["destination_live"]:
@@ -106,6 +88,63 @@ def claim_due(
             [(event_id,) for event_id in {job["event_id"] for job in claimed}],
         )
     return claimed
+
+
+def _due_candidates(
+    conn: sqlite3.Connection, now: float, window: int, limits: ClaimLimits
+) -> list[Candidate | tuple[int, str, str]]:
+    """Due deliveries that may be claimed, oldest first, with every due destination in them.
+
+    The oldest ``window`` come from the time-ordered index. When the window is full there is
+    more due work than it shows, possibly at other destinations (a backlog of old deliveries
+    at one would hide them): each destination with due work missing from the window then adds
+    its oldest due delivery, found with one index seek per destination with pending work.
+    """
+    saturated_destinations = limits.saturated_destinations()
+    saturated_accounts = limits.saturated_accounts()
+    exclusion = ""
+    if saturated_destinations:
+        exclusion += f" AND destination_id NOT IN ({_marks(saturated_destinations)})"
+    if saturated_accounts:
+        exclusion += f" AND account_id NOT IN ({_marks(saturated_accounts)})"
+    rows = conn.execute(
+        "SELECT id, destination_id, account_id FROM deliveries WHERE status = 'pending'"
+        " AND next_attempt_at <= ?" + exclusion + " ORDER BY next_attempt_at LIMIT ?",
+        [now, *saturated_destinations, *saturated_accounts, window],
+    ).fetchall()
+    if len(rows) < window:
+        return rows
+    candidates: list[Candidate | tuple[int, str, str]] = list(rows)
+    skipped = {row[1] for row in rows}.union(saturated_destinations)
+    full_accounts = set(saturated_accounts)
+    for delivery_id, destination, account in conn.execute(_DUE_HEADS, (now,)):
+        if delivery_id is not None and destination not in skipped and account not in full_accounts:
+            candidates.append(Candidate(delivery_id, destination, account))
+    return candidates
+
+
+# Every destination with pending work (a skip scan: one index seek each, however long its
+# queue) and its oldest due delivery, NULL when none is due yet.
+_DUE_HEADS = """
+WITH RECURSIVE pending_destinations(destination_id) AS (
+    SELECT min(destination_id) FROM deliveries WHERE status = 'pending'
+    UNION ALL
+    SELECT (SELECT min(destination_id) FROM deliveries
+            WHERE status = 'pending' AND destination_id > p.destination_id)
+    FROM pending_destinations p WHERE p.destination_id IS NOT NULL
+)
+SELECT (SELECT dl.id FROM deliveries dl
+        WHERE dl.status = 'pending' AND dl.destination_id = p.destination_id
+          AND dl.next_attempt_at <= ?1
+        ORDER BY dl.next_attempt_at LIMIT 1) AS head,
+       p.destination_id, d.account_id
+FROM pending_destinations p JOIN destinations d ON d.id = p.destination_id
+WHERE p.destination_id IS NOT NULL
+"""
+
+
+def _marks(values: list) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _cancel_one(conn: sqlite3.Connection, job: Row, now: float, reason: str) -> None:

@@ -86,9 +86,15 @@ class Dispatcher:
 
     async def start(self) -> None:
         self._resolver = PolicyResolver(self._policy, self._inner_resolver)
+        # No connection limits here: the scheduler bounds attempts in flight (in all, per
+        # account, per destination) before an attempt starts. A pool limit would make an
+        # attempt queue for a connection inside its own timeout, and aiohttp's limit is per
+        # host:port, shared by every destination (of every account) on that host, so one
+        # account's hanging receiver would time out another's healthy one that was never
+        # sent a request. Idle keep-alive connections are still reused per host:port.
         connector = aiohttp.TCPConnector(
-            limit=self._settings.concurrency,
-            limit_per_host=self._settings.per_destination_concurrency,
+            limit=0,
+            limit_per_host=0,
             resolver=self._resolver,
             ttl_dns_cache=60,
             enable_cleanup_closed=True,
@@ -115,6 +121,7 @@ class Dispatcher:
         if prepared.refusal is not None:
             return _result("network_error", started_at, started, error=prepared.refusal)
         headers = self._headers(job, prepared, started_at)
+        # Covers connecting, sending and the answer: there is no wait for a pooled connection.
         timeout = aiohttp.ClientTimeout(total=job["timeout_seconds"])
         try:
             assert self._session is not None, "Dispatcher.start() was not called"

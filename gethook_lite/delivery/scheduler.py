@@ -28,6 +28,7 @@ from gethook_lite.constants import (
 )
 from gethook_lite.db import Database, StorageError
 from gethook_lite.db import deliveries as store
+from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
 from gethook_lite.domain.routes import retry_policy_of
@@ -87,6 +88,7 @@ class Scheduler:
         self._record_batch: tuple[list[tuple], asyncio.Future] | None = None
         self._flushes: set[asyncio.Task] = set()
         self._busy_destinations: dict[str, int] = {}
+        self._busy_accounts: dict[str, int] = {}
         self._loop_task: asyncio.Task | None = None
         self._stopping = False
         self._last_reclaim = 0.0
@@ -177,19 +179,20 @@ class Scheduler:
         capacity = min(self._capacity(), CLAIM_BATCH)
         if capacity == 0:
             return []
+        limits = ClaimLimits(
+            per_destination=self._settings.per_destination_concurrency,
+            per_account=self._settings.per_account_concurrency,
+            busy_destinations=dict(self._busy_destinations),
+            busy_accounts=dict(self._busy_accounts),
+        )
         # A lease need not survive a crash: every start releases all of them.
         return await self._db.write_ephemeral(
-            store.claim_due,
-            self._clock.now(),
-            capacity,
-            dict(self._busy_destinations),
-            self._settings.per_destination_concurrency,
-            LEASE_MARGIN_SECONDS,
+            store.claim_due, self._clock.now(), capacity, limits, LEASE_MARGIN_SECONDS
         )
 
     def _launch(self, job: dict[str, Any]) -> None:
-        destination = job["destination_id"]
-        self._busy_destinations[destination] = self._busy_destinations.get(destination, 0) + 1
+        _count(self._busy_destinations, job["destination_id"], +1)
+        _count(self._busy_accounts, job["account_id"], +1)
         self._sending += 1
         task = asyncio.create_task(self._deliver(job))
         self._in_flight.add(task)
@@ -198,14 +201,10 @@ class Scheduler:
     def _answered(self, job: dict[str, Any]) -> None:
         """The request is done: free its concurrency slot (its outcome may still be committing)."""
         self._sending -= 1
-        destination = job["destination_id"]
-        remaining = self._busy_destinations.get(destination, 1) - 1
-        if remaining:
-            self._busy_destinations[destination] = remaining
-        else:
-            self._busy_destinations.pop(destination, None)
+        _count(self._busy_destinations, job["destination_id"], -1)
+        _count(self._busy_accounts, job["account_id"], -1)
         self._slot_free.set()
-        # A destination that was saturated may have more due work now.
+        # A destination or account that was saturated may have more due work now.
         self._wake.set()
 
     def _finished(self, task: asyncio.Task) -> None:
@@ -318,3 +317,12 @@ class Scheduler:
                 await event.wait()
         except TimeoutError:
             pass
+
+
+def _count(busy: dict[str, int], key: str, change: int) -> None:
+    """Add ``change`` to a key's attempts in flight; a key with none is dropped."""
+    remaining = busy.get(key, 0) + change
+    if remaining > 0:
+        busy[key] = remaining
+    else:
+        busy.pop(key, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gethook_lite.constants import LEASE_MARGIN_SECONDS
 from gethook_lite.db import deliveries as store
+from gethook_lite.db.claim_order import ClaimLimits
 from tests.api.test_events import drain, event_detail, ingest, make_route, make_source
 from tests.support.receiver import Receiver, Reply
 
@@ -46,7 +47,8 @@ def test_lease_outlasts_the_destination_timeout(client, auth, clock):
     ingest(client, source)
     ctx = client.app.state.ctx
     now = clock.now()
-    jobs = client.blocking_portal.call(ctx.db.write, store.claim_due, now, 10, {}, 32, 30.0)
+    limits = ClaimLimits(per_destination=32, per_account=64)
+    jobs = client.blocking_portal.call(ctx.db.write, store.claim_due, now, 10, limits, 30.0)
     assert len(jobs) == 1
     assert jobs[0]["lease_expires_at"] >= now + jobs[0]["timeout_seconds"] + LEASE_MARGIN_SECONDS
     # Not reclaimable while the attempt may still run ...

@@ -30,10 +30,19 @@ class Reply:
 
 
 class Receiver:
-    """Answers each request with ``script(n)`` (n = 1-based request count) or 200 ok."""
+    """Answers each request with ``script(n)`` (n = 1-based request count) or 200 ok.
 
-    def __init__(self, script: Callable[[int], Reply] | None = None) -> None:
+    ``paths`` gives fixed replies by request path (one receiver playing several endpoints on
+    the same host:port); other paths follow ``script``.
+    """
+
+    def __init__(
+        self,
+        script: Callable[[int], Reply] | None = None,
+        paths: dict[str, Reply] | None = None,
+    ) -> None:
         self.script = script or (lambda n: Reply())
+        self.paths = paths or {}
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -55,7 +64,7 @@ class Receiver:
                         )
                     )
                     count = len(receiver.requests)
-                reply = receiver.script(count)
+                reply = receiver.paths.get(self.path) or receiver.script(count)
                 if reply.delay:
                     receiver._stop.wait(reply.delay)
                 # The client may stop reading (as it should for huge bodies).
@@ -85,6 +94,13 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def url_for(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def received(self, path: str) -> list[Received]:
+        with self._lock:
+            return [request for request in self.requests if request.path == path]
 
     def __enter__(self) -> Receiver:
         self._thread.start()
