@@ -5,6 +5,7 @@ __all__ = [
     "CLAIM_COALESCE_SECONDS",
     "CLAIM_WINDOW_FACTOR",
     "CLOCK_STEP_THRESHOLD_SECONDS",
+    "EVENT_STREAM_PATH",
     "FD_RESERVE",
     "GONE_STATUS",
     "LEASE_MARGIN_SECONDS",
@@ -26,6 +27,8 @@ __all__ = [
     "SCHEDULER_IDLE_POLL_SECONDS",
     "SHUTDOWN_GRACE_SECONDS",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "STREAM_FEED_COALESCE_SECONDS",
+    "STREAM_PAGE",
 ]
 
 # Writes committed together at most; large enough to amortise an fsync over a burst, small
@@ -114,3 +117,13 @@ ROUTING_INLINE_MAX_ROUTES = 64
 # server's user alone: event bodies and secrets must not be readable by other local users.
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+
+# The live stream (domain/stream.py, domain/stream_feed.py). Change-log rows read per query:
+# a replay or a burst is read in pages this size, so one read never holds much in memory.
+STREAM_PAGE = 500
+# After publishing, the feed waits this long before reading again: under a burst one read then
+# covers many commits, while a reader still sees a change a few milliseconds after its commit.
+STREAM_FEED_COALESCE_SECONDS = 0.005
+# The event stream's path: the server's graceful shutdown closes connections on it at once
+# (gethook_lite/server.py), since a live stream never ends by itself.
+EVENT_STREAM_PATH = "/v1/events/stream"

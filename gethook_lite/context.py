@@ -47,5 +47,7 @@ class Context:
         self.metrics = metrics
         # The delivery scheduler once started (gethook_lite.delivery.scheduler).
         self.scheduler: Any = None
+        # The live stream's feed once started (gethook_lite.domain.stream_feed).
+        self.change_feed: Any = None
         # Per-instance caches that domain modules keep (e.g. sources by path token).
         self.caches: dict[str, Any] = {}

@@ -109,6 +109,12 @@ def build_openapi(app: Litestar) -> dict[str, Any]:
     ref_of = dict(zip(body_types, refs, strict=True))
     document["paths"]["/ingest/{token}"] = copy.deepcopy(_INGEST_PATH)
     _document_responses(document["paths"]["/ingest/{token}"]["post"])
+    # The event stream answers text/event-stream, also invisible to the generator. (Imported
+    # here: api.stream uses this module's helpers.)
+    from gethook_lite.api.stream import STREAM_OPENAPI, STREAM_PATH
+
+    document["paths"][STREAM_PATH] = copy.deepcopy(STREAM_OPENAPI)
+    _document_errors(document["paths"][STREAM_PATH]["get"])
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(components)
     schemas["Error"] = {
@@ -173,6 +179,11 @@ def _document_responses(operation: dict[str, Any]) -> None:
                     }
                 }
             }
+    _document_errors(operation)
+
+
+def _document_errors(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
     for status, description in _ERROR_STATUSES.items():
         responses.setdefault(
             status,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gethook_lite.context import Context
-from gethook_lite.tasks import exports, retention
+from gethook_lite.tasks import exports, live_feed, retention
 
 __all__ = ["BackgroundTask", "start_background_tasks"]
 
@@ -20,7 +20,7 @@ class BackgroundTask(Protocol):
 
 async def start_background_tasks(ctx: Context) -> list[BackgroundTask]:
     started = []
-    for module in (exports, retention):
+    for module in (live_feed, exports, retention):
         task = await module.start(ctx)
         if task is not None:
             started.append(task)

@@ -1,0 +1,125 @@
+"""GET /v1/events/stream (Server-Sent Events) and GET /v1/sources/{id}/rejected-requests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from litestar import Request, Router, get
+from litestar.params import FromPath
+from litestar.response import Stream
+
+from gethook_lite.api import openapi
+from gethook_lite.api.common import AUTHENTICATED, Ctx, CurrentCaller, data, query_int, query_str
+from gethook_lite.constants import EVENT_STREAM_PATH
+from gethook_lite.domain.events import EVENT_STATUSES
+from gethook_lite.domain.rejected_requests import list_rejected_requests
+from gethook_lite.domain.stream import (
+    KINDS,
+    StreamMessage,
+    parse_cursor,
+    parse_stream_filters,
+    present_rejected,
+    stream_messages,
+)
+
+__all__ = ["STREAM_OPENAPI", "STREAM_PATH", "stream_router"]
+
+STREAM_PATH = EVENT_STREAM_PATH
+# Tells a client that lost the connection to come back soon (SSE's reconnection delay, ms).
+_RETRY_MS = 1000
+MAX_REJECTED_PAGE = 1000
+
+_STREAM_QUERY = {
+    "after": {"type": "integer", "minimum": 0, "description": "Resume after this cursor"},
+    "source_id": {"type": "string"},
+    "destination_id": {"type": "string"},
+    "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+    "event_type": {"type": "string", "description": "A glob: * any run, ? one character"},
+    "status": {"type": "string", "enum": list(EVENT_STATUSES)},
+}
+
+
+@get(STREAM_PATH.removeprefix("/v1"), include_in_schema=False)
+async def event_stream(request: Request, ctx: Ctx, caller: CurrentCaller) -> Stream:
+    """The account's changes as Server-Sent Events: replayed after the cursor, then live."""
+    filters = parse_stream_filters(
+        query_str(request, "source_id"),
+        query_str(request, "destination_id"),
+        query_str(request, "direction"),
+        query_str(request, "event_type"),
+        query_str(request, "status"),
+    )
+    cursor = parse_cursor(request.headers.get("last-event-id"), query_str(request, "after"))
+    messages = stream_messages(ctx, caller.account_id, filters, cursor)
+    return Stream(
+        _sse(messages),
+        media_type="text/event-stream",
+        # No proxy may buffer or cache a live stream.
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+async def _sse(messages: AsyncIterator[StreamMessage | str]) -> AsyncIterator[bytes]:
+    yield f"retry: {_RETRY_MS}\n\n".encode()
+    async for message in messages:
+        if isinstance(message, str):
+            yield f": {message}\n\n".encode()
+        else:
+            yield b"id: %d\nevent: %s\ndata: %s\n\n" % (
+                message.seq,
+                message.kind.encode(),
+                message.data,
+            )
+
+
+@get("/sources/{source_id:str}/rejected-requests", opt=openapi.query({
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_REJECTED_PAGE, "default": 100},
+}))  # fmt: skip
+async def rejected_requests(
+    request: Request, ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]
+) -> dict:
+    """The source's most recent requests refused by verification, newest first, with the
+    reason, the redacted headers and the (capped) body."""
+    limit = query_int(request, "limit", 100, 1, MAX_REJECTED_PAGE)
+    rows = await list_rejected_requests(ctx, caller, source_id, limit)
+    return data({"items": [present_rejected(row) for row in rows]})
+
+
+stream_router = Router(
+    "/v1", route_handlers=[event_stream, rejected_requests], dependencies=AUTHENTICATED
+)
+
+# The stream answers text/event-stream, which Litestar's generator cannot describe; the
+# OpenAPI document gets this entry by hand (api/openapi.py).
+STREAM_OPENAPI = {
+    "get": {
+        "summary": "Stream the account's changes (Server-Sent Events)",
+        "operationId": "StreamEvents",
+        "description": "One SSE message per change; `id:` is a cursor. `event:` is one of "
+        f"{', '.join(KINDS)}. event.received carries an item of GET /v1/events, "
+        "event.updated `{event_id, status, direction, source_id, event_type, attempt}` (the "
+        "attempt that caused the change, or null), request.rejected an item of GET "
+        "/v1/sources/{id}/rejected-requests. Reconnecting with `Last-Event-ID` (or `?after=`) "
+        "replays everything after that cursor, then goes on live. Comment lines are "
+        "heartbeats. A reader that falls too far behind is disconnected and resumes by cursor.",
+        "parameters": [
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+            },
+            *(
+                {"name": name, "in": "query", "required": False, "schema": schema}
+                for name, schema in _STREAM_QUERY.items()
+            ),
+        ],
+        "security": [{"bearer": []}],
+        "responses": {
+            "200": {
+                "description": "The stream",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        },
+    }
+}
