@@ -230,9 +230,8 @@ def test_a_reader_too_far_behind_is_dropped_and_resumes_by_cursor(tmp_path):
         # A tiny receive window: the server's buffers fill after a few messages.
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.connect(("127.0.0.1", server.port))
-        slow.sendall(
-            f"GET /v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
-        )
+        request = f"GET /v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+        slow.sendall(request.encode() + b"\r\n")
         time.sleep(0.3)  # subscribed (live only)
         sent, started = [], time.monotonic()
         for n in range(300):
