@@ -185,3 +185,10 @@ def keys_create(
 def version() -> None:
     """Print the version."""
     click.echo(f"gethook-lite {__version__}")
+
+
+# Developer commands (listen, tail, trigger): clients of a running server.
+from gethook_lite.cli_dev import listen, tail, trigger  # noqa: E402
+
+for _command in (listen, tail, trigger):
+    main.add_command(_command)

@@ -59,10 +59,13 @@ async def event_stream(request: Request, ctx: Ctx, caller: CurrentCaller) -> Str
     )
 
 
-async def _sse(messages: AsyncIterator[StreamMessage | str]) -> AsyncIterator[bytes]:
+async def _sse(messages: AsyncIterator[StreamMessage | str | int]) -> AsyncIterator[bytes]:
     yield f"retry: {_RETRY_MS}\n\n".encode()
     async for message in messages:
-        if isinstance(message, str):
+        if isinstance(message, int):
+            # Caught up: from here on messages are live; the id moves the client's cursor.
+            yield b"id: %d\n: live\n\n" % message
+        elif isinstance(message, str):
             yield f": {message}\n\n".encode()
         else:
             yield b"id: %d\nevent: %s\ndata: %s\n\n" % (

@@ -239,11 +239,14 @@ async def _replay(
 
 async def stream_messages(
     ctx: Context, account_id: str, filters: StreamFilters, after: int | None
-) -> AsyncIterator[StreamMessage | str]:
+) -> AsyncIterator[StreamMessage | str | int]:
     """The reader's messages, replayed then live; a str is a comment line to send.
 
-    Yields a heartbeat comment when nothing came for ``live.heartbeat_seconds``, and ends
-    (after saying so) when the reader fell too far behind or the server stops.
+    Once the reader is live, yields its cursor as an int (sent as an ``id:`` without data,
+    which moves an SSE client's Last-Event-ID: a reader that started live-only and saw no
+    event yet still resumes from there). Yields a heartbeat comment when nothing came for
+    ``live.heartbeat_seconds``, and ends (after saying so) when the reader fell too far
+    behind or the server stops.
     """
     feed = ctx.change_feed
     cursor = after
@@ -262,6 +265,7 @@ async def stream_messages(
                 cursor = message.seq
                 yield message
             cursor = max(cursor, subscription.joined_at)
+        yield cursor
         heartbeat = ctx.settings.live.heartbeat_seconds
         while True:
             try:
