@@ -240,6 +240,7 @@ def tail(
                 handle,
                 printer,
                 DEFAULT_RETRY_MAX_SECONDS,
+                on_live=_once(lambda: printer.note("Ready: following the account's events.")),
             )
 
     _run(run())

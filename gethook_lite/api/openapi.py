@@ -109,12 +109,6 @@ def build_openapi(app: Litestar) -> dict[str, Any]:
     ref_of = dict(zip(body_types, refs, strict=True))
     document["paths"]["/ingest/{token}"] = copy.deepcopy(_INGEST_PATH)
     _document_responses(document["paths"]["/ingest/{token}"]["post"])
-    # The event stream answers text/event-stream, also invisible to the generator. (Imported
-    # here: api.stream uses this module's helpers.)
-    from gethook_lite.api.stream import STREAM_OPENAPI, STREAM_PATH
-
-    document["paths"][STREAM_PATH] = copy.deepcopy(STREAM_OPENAPI)
-    _document_errors(document["paths"][STREAM_PATH]["get"])
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(components)
     schemas["Error"] = {
@@ -139,6 +133,12 @@ def build_openapi(app: Litestar) -> dict[str, Any]:
         _document_responses(operation)
         if path.startswith("/v1/") and path not in _PUBLIC_PATHS:
             operation["security"] = [{"bearer": []}]
+    # The event stream answers text/event-stream, also invisible to the generator. (Imported
+    # here: api.stream uses this module's helpers.)
+    from gethook_lite.api.stream import STREAM_OPENAPI, STREAM_PATH
+
+    document["paths"][STREAM_PATH] = copy.deepcopy(STREAM_OPENAPI)
+    _document_errors(document["paths"][STREAM_PATH]["get"])
     return document
 
 

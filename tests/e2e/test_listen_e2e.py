@@ -141,3 +141,53 @@ def test_listen_holds_while_the_app_is_down_and_resumes_after_a_restart(server, 
 def api_event(server: GethookServer, key: str, event_id: str) -> dict:
     with server.client(key) as api:
         return api.get(f"/v1/events/{event_id}").json()["data"]["event"]
+
+
+def test_trigger_sends_a_signed_sample_and_tail_prints_it(server, tmp_path):
+    """From nothing: trigger creates the dev account (key kept) and a Stripe source; tail, with
+    the same state, follows the account and prints the event and its status change."""
+    env = {**os.environ, "GETHOOK_STATE_DIR": str(tmp_path / "state")}
+    cli = [sys.executable, "-m", "gethook_lite"]
+    first = subprocess.run(
+        [*cli, "trigger", "stripe", "invoice.paid", "--api-url", server.url],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "Created account acct_" in first.stderr
+    assert first.stdout.startswith("Sent invoice.paid as evt_")
+    assert "(stripe-dev): accepted" in first.stdout
+    state = json.loads((tmp_path / "state" / "cli.json").read_text())
+    assert oct((tmp_path / "state" / "cli.json").stat().st_mode & 0o777) == "0o600"
+    key = state[f"key:{server.url}"]
+    out_path = tmp_path / "tail.out"
+    with out_path.open("wb") as out:
+        tail = subprocess.Popen(
+            [*cli, "tail", "--json", "--api-url", server.url], env=env, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while "Ready" not in out_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        again = subprocess.run(
+            [*cli, "trigger", "stripe", "charge.refunded", "--api-url", server.url],
+            env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert again.returncode == 0 and "Created account" not in again.stderr, again.stderr
+        event_id = again.stdout.split(" as ", 1)[1].split()[0]
+        while time.monotonic() < deadline:
+            lines = [json.loads(line) for line in out_path.read_text().splitlines()]
+            if any(line.get("id") == event_id for line in lines):
+                break
+            time.sleep(0.05)
+        received = next(line for line in lines if line.get("id") == event_id)
+        assert received["kind"] == "event.received"
+        assert received["event_type"] == "charge.refunded"
+        with server.client(key) as api:
+            assert api.get(f"/v1/events/{event_id}").status_code == 200
+        tail.send_signal(signal.SIGINT)
+        assert tail.wait(timeout=10) == 0
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+            tail.wait()
