@@ -59,20 +59,22 @@ async def event_stream(request: Request, ctx: Ctx, caller: CurrentCaller) -> Str
     )
 
 
-async def _sse(messages: AsyncIterator[StreamMessage | str | int]) -> AsyncIterator[bytes]:
+async def _sse(
+    messages: AsyncIterator[StreamMessage | str | int | list[StreamMessage | str]],
+) -> AsyncIterator[bytes]:
     yield f"retry: {_RETRY_MS}\n\n".encode()
     async for message in messages:
         if isinstance(message, int):
             # Caught up: from here on messages are live; the id moves the client's cursor.
             yield b"id: %d\n: live\n\n" % message
-        elif isinstance(message, str):
-            yield f": {message}\n\n".encode()
+        elif isinstance(message, list):
+            yield b"".join(_frame(item) for item in message)
         else:
-            yield b"id: %d\nevent: %s\ndata: %s\n\n" % (
-                message.seq,
-                message.kind.encode(),
-                message.data,
-            )
+            yield _frame(message)
+
+
+def _frame(message: StreamMessage | str) -> bytes:
+    return f": {message}\n\n".encode() if isinstance(message, str) else message.sse
 
 
 @get("/sources/{source_id:str}/rejected-requests", opt=openapi.query({

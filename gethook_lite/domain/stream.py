@@ -61,7 +61,8 @@ class StreamMessage(msgspec.Struct, frozen=True):
 
     seq: int
     kind: str
-    data: bytes  # one line of JSON, shared by every reader it goes to
+    data: bytes  # one line of JSON
+    sse: bytes  # the whole SSE message, framed once and shared by every reader it goes to
     change: Change
     destinations: frozenset[str]  # where the event is delivered (the destination filter)
 
@@ -183,11 +184,14 @@ def build_messages(conn, changes: list[Change]) -> list[StreamMessage]:
         data = _data(change, events, attempts, rejected)
         if data is None:
             continue
+        encoded = msgspec.json.encode(data)
         messages.append(
             StreamMessage(
                 seq=change.seq,
                 kind=change.kind,
-                data=msgspec.json.encode(data),
+                data=encoded,
+                sse=b"id: %d\nevent: %s\ndata: %s\n\n"
+                % (change.seq, change.kind.encode(), encoded),
                 change=change,
                 destinations=destinations.get(change.subject_id, frozenset()),
             )
@@ -239,8 +243,9 @@ async def _replay(
 
 async def stream_messages(
     ctx: Context, account_id: str, filters: StreamFilters, after: int | None
-) -> AsyncIterator[StreamMessage | str | int]:
-    """The reader's messages, replayed then live; a str is a comment line to send.
+) -> AsyncIterator[StreamMessage | str | int | list[StreamMessage | str]]:
+    """The reader's messages, replayed then live (in lists of those already waiting); a str
+    is a comment line to send.
 
     Once the reader is live, yields its cursor as an int (sent as an ``id:`` without data,
     which moves an SSE client's Last-Event-ID: a reader that started live-only and saw no
@@ -274,11 +279,18 @@ async def stream_messages(
             except TimeoutError:
                 yield "heartbeat"
                 continue
-            if isinstance(item, str):
-                yield item  # the reason the stream ends
+            # Everything already waiting goes out in one write: under a burst a reader costs
+            # one send per feed tick, not one per message.
+            batch: list[StreamMessage | str] = []
+            for queued in (item, *subscription.ready()):
+                if isinstance(queued, str):
+                    batch.append(queued)  # the reason the stream ends: nothing follows
+                    break
+                if queued.seq > cursor:
+                    cursor = queued.seq
+                    batch.append(queued)
+            yield batch
+            if batch and isinstance(batch[-1], str):
                 return
-            if item.seq > cursor:
-                cursor = item.seq
-                yield item
     finally:
         feed.unsubscribe(subscription)

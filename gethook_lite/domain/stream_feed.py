@@ -61,6 +61,13 @@ class Subscription:
         """The next message, or the reason the stream ends."""
         return await self._queue.get()
 
+    def ready(self) -> list[StreamMessage | str]:
+        """Every message already waiting (without waiting for more)."""
+        items = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
 
 class ChangeFeed:
     """Reads the change log after each commit and fans messages out to subscriptions."""

@@ -19,9 +19,9 @@ from tests.support.sse import read_stream
 STRIPE_SECRET = "whsec_stream_test_secret"
 
 
-def start_server(tmp_path, **live: str) -> GethookServer:
+def start_server(tmp_path, more_env: dict[str, str] | None = None, **live: str) -> GethookServer:
     env = {f"GETHOOK_LIVE_{name.upper()}": value for name, value in live.items()}
-    return GethookServer(tmp_path / "data", env=env).start()
+    return GethookServer(tmp_path / "data", env={**env, **(more_env or {})}).start()
 
 
 @pytest.fixture
@@ -44,9 +44,19 @@ def new_source(api: httpx.Client, **fields) -> dict:
     return answer.json()["data"]
 
 
+# One client for every ingest: httpx.post builds a client (and its TLS context) per call.
+_SENDER = httpx.Client(timeout=10)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_sender():
+    yield
+    _SENDER.close()
+
+
 def post_event(url: str, event_type: str, n: int = 0, body_pad: int = 0) -> str:
     body = json.dumps({"type": event_type, "n": n, "pad": "x" * body_pad})
-    answer = httpx.post(url, content=body, headers={"content-type": "application/json"})
+    answer = _SENDER.post(url, content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 202, answer.text
     return answer.json()["data"]["id"]
 
@@ -87,7 +97,7 @@ def test_resume_by_last_event_id_loses_nothing_and_repeats_nothing(server):
 
     def publish() -> None:
         n = 0
-        while not stop.is_set() and n < 60:
+        while not stop.is_set() and n < 40:
             sent.append(post_event(source["ingest_url"], "order.created", n))
             n += 1
             time.sleep(0.01)
@@ -221,7 +231,13 @@ def test_rejected_requests_are_kept_bounded_listed_and_streamed(server):
 
 def test_a_reader_too_far_behind_is_dropped_and_resumes_by_cursor(tmp_path):
     """A reader that stops reading never slows ingest; it is disconnected, then resumes."""
-    server = start_server(tmp_path, subscriber_buffer="20", heartbeat_seconds="60")
+    # Commits without waiting for the disk: hundreds of ingests stay fast on a busy machine.
+    server = start_server(
+        tmp_path,
+        {"GETHOOK_STORAGE_SYNCHRONOUS": "normal"},
+        subscriber_buffer="20",
+        heartbeat_seconds="60",
+    )
     try:
         key = new_account(server)
         with server.client(key) as api:
@@ -234,7 +250,7 @@ def test_a_reader_too_far_behind_is_dropped_and_resumes_by_cursor(tmp_path):
         slow.sendall(request.encode() + b"\r\n")
         time.sleep(0.3)  # subscribed (live only)
         sent, started = [], time.monotonic()
-        for n in range(300):
+        for n in range(250):
             sent.append(post_event(source["ingest_url"], "bulk.item", n, body_pad=32_000))
         ingest_seconds = time.monotonic() - started
         slow.settimeout(10)
@@ -258,24 +274,28 @@ def test_a_reader_too_far_behind_is_dropped_and_resumes_by_cursor(tmp_path):
             server.url, key, count=len(sent) - len(first_part), last_event_id=resume_after
         )
         assert first_part + received_ids(rest) == sent
-        print(f"300 ingests of 32 KB with a stalled reader: {ingest_seconds:.2f} s")
+        print(f"250 ingests of 32 KB, a reader stalled: {ingest_seconds:.2f} s; {len(got)} read")
     finally:
         server.stop()
 
 
 def test_heartbeats_keep_a_quiet_stream_open_and_stopping_ends_it_at_once(tmp_path):
     server = start_server(tmp_path, heartbeat_seconds="0.2")
-    key = new_account(server)
-    with (
-        httpx.Client(base_url=server.url, timeout=10) as client,
-        client.stream(
-            "GET", "/v1/events/stream", headers={"Authorization": f"Bearer {key}"}
-        ) as response,
-    ):
-        assert response.status_code == 200
-        lines = response.iter_lines()
-        assert next(line for line in lines if line.startswith(":")) == ": heartbeat"
-        started = time.monotonic()
+    try:
+        key = new_account(server)
+        with (
+            httpx.Client(base_url=server.url, timeout=10) as client,
+            client.stream(
+                "GET", "/v1/events/stream", headers={"Authorization": f"Bearer {key}"}
+            ) as response,
+        ):
+            assert response.status_code == 200
+            comments = (line for line in response.iter_lines() if line.startswith(":"))
+            assert next(comments) == ": live"
+            assert next(comments) == ": heartbeat"
+            started = time.monotonic()
+            server.stop()
+            # Graceful shutdown closes the stream rather than waiting for it (10 s) to end.
+            assert time.monotonic() - started < 5
+    finally:
         server.stop()
-        # Graceful shutdown closes the stream rather than waiting for it (10 s) to end.
-        assert time.monotonic() - started < 5

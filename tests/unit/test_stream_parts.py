@@ -27,7 +27,9 @@ def change(kind="event.received", **fields) -> Change:
 
 
 def message(c: Change, destinations=frozenset()) -> StreamMessage:
-    return StreamMessage(seq=c.seq, kind=c.kind, data=b"{}", change=c, destinations=destinations)
+    return StreamMessage(
+        seq=c.seq, kind=c.kind, data=b"{}", sse=b"", change=c, destinations=destinations
+    )
 
 
 @pytest.mark.parametrize(
