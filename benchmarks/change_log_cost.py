@@ -1,6 +1,6 @@
 """The change log's cost on ingest: accept_events in-process, with and without its triggers.
 
-Run by hand: ``python benchmarks/change_log_cost.py``. Each round writes the same events
+Run by hand: ``python benchmarks/change_log_cost.py [full|off]``. Each round writes the same events
 through the real writer (group commit, synchronous=FULL), once with the change-log triggers
 of migration 0009 and once with them dropped, alternating to spread the machine's noise.
 """
@@ -21,6 +21,8 @@ from gethook_lite.ids import new_id
 EVENTS = 4000
 CONCURRENCY = 64
 ROUNDS = 5
+# OFF isolates the CPU the triggers cost from the disk's fsync time (FULL is the default).
+SYNCHRONOUS = sys.argv[1].upper() if len(sys.argv) > 1 else "FULL"
 TRIGGERS = ("changes_on_event_insert", "changes_on_event_status")
 
 
@@ -51,7 +53,7 @@ def _event() -> dict:
 
 async def _rate(with_triggers: bool) -> float:
     with tempfile.TemporaryDirectory() as folder:
-        db = Database(Path(folder) / "bench.db")
+        db = Database(Path(folder) / "bench.db", synchronous=SYNCHRONOUS)
         await db.open()
         await db.write(_setup)
         if not with_triggers:
