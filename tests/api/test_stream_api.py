@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gethook_lite.domain.stream import StreamFilters, stream_messages
+
 
 def test_stream_and_rejected_requests_are_in_the_openapi_document(client):
     document = client.get("/openapi.json").json()
@@ -28,3 +30,25 @@ def test_bad_stream_parameters_are_400_before_streaming(client, auth):
 def test_rejected_requests_of_an_unknown_source_are_404(client, auth):
     answer = client.get("/v1/sources/src_unknown/rejected-requests", headers=auth)
     assert answer.status_code == 404
+
+
+def test_a_reader_that_goes_away_leaves_the_feed(client, account):
+    """Replay, then live, then the reader closes: the feed keeps no subscription for it."""
+    ctx = client.app.state.ctx
+    source = client.post("/v1/sources", json={"name": "s"}, headers=_auth(account)).json()["data"]
+    assert client.post(f"/ingest/{source['path_token']}", content=b"{}").status_code == 202
+
+    async def read_two_then_leave() -> list:
+        stream = stream_messages(ctx, account[0], StreamFilters(), 0)
+        seen = [await anext(stream), await anext(stream)]
+        assert ctx.change_feed.subscribers == 1
+        await stream.aclose()
+        return seen
+
+    seen = client.blocking_portal.call(read_two_then_leave)
+    assert seen[0].kind == "event.received" and isinstance(seen[1], int)
+    assert ctx.change_feed.subscribers == 0
+
+
+def _auth(account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account[1]}"}
