@@ -13,6 +13,7 @@ import json
 import secrets
 from collections.abc import Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import click
@@ -40,6 +41,13 @@ def _api_options(command):
         "--api-url", envvar="GETHOOK_API_URL", default=DEFAULT_API_URL, show_default=True,
         help="The server (also GETHOOK_API_URL).",
     )(command)  # fmt: skip
+
+
+def _local_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter("must be an absolute http(s) URL such as http://localhost:3000/")
+    return value
 
 
 def _run(coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -100,7 +108,9 @@ async def _source(
 
 
 @click.command()
-@click.option("--forward-to", required=True, help="Local URL each event is sent to.")
+@click.option(
+    "--forward-to", required=True, callback=_local_url, help="Local URL each event is sent to."
+)
 @click.option("--source", "source_id", default=None, help="Source id (src_…) to listen to.")
 @click.option("--name", default=None, help="Or a source name: reused, or created. [<provider>-dev]")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="none", show_default=True,
