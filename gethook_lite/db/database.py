@@ -92,6 +92,8 @@ class Database:
         readers: int = 2,
         busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     ) -> None:
+        if readers < 1:
+            raise ValueError("a Database needs at least one reader thread")
         self.path = path
         self._synchronous = synchronous
         self._reader_count = readers
