@@ -119,7 +119,11 @@ async def _open_database(settings: Settings) -> Database:
         _make_data_dir_private(data_dir)
     except OSError as exc:
         raise _unwritable(data_dir, exc) from None
-    db = Database(data_dir / DATABASE_FILE, synchronous=settings.storage.synchronous.upper())
+    db = Database(
+        data_dir / DATABASE_FILE,
+        synchronous=settings.storage.synchronous.upper(),
+        busy_timeout_ms=settings.storage.busy_timeout_ms,
+    )
     try:
         await db.open()
     except StorageError as exc:

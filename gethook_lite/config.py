@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
+
 __all__ = [
     "AccountsSettings",
     "ConfigError",
@@ -108,10 +110,18 @@ class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # SQLite's synchronous pragma: "full" makes every commit durable across a power loss;
     # "normal" only across a process crash (faster on slow disks).
     synchronous: str = "full"
+    # How long a write waits for another process's lock on the database file before giving up
+    # (ingest then answers 503).
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 
     def validate(self) -> None:
         _require(
             self.synchronous in ("full", "normal"), "storage.synchronous", "must be full or normal"
+        )
+        _require(
+            0 <= self.busy_timeout_ms <= 600_000,
+            "storage.busy_timeout_ms",
+            "must be between 0 and 600000",
         )
 
 

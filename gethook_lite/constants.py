@@ -32,7 +32,9 @@ __all__ = [
 # enough that one transaction never holds the write lock for long.
 MAX_WRITE_BATCH = 512
 
-# How long a statement waits for another process's lock before failing (and ingest answers 503).
+# How long a statement waits for another process's lock before failing (and ingest answers 503):
+# the default of the storage.busy_timeout_ms setting. Long enough for a backup tool's snapshot
+# or a `sqlite3` shell's short write; short enough that a sender retries instead of timing out.
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 # Login throttling (domain/throttle.py says why it is per email *and* client address).
