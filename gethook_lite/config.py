@@ -171,14 +171,14 @@ class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     def validate(self) -> None:
         _require(1 <= self.concurrency <= 10_000, "delivery.concurrency", "must be 1..10000")
         _require(
-            1 <= self.per_destination_concurrency <= self.concurrency,
+            1 <= self.per_destination_concurrency <= 10_000,
             "delivery.per_destination_concurrency",
-            "must be between 1 and delivery.concurrency",
+            "must be 1..10000",
         )
         _require(
-            1 <= self.per_account_concurrency <= self.concurrency,
+            1 <= self.per_account_concurrency <= 10_000,
             "delivery.per_account_concurrency",
-            "must be between 1 and delivery.concurrency",
+            "must be 1..10000",
         )
         _require(
             256 <= self.max_response_body_bytes <= 1_048_576,

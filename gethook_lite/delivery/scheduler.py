@@ -179,9 +179,12 @@ class Scheduler:
         capacity = min(self._capacity(), CLAIM_BATCH)
         if capacity == 0:
             return []
+        total = self._settings.concurrency
         limits = ClaimLimits(
-            per_destination=self._settings.per_destination_concurrency,
-            per_account=self._settings.per_account_concurrency,
+            # A cap above the global one means "no cap of its own": lowering only
+            # delivery.concurrency (say, to 8) must not make the defaults invalid.
+            per_destination=min(self._settings.per_destination_concurrency, total),
+            per_account=min(self._settings.per_account_concurrency, total),
             busy_destinations=dict(self._busy_destinations),
             busy_accounts=dict(self._busy_accounts),
         )
