@@ -18,6 +18,7 @@ import msgspec
 
 __all__ = [
     "AccountsSettings",
+    "BackupSettings",
     "ConfigError",
     "DeliverySettings",
     "ExportSettings",
@@ -204,6 +205,29 @@ class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token: str = ""
 
 
+class BackupSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Scheduled backups by the server itself (0 = off): every this many hours a verified
+    # archive is written into `directory` (empty: <data_dir>/backups) and all but the newest
+    # `keep` are deleted. Hours may be fractional.
+    every_hours: float = 0.0
+    directory: str = ""
+    keep: int = 7
+
+    def validate(self) -> None:
+        _require(
+            self.every_hours == 0 or 0.0001 <= self.every_hours <= 24 * 31,
+            "backup.every_hours",
+            "must be 0 (off) or between 0.0001 and 744",
+        )
+        _require(1 <= self.keep <= 1000, "backup.keep", "must be 1..1000")
+
+    def folder(self, data_dir: Path) -> Path:
+        """Where scheduled backups go."""
+        if not self.directory:
+            return data_dir / "backups"
+        return Path(self.directory).expanduser().resolve()
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -212,6 +236,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -225,6 +250,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.delivery,
             self.exports,
             self.retention,
+            self.backup,
         ):
             section.validate()
         return self

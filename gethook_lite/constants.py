@@ -1,6 +1,8 @@
 """Tuning numbers, each with the reason for its value."""
 
 __all__ = [
+    "BACKUP_FIRST_DELAY_SECONDS",
+    "BACKUP_RETRY_SECONDS",
     "CLAIM_BATCH",
     "CLAIM_COALESCE_SECONDS",
     "CLOCK_STEP_THRESHOLD_SECONDS",
@@ -16,6 +18,7 @@ __all__ = [
     "REFUSAL_LINGER_SECONDS",
     "SCHEDULER_IDLE_POLL_SECONDS",
     "SHUTDOWN_GRACE_SECONDS",
+    "SIGNUP_LIMIT_WINDOW_SECONDS",
     "SQLITE_BUSY_TIMEOUT_MS",
 ]
 
@@ -74,3 +77,16 @@ MAX_LINGERING_REFUSALS = 64
 # Open files kept free beside client connections and outbound deliveries: the database and its
 # WAL (per connection), logs, the event loop, DNS and lingering refusals.
 FD_RESERVE = 64 + MAX_LINGERING_REFUSALS
+
+# A scheduled backup with no earlier one in its folder runs this long after start (or after one
+# interval, if shorter): soon enough that a fresh install is covered the same day, late enough
+# that a crash-looping server does not write an archive per restart.
+BACKUP_FIRST_DELAY_SECONDS = 60.0
+
+# After a failed scheduled backup (disk full, folder missing), the next try comes this much later
+# rather than a whole interval later.
+BACKUP_RETRY_SECONDS = 600.0
+
+# Sign-ups (POST /v1/accounts and /v1/auth/register) per client address are counted over this
+# window; accounts.signups_per_client is how many it may make in it.
+SIGNUP_LIMIT_WINDOW_SECONDS = 3600

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 __all__ = [
     "API_KEY_PREFIX",
+    "KEY_FILE",
     "PasswordHashing",
     "SecretBox",
     "api_key_hash_matches",
@@ -27,7 +28,9 @@ __all__ = [
 
 API_KEY_PREFIX = "hk_"
 _KEY_ALPHABET = string.ascii_letters + string.digits
-_KEY_FILE = "secret.key"
+# The generated key's file in the data directory (backups carry it beside the database).
+KEY_FILE = "secret.key"
+_KEY_FILE = KEY_FILE
 
 
 def load_or_create_key(configured: str, data_dir: Path) -> bytes:
