@@ -147,6 +147,16 @@ def _observer(ctx: Context):
     return observe
 
 
+def _log_automatic_signup(settings: Settings) -> None:
+    # Not set explicitly and reachable from outside: closed, and the operator is told why.
+    if settings.accounts.signup == "auto" and settings.signup_policy == "closed":
+        log.warning(
+            "sign-up is closed: listening on %s and accounts.signup is not set; set it to"
+            " open or token to let people sign up (gethook accounts create works meanwhile)",
+            settings.server.host,
+        )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -165,6 +175,7 @@ def create_app(
                 async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
                     tasks = await start_background_tasks(ctx)
                     log.info("gethook-lite %s serving %s", __version__, settings.data_dir)
+                    _log_automatic_signup(settings)
                     try:
                         yield
                     finally:

@@ -27,6 +27,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "is_loopback_host",
     "load_settings",
 ]
 
@@ -50,6 +51,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     access_log: bool = False
     max_body_bytes: int = 1_048_576
     platform_stats: bool = True
+    # When set, GET /v1/platform-stats needs "Authorization: Bearer <token>".
+    platform_stats_token: str = ""
     # Bounds on what a client may make us hold before it is authenticated (gethook_lite/server.py):
     # the request line and headers (bytes and count), the time to send them and the body, and
     # open connections (more get 503 at once instead of running the process out of descriptors).
@@ -115,13 +118,17 @@ class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    # open: anyone may create an account; token: only with signup_token; closed: CLI only.
-    signup: str = "open"
+    # open: anyone may create an account; token: only with signup_token; closed: CLI only;
+    # auto: open when listening on loopback only, closed otherwise (Settings.signup_policy).
+    signup: str = "auto"
     signup_token: str = ""
     default_retention_days: int = 30
+    # Accounts one client address may create per hour (POST /v1/accounts, /v1/auth/register);
+    # 0: no limit.
+    signups_per_client: int = 10
 
     def validate(self) -> None:
-        policies = ("open", "closed", "token")
+        policies = ("auto", "open", "closed", "token")
         _require(self.signup in policies, "accounts.signup", f"must be one of {policies}")
         _require(
             self.signup != "token" or len(self.signup_token) >= 16,
@@ -132,6 +139,11 @@ class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
             1 <= self.default_retention_days <= 3650,
             "accounts.default_retention_days",
             "must be between 1 and 3650",
+        )
+        _require(
+            0 <= self.signups_per_client <= 100_000,
+            "accounts.signups_per_client",
+            "must be between 0 (no limit) and 100000",
         )
 
 
@@ -239,6 +251,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
 
     @property
+    def signup_policy(self) -> str:
+        """The sign-up policy in force: ``auto`` resolved by where the server listens."""
+        if self.accounts.signup != "auto":
+            return self.accounts.signup
+        return "open" if is_loopback_host(self.server.host) else "closed"
+
+    @property
     def data_dir(self) -> Path:
         return Path(self.storage.data_dir).expanduser().resolve()
 
@@ -254,6 +273,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ):
             section.validate()
         return self
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name or "0.0.0.0"-like wildcard: assume it is reachable from outside
 
 
 def _require(ok: bool, key: str, message: str) -> None:

@@ -12,7 +12,13 @@ import logging
 
 from gethook_lite.constants import BACKUP_FIRST_DELAY_SECONDS, BACKUP_RETRY_SECONDS
 from gethook_lite.context import Context
-from gethook_lite.ops.backup import BackupError, create_backup, list_backups, prune_backups
+from gethook_lite.ops.backup import (
+    BackupError,
+    backup_file_name,
+    create_backup,
+    list_backups,
+    prune_backups,
+)
 from gethook_lite.secrets_box import load_or_create_key
 
 __all__ = ["BackupTask", "next_backup_in", "start"]
@@ -53,8 +59,10 @@ class BackupTask:
 
     async def run_once(self) -> None:
         """Write one backup now and prune the old ones."""
+        now = self._ctx.clock.now()
+        await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
         path, summary = await asyncio.to_thread(
-            create_backup, self._ctx.db.path, self._key, self.folder, self._ctx.clock.now()
+            create_backup, self._ctx.db.path, self._key, self.folder / backup_file_name(now), now
         )
         removed = await asyncio.to_thread(prune_backups, self.folder, self._keep)
         log.info(
