@@ -6,6 +6,7 @@ settings; ``cli.py`` registers them with ``add_operator_commands``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 import click
 
 from gethook_lite.config import Settings
+from gethook_lite.constants import BACKUP_NICENESS
 
 __all__ = ["add_operator_commands", "database_path", "encryption_key"]
 
@@ -72,6 +74,8 @@ def add_operator_commands(
         from gethook_lite.ops import BackupError, create_backup
 
         settings = settings_for(config_file, data_dir)
+        # Compression and checks take CPU the server may need for traffic: it goes first.
+        os.nice(BACKUP_NICENESS)
         try:
             written, summary = create_backup(
                 database_path(settings), encryption_key(settings), path, time.time()

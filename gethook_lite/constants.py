@@ -2,6 +2,7 @@
 
 __all__ = [
     "BACKUP_FIRST_DELAY_SECONDS",
+    "BACKUP_NICENESS",
     "BACKUP_RETRY_SECONDS",
     "CLAIM_BATCH",
     "CLAIM_COALESCE_SECONDS",
@@ -82,6 +83,10 @@ FD_RESERVE = 64 + MAX_LINGERING_REFUSALS
 # interval, if shorter): soon enough that a fresh install is covered the same day, late enough
 # that a crash-looping server does not write an archive per restart.
 BACKUP_FIRST_DELAY_SECONDS = 60.0
+
+# `gethook backup` lowers its CPU priority by this much (nice 10, as for batch jobs): on a small
+# VPS its compression and checks would otherwise take a core from the server beside it.
+BACKUP_NICENESS = 10
 
 # After a failed scheduled backup (disk full, folder missing), the next try comes this much later
 # rather than a whole interval later.
