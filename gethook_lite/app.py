@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp.abc import AbstractResolver
 from litestar import Litestar
@@ -30,6 +27,8 @@ from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
 from gethook_lite.context import Context
+from gethook_lite.data_dir import DATABASE_FILE, DataDirLocked
+from gethook_lite.data_dir import data_dir_lock as _data_dir_lock
 from gethook_lite.db import Database
 from gethook_lite.delivery.dispatch import Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
@@ -42,30 +41,6 @@ from gethook_lite.tasks import start_background_tasks
 __all__ = ["DATABASE_FILE", "DataDirLocked", "create_app", "open_context"]
 
 log = logging.getLogger(__name__)
-
-DATABASE_FILE = "gethook.db"
-LOCK_FILE = "gethook.lock"
-
-
-class DataDirLocked(RuntimeError):
-    """Another gethook process already serves this data directory."""
-
-
-@contextlib.contextmanager
-def _data_dir_lock(data_dir: Path):
-    # SQLite mode is one process per data dir: the scheduler assumes it owns every lease.
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataDirLocked(
-                f"another gethook process is using the data directory {data_dir}"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 @contextlib.asynccontextmanager

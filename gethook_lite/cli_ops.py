@@ -16,19 +16,17 @@ import click
 
 from gethook_lite.config import Settings
 from gethook_lite.constants import BACKUP_NICENESS
+from gethook_lite.data_dir import DATABASE_FILE, DataDirLocked, data_dir_lock
+from gethook_lite.secrets_box import KEY_FILE
 
 __all__ = ["add_operator_commands", "database_path", "encryption_key"]
 
 
 def database_path(settings: Settings) -> Path:
-    from gethook_lite.app import DATABASE_FILE
-
     return settings.data_dir / DATABASE_FILE
 
 
 def key_path(settings: Settings) -> Path:
-    from gethook_lite.secrets_box import KEY_FILE
-
     return settings.data_dir / KEY_FILE
 
 
@@ -100,13 +98,12 @@ def add_operator_commands(
         The server must be stopped. An existing database is only replaced with --force, and
         is then moved to a before-restore-* folder in the data directory, not deleted.
         """
-        from gethook_lite.app import DataDirLocked, _data_dir_lock
         from gethook_lite.ops import BackupError, restore_backup
 
         settings = settings_for(config_file, data_dir)
         configured = settings.storage.encryption_key.encode() or None
         try:
-            with _data_dir_lock(settings.data_dir):
+            with data_dir_lock(settings.data_dir):
                 result = restore_backup(
                     path,
                     settings.data_dir,
@@ -202,6 +199,9 @@ def add_operator_commands(
         key = _operator(admin.read, database, store.find_api_key, key_id)
         if key is None:
             raise click.ClickException(f"no API key {key_id}")
+        if key["revoked_at"] is not None:
+            click.echo(f"{key_id} was already revoked at {_when(key['revoked_at'])}")
+            return
         _operator(
             admin.write, database, store.revoke_api_key, key["account_id"], key_id, time.time()
         )

@@ -16,13 +16,9 @@ __all__ = [
     "schema_version",
 ]
 
-# Columns holding Fernet tokens, in the order a key check tries them: any one decrypting proves
-# the key opens the database (every destination has a signing secret).
-ENCRYPTED_COLUMNS = (
-    ("destinations", "signing_secret_enc"),
-    ("destinations", "auth_config_enc"),
-    ("sources", "verification_config_enc"),
-)
+# Columns holding Fernet tokens besides the ``*_enc`` ones (found by name in every table, so
+# a table added later is covered too); custom headers stored before encryption are JSON.
+ENCRYPTED_COLUMNS = (("destinations", "custom_headers"),)
 
 
 def copy_database(source: Path, target: Path) -> None:
@@ -53,16 +49,30 @@ def integrity_problems(conn: sqlite3.Connection) -> list[str]:
 
 def encrypted_sample(conn: sqlite3.Connection) -> str | None:
     """One stored encrypted value, to check a key against; None when nothing is encrypted."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    for table, column in ENCRYPTED_COLUMNS:
-        if table not in tables:
-            continue
+    for table, column in _encrypted_columns(conn):
         row = conn.execute(
-            f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1"
+            f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL'
+            f" AND \"{column}\" NOT LIKE '{{%' LIMIT 1"
         ).fetchone()
         if row is not None:
             return row[0]
     return None
+
+
+def _encrypted_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY name"
+        )
+    ]
+    found = []
+    for table in tables:
+        for column in (row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')):
+            if column.endswith("_enc") or (table, column) in ENCRYPTED_COLUMNS:
+                found.append((table, column))
+    return found
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

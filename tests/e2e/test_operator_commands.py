@@ -39,6 +39,8 @@ def test_accounts_and_keys_commands_work_beside_a_running_server(tmp_path):
             assert viewer.get("/v1/sources").status_code == 401
         with server.client(admin_key) as api:
             assert api.get("/v1/sources").status_code == 200
+        twice = gethook("keys", "revoke", extra["id"], "--data-dir", data_dir)
+        assert twice.returncode == 0 and "already revoked" in twice.stdout
 
         again = gethook("keys", "list", "--account", account_id, "--data-dir", data_dir)
         line = next(row for row in again.stdout.splitlines() if row.startswith(extra["id"]))
@@ -55,9 +57,8 @@ def test_accounts_and_keys_commands_work_beside_a_running_server(tmp_path):
 
 
 def test_operator_commands_explain_what_is_wrong(tmp_path):
-    server = GethookServer(tmp_path / "data").start()
-    server.stop()
-    data_dir = str(server.data_dir)
+    data_dir = str(tmp_path / "data")
+    assert gethook("migrate", "--data-dir", data_dir).returncode == 0
     for args, message in [
         (("keys", "revoke", "key_nope"), "no API key key_nope"),
         (("keys", "list", "--account", "acct_nope"), "no account acct_nope"),
