@@ -18,7 +18,7 @@ from gethook_lite.ops.backup import BackupError, BackupSummary, check_database, 
 __all__ = ["RestoreResult", "restore_backup"]
 
 # The database's companions that belong to it and must move with it.
-_DATABASE_SIDE_FILES = ("-wal", "-shm")
+_SIDE_FILES = ("-wal", "-shm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +42,17 @@ def restore_backup(
     """Verify ``archive`` and install it as ``database`` (and ``key_file``) in ``data_dir``.
 
     The caller holds the data directory's lock. An existing database is only replaced with
-    ``force``, and even then it is moved aside (with its WAL and key), never deleted.
+    ``force``, and even then it is moved aside (with its WAL and key), never deleted; so is a
+    key file that differs from the backup's.
     """
     if not archive.is_file():
         raise BackupError(f"no backup file at {archive}")
-    if database.exists() and not force:
+    # A WAL left without its database still counts: SQLite would replay it into the new file.
+    database_files = [database, *(database.with_name(database.name + s) for s in _SIDE_FILES)]
+    existing = [path for path in database_files if path.exists()]
+    if existing and not force:
         raise BackupError(
-            f"{database} exists; restoring would replace it. Use --force to replace it"
+            f"{existing[0]} exists; restoring would replace it. Use --force to replace it"
             " (the current files are kept in a before-restore-* folder)"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +66,10 @@ def restore_backup(
                 " secrets could not be decrypted. Set it to the backup's key (secret.key in the"
                 " archive) or unset it"
             )
-        set_aside = _set_aside(data_dir, database, key_file, now) if force else None
+        # A different key already there is kept too: it may be the only copy of some key.
+        if configured_key is None and key_file.exists() and key_file.read_bytes().strip() != key:
+            existing.append(key_file)
+        set_aside = _set_aside(data_dir, existing, now) if existing else None
         os.replace(extracted, database)
     if configured_key is None:
         _write_key(key_file, key)
@@ -70,21 +77,16 @@ def restore_backup(
     return RestoreResult(summary=summary, database=database, set_aside=set_aside)
 
 
-def _set_aside(data_dir: Path, database: Path, key_file: Path, now: float) -> Path | None:
-    present = [
-        path
-        for path in (
-            database,
-            *(database.with_name(database.name + s) for s in _DATABASE_SIDE_FILES),
-            key_file,
-        )
-        if path.exists()
-    ]
-    if not present:
-        return None
-    folder = data_dir / ("before-restore-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)))
+def _set_aside(data_dir: Path, files: list[Path], now: float) -> Path:
+    """Move ``files`` into a new ``before-restore-<time>`` folder of ``data_dir``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    folder = data_dir / f"before-restore-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = data_dir / f"before-restore-{stamp}-{suffix}"
     folder.mkdir(mode=0o700)
-    for path in present:
+    for path in files:
         os.replace(path, folder / path.name)
     return folder
 

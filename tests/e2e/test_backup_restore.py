@@ -150,7 +150,8 @@ def test_restore_refuses_a_running_server_and_an_existing_database_without_force
     forced = gethook("restore", str(written), "--data-dir", str(server.data_dir), "--force")
     assert forced.returncode == 0, forced.stderr
     (aside,) = (tmp_path / "data").glob("before-restore-*")
-    assert (aside / "gethook.db").exists() and (aside / "secret.key").exists()
+    assert (aside / "gethook.db").exists()
+    assert not (aside / "secret.key").exists()  # the same key as the backup's stays in place
     listed = gethook("accounts", "list", "--data-dir", str(server.data_dir))
     assert listed.returncode == 0 and "\ta\t" in listed.stdout
 
@@ -190,3 +191,25 @@ def test_corrupt_archive_is_refused_and_nothing_is_put_in_place(tmp_path):
     assert "cannot read the backup" in refused.stderr
     assert not (tmp_path / "fresh" / "gethook.db").exists()
     assert not (tmp_path / "fresh" / "secret.key").exists()
+
+
+def test_restore_treats_a_stray_wal_as_a_database_and_keeps_a_different_key(tmp_path):
+    made = gethook("accounts", "create", "a", "--data-dir", str(tmp_path / "data"))
+    assert made.returncode == 0, made.stderr
+    archive = tmp_path / "b.tar.gz"
+    assert gethook("backup", str(archive), "--data-dir", str(tmp_path / "data")).returncode == 0
+
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "gethook.db-wal").write_bytes(b"frames of another database")
+    refused = gethook("restore", str(archive), "--data-dir", str(stray))
+    assert refused.returncode == 1 and "gethook.db-wal exists" in refused.stderr
+
+    keyed = tmp_path / "keyed"
+    keyed.mkdir()
+    (keyed / "secret.key").write_bytes(b"an-older-key")
+    done = gethook("restore", str(archive), "--data-dir", str(keyed))
+    assert done.returncode == 0, done.stderr
+    (aside,) = keyed.glob("before-restore-*")
+    assert (aside / "secret.key").read_bytes() == b"an-older-key"
+    assert (keyed / "secret.key").read_bytes() == (tmp_path / "data" / "secret.key").read_bytes()
