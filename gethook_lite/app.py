@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +28,14 @@ from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
 from gethook_lite.context import Context
+from gethook_lite.data_dir import (
+    DATABASE_FILE,
+    LOCK_FILE,
+    DataDirLocked,
+    StartupError,
+)
+from gethook_lite.data_dir import data_dir_lock as _data_dir_lock
+from gethook_lite.data_dir import unwritable as _unwritable
 from gethook_lite.db import Database, StorageError
 from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_meta_once
 from gethook_lite.delivery.dispatch import Dispatcher
@@ -60,47 +66,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATABASE_FILE = "gethook.db"
-LOCK_FILE = "gethook.lock"
 _KEY_CHECK = "key_check"  # the instance_meta row holding the encrypted known value
-
-
-class StartupError(Exception):
-    """The instance cannot start. The message is one line naming the setting or path and what
-    to do; the CLI prints it instead of a traceback."""
-
-
-class DataDirLocked(StartupError):
-    """Another gethook process already serves this data directory."""
-
-
-def _unwritable(data_dir: Path, exc: OSError) -> StartupError:
-    reason = exc.strerror or str(exc)
-    return StartupError(
-        f"storage.data_dir: cannot write to {data_dir} ({reason}); make it writable by this"
-        " user or choose another with --data-dir"
-    )
-
-
-@contextlib.contextmanager
-def _data_dir_lock(data_dir: Path):
-    # SQLite mode is one process per data dir: the scheduler assumes it owns every lease.
-    try:
-        make_private_dir(data_dir)
-        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise _unwritable(data_dir, exc) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataDirLocked(
-                f"storage.data_dir: another gethook process is using {data_dir}; stop it"
-                " or choose another with --data-dir"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def _make_data_dir_private(data_dir: Path) -> None:
@@ -255,6 +221,16 @@ def _observer(ctx: Context):
     return observe
 
 
+def _log_automatic_signup(settings: Settings) -> None:
+    # Not set explicitly and reachable from outside: closed, and the operator is told why.
+    if settings.accounts.signup == "auto" and settings.signup_policy == "closed":
+        log.warning(
+            "sign-up is closed: listening on %s and accounts.signup is not set; set it to"
+            " open or token to let people sign up (gethook accounts create works meanwhile)",
+            settings.server.host,
+        )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -273,6 +249,7 @@ def create_app(
                 async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
                     tasks = await start_background_tasks(ctx)
                     log.info("gethook-lite %s serving %s", __version__, settings.data_dir)
+                    _log_automatic_signup(settings)
                     try:
                         yield
                     finally:

@@ -185,3 +185,9 @@ def keys_create(
 def version() -> None:
     """Print the version."""
     click.echo(f"gethook-lite {__version__}")
+
+
+# Operators' commands (backup, restore, accounts list, keys list/revoke…) live in cli_ops.
+from gethook_lite.cli_ops import add_operator_commands  # noqa: E402
+
+add_operator_commands(main, accounts, keys, _config_option, _data_dir_option, _settings)

@@ -21,6 +21,7 @@ from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
 
 __all__ = [
     "AccountsSettings",
+    "BackupSettings",
     "ConfigError",
     "DeliverySettings",
     "ExportSettings",
@@ -30,6 +31,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "is_loopback_host",
     "load_settings",
 ]
 
@@ -53,6 +55,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     access_log: bool = False
     max_body_bytes: int = 1_048_576
     platform_stats: bool = True
+    # When set, GET /v1/platform-stats needs "Authorization: Bearer <token>".
+    platform_stats_token: str = ""
     # Bounds on what a client may make us hold before it is authenticated (gethook_lite/server.py):
     # the request line and headers (bytes and count), the time to send them and the body, and
     # open connections (more get 503 at once instead of running the process out of descriptors).
@@ -126,16 +130,21 @@ class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    # open: anyone may create an account; token: only with signup_token; closed: CLI only.
-    signup: str = "open"
+    # open: anyone may create an account; token: only with signup_token; closed: CLI only;
+    # auto: open when listening on loopback only, closed otherwise (Settings.signup_policy).
+    signup: str = "auto"
     signup_token: str = ""
     default_retention_days: int = 30
     # A custom domain not verified within this many days is removed (several accounts may
     # claim one name until someone proves it in DNS; old claims should not pile up).
     pending_domain_claim_days: int = 7
 
+    # Accounts one client address may create per hour (POST /v1/accounts, /v1/auth/register);
+    # 0: no limit.
+    signups_per_client: int = 10
+
     def validate(self) -> None:
-        policies = ("open", "closed", "token")
+        policies = ("auto", "open", "closed", "token")
         _require(self.signup in policies, "accounts.signup", f"must be one of {policies}")
         _require(
             self.signup != "token" or len(self.signup_token) >= 16,
@@ -151,6 +160,11 @@ class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
             1 <= self.pending_domain_claim_days <= 365,
             "accounts.pending_domain_claim_days",
             "must be between 1 and 365",
+        )
+        _require(
+            0 <= self.signups_per_client <= 100_000,
+            "accounts.signups_per_client",
+            "must be between 0 (no limit) and 100000",
         )
 
 
@@ -267,6 +281,29 @@ class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token: str = ""
 
 
+class BackupSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Scheduled backups by the server itself (0 = off): every this many hours a verified
+    # archive is written into `directory` (empty: <data_dir>/backups) and all but the newest
+    # `keep` are deleted. Hours may be fractional.
+    every_hours: float = 0.0
+    directory: str = ""
+    keep: int = 7
+
+    def validate(self) -> None:
+        _require(
+            self.every_hours == 0 or 0.0001 <= self.every_hours <= 24 * 31,
+            "backup.every_hours",
+            "must be 0 (off) or between 0.0001 and 744",
+        )
+        _require(1 <= self.keep <= 1000, "backup.keep", "must be 1..1000")
+
+    def folder(self, data_dir: Path) -> Path:
+        """Where scheduled backups go."""
+        if not self.directory:
+            return data_dir / "backups"
+        return Path(self.directory).expanduser().resolve()
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -276,6 +313,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
+
+    @property
+    def signup_policy(self) -> str:
+        """The sign-up policy in force: ``auto`` resolved by where the server listens."""
+        if self.accounts.signup != "auto":
+            return self.accounts.signup
+        return "open" if is_loopback_host(self.server.host) else "closed"
 
     @property
     def data_dir(self) -> Path:
@@ -290,9 +335,20 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.routes,
             self.exports,
             self.retention,
+            self.backup,
         ):
             section.validate()
         return self
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name or "0.0.0.0"-like wildcard: assume it is reachable from outside
 
 
 def _require(ok: bool, key: str, message: str) -> None:

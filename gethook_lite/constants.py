@@ -1,6 +1,9 @@
 """Tuning numbers, each with the reason for its value."""
 
 __all__ = [
+    "BACKUP_FIRST_DELAY_SECONDS",
+    "BACKUP_NICENESS",
+    "BACKUP_RETRY_SECONDS",
     "CLAIM_BATCH",
     "CLAIM_COALESCE_SECONDS",
     "CLAIM_WINDOW_FACTOR",
@@ -25,6 +28,7 @@ __all__ = [
     "ROUTING_INLINE_MAX_ROUTES",
     "SCHEDULER_IDLE_POLL_SECONDS",
     "SHUTDOWN_GRACE_SECONDS",
+    "SIGNUP_LIMIT_WINDOW_SECONDS",
     "SQLITE_BUSY_TIMEOUT_MS",
 ]
 
@@ -116,3 +120,20 @@ ROUTING_INLINE_MAX_ROUTES = 64
 # server's user alone: event bodies and secrets must not be readable by other local users.
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+
+# A scheduled backup with no earlier one in its folder runs this long after start (or after one
+# interval, if shorter): soon enough that a fresh install is covered the same day, late enough
+# that a crash-looping server does not write an archive per restart.
+BACKUP_FIRST_DELAY_SECONDS = 60.0
+
+# `gethook backup` lowers its CPU priority by this much (nice 10, as for batch jobs): on a small
+# VPS its compression and checks would otherwise take a core from the server beside it.
+BACKUP_NICENESS = 10
+
+# After a failed scheduled backup (disk full, folder missing), the next try comes this much later
+# rather than a whole interval later.
+BACKUP_RETRY_SECONDS = 600.0
+
+# Sign-ups (POST /v1/accounts and /v1/auth/register) per client address are counted over this
+# window; accounts.signups_per_client is how many it may make in it.
+SIGNUP_LIMIT_WINDOW_SECONDS = 3600

@@ -17,7 +17,13 @@ FAST_PASSWORDS = PasswordHashing(time_cost=1, memory_cost_kib=64)
 
 
 def make_settings(tmp_path, **overrides) -> Settings:
-    values = {"storage.data_dir": str(tmp_path / "data"), **overrides}
+    # Suites create many accounts from one client address: the sign-up throttle is tested on
+    # its own (tests/api/test_open_internet.py), not in every test that needs an account.
+    values = {
+        "storage.data_dir": str(tmp_path / "data"),
+        "accounts.signups_per_client": 0,
+        **overrides,
+    }
     return load_settings(env={}, overrides=values)
 
 

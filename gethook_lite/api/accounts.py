@@ -16,6 +16,7 @@ from gethook_lite.api.common import (
     present_time,
 )
 from gethook_lite.domain import accounts
+from gethook_lite.domain.signup import admit_signup
 
 __all__ = ["api_key_router", "public_account_router"]
 
@@ -71,10 +72,15 @@ def _account_with_key(account: dict, key: dict) -> dict:
     return data({"account": present_account(account), "api_key": present_api_key(key)})
 
 
+def _client(request: Request) -> str:
+    """The client's address, the key sign-up is throttled by."""
+    return request.client.host if request.client else "unknown"
+
+
 @post("/accounts", status_code=201, opt=openapi.body(CreateAccount))
 async def create_account(request: Request, ctx: Ctx) -> dict:
     body = decode_body(await request.body(), CreateAccount)
-    accounts.check_signup_allowed(ctx, request.headers.get("x-signup-token"))
+    admit_signup(ctx, _client(request), request.headers.get("x-signup-token"))
     account, key = await accounts.create_account(ctx, body.name)
     return _account_with_key(account, key)
 
@@ -82,7 +88,7 @@ async def create_account(request: Request, ctx: Ctx) -> dict:
 @post("/auth/register", status_code=201, opt=openapi.body(Register))
 async def register(request: Request, ctx: Ctx) -> dict:
     body = decode_body(await request.body(), Register)
-    accounts.check_signup_allowed(ctx, request.headers.get("x-signup-token"))
+    admit_signup(ctx, _client(request), request.headers.get("x-signup-token"))
     account, key = await accounts.register(ctx, body.name, body.email, body.password)
     return _account_with_key(account, key)
 

@@ -8,6 +8,7 @@ from litestar.params import FromPath
 from litestar.response import File
 
 from gethook_lite.api.common import AUTHENTICATED, Ctx, CurrentCaller, data, decode_body, query_int
+from gethook_lite.api.metrics import require_operator_token
 from gethook_lite.domain import exports, stats
 
 __all__ = ["insights_router", "public_insights_router"]
@@ -65,7 +66,9 @@ async def account_stats(request: Request, ctx: Ctx, caller: CurrentCaller) -> di
 
 
 @get("/platform-stats")
-async def platform_stats(ctx: Ctx) -> dict:
+async def platform_stats(request: Request, ctx: Ctx) -> dict:
+    if ctx.settings.server.platform_stats:
+        require_operator_token(request, ctx.settings.server.platform_stats_token, "platform stats")
     return data(await stats.platform_stats(ctx))
 
 
@@ -80,5 +83,5 @@ insights_router = Router(
     ],
     dependencies=AUTHENTICATED,
 )
-# Endpoints without auth (GET /v1/platform-stats).
+# Endpoints without API-key auth (GET /v1/platform-stats: none, or its own token).
 public_insights_router = Router("/v1", route_handlers=[platform_stats])

@@ -87,7 +87,7 @@ def present_destination(ctx: Context, destination: dict) -> dict:
         "active": bool(destination["active"]),
         "timeout_seconds": destination["timeout_seconds"],
         "auth_config": destinations.masked_auth_config(ctx, destination),
-        "custom_headers": destinations.decode_custom_headers(destination),
+        "custom_headers": destinations.decode_custom_headers(ctx, destination),
         "preset": destination["preset"],
         "created_at": format_time(destination["created_at"]),
     }

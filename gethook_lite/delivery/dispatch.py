@@ -14,6 +14,7 @@ import aiohttp
 from gethook_lite import __version__
 from gethook_lite.clock import Clock
 from gethook_lite.config import DeliverySettings
+from gethook_lite.custom_headers import open_custom_headers
 from gethook_lite.delivery.network_policy import (
     BlockedAddress,
     BlockedConnectionError,
@@ -160,8 +161,7 @@ class Dispatcher:
 
     def _build_destination(self, job: dict[str, Any]) -> _PreparedDestination:
         headers = {"user-agent": USER_AGENT}
-        if job["custom_headers"]:
-            headers.update(json.loads(job["custom_headers"]))
+        headers.update(open_custom_headers(self._secrets, job["custom_headers"]) or {})
         if job["auth_config_enc"]:
             headers.update(_auth_headers(json.loads(self._secrets.decrypt(job["auth_config_enc"]))))
         refusal = None

@@ -109,7 +109,7 @@ async def create_account(
 
 def check_signup_allowed(ctx: Context, signup_token: str | None) -> None:
     """Apply the instance's sign-up policy (open, token, closed)."""
-    policy = ctx.settings.accounts.signup
+    policy = ctx.settings.signup_policy
     if policy == "closed":
         raise Forbidden("sign-up is closed on this instance; ask the operator for an account")
     if policy == "token" and signup_token != ctx.settings.accounts.signup_token:

@@ -7,9 +7,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
-
 from gethook_lite.context import Context
+from gethook_lite.custom_headers import open_custom_headers, seal_custom_headers
 from gethook_lite.db import deliveries as delivery_store
 from gethook_lite.db import resources as store
 from gethook_lite.delivery.network_policy import BlockedAddress, InvalidDestinationUrl
@@ -266,7 +265,7 @@ async def create_destination(
         "active": 1,
         "timeout_seconds": validate_timeout(timeout_seconds),
         "auth_config_enc": _encrypt_json(ctx, auth),
-        "custom_headers": json.dumps(headers) if headers else None,
+        "custom_headers": seal_custom_headers(ctx.secrets, headers),
         "preset": preset,
         "signing_secret_enc": ctx.secrets.encrypt(secret),
         "previous_secret_enc": None,
@@ -354,9 +353,9 @@ def _auth_and_header_changes(ctx: Context, current: dict, patch: dict[str, Any])
         headers = _merge_headers(
             found.extra_headers if found else {}, validate_custom_headers(patch["custom_headers"])
         )
-        changes["custom_headers"] = json.dumps(headers) if headers else None
+        changes["custom_headers"] = seal_custom_headers(ctx.secrets, headers)
     else:
-        headers = decode_custom_headers(current)
+        headers = decode_custom_headers(ctx, current)
     _check_header_clash(headers, auth)
     return changes
 
@@ -418,7 +417,6 @@ def _delete_and_cancel(conn, account_id, destination_id, now) -> bool:
     return True
 
 
-def decode_custom_headers(destination: dict) -> dict[str, str] | None:
-    """The stored custom headers as a dict, or None."""
-    raw = destination["custom_headers"]
-    return msgspec.json.decode(raw) if raw else None
+def decode_custom_headers(ctx: Context, destination: dict) -> dict[str, str] | None:
+    """The stored (encrypted) custom headers as a dict, or None."""
+    return open_custom_headers(ctx.secrets, destination["custom_headers"])
