@@ -6,7 +6,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp.abc import AbstractResolver
@@ -31,8 +31,9 @@ from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
 from gethook_lite.context import Context
 from gethook_lite.db import Database, StorageError
+from gethook_lite.db.deliveries import Claim
 from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_meta_once
-from gethook_lite.delivery.dispatch import Dispatcher
+from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
 from gethook_lite.domain.throttle import LoginThrottle
@@ -228,22 +229,22 @@ async def _delivery_engine(
         await dispatcher.close()
 
 
-def _observer(ctx: Context):
+def _observer(ctx: Context) -> Callable[[Claim, AttemptResult, str], None]:
     """What the scheduler reports after each recorded attempt: metrics and one log line."""
     attempt_log = logging.getLogger("gethook_lite.delivery")
 
-    def observe(job: dict, result, next_status: str) -> None:
+    def observe(claim: Claim, result: AttemptResult, next_status: str) -> None:
         ctx.metrics.record_attempt(result.outcome, result.latency_ms / 1000, next_status)
         attempt_log.info(
             "delivery attempt %s: %s -> %s",
             result.outcome,
-            job["event_id"],
+            claim.event_id,
             next_status,
             extra={
                 "fields": {
-                    "event_id": job["event_id"],
-                    "destination_id": job["destination_id"],
-                    "attempt": job["attempts_count"] + 1,
+                    "event_id": claim.event_id,
+                    "destination_id": claim.destination_id,
+                    "attempt": claim.attempts_count + 1,
                     "outcome": result.outcome,
                     "response_status": result.response_status,
                     "latency_ms": result.latency_ms,
