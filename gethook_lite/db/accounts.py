@@ -11,7 +11,6 @@ __all__ = [
     "find_account_by_email",
     "find_key_by_hash",
     "get_account",
-    "get_api_key",
     "insert_account",
     "insert_api_key",
     "list_api_keys",
@@ -46,15 +45,6 @@ def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
     return one_row(
         conn.execute(
             f"SELECT {_KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?", (key_hash,)
-        )
-    )
-
-
-def get_api_key(conn: sqlite3.Connection, account_id: str, key_id: str) -> Row | None:
-    return one_row(
-        conn.execute(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? AND id = ?",
-            (account_id, key_id),
         )
     )
 

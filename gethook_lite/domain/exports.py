@@ -41,6 +41,7 @@ from gethook_lite.clock import format_time, parse_time
 from gethook_lite.config import ExportSettings, Settings
 from gethook_lite.context import Context
 from gethook_lite.db import exports as store
+from gethook_lite.db.events import EventFilters
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.events import EVENT_STATUSES, present_attempt, present_event
 from gethook_lite.domain.text import optional_time
@@ -116,7 +117,7 @@ class ExportPlan:
 
     format: str
     directions: tuple[str, ...]
-    filters: dict[str, Any]  # status, source_id, since, until as db.events._where takes them
+    filters: EventFilters
     include_attempts: bool
 
 
@@ -242,7 +243,7 @@ async def download_export(ctx: Context, caller: Caller, export_id: str) -> Downl
 
 
 def present_export(job: dict) -> dict:
-    """The API shape of an export job (ExportJob in API.md, plus expires_at)."""
+    """The API shape of an export job (docs/wire.md, "Exports", plus expires_at)."""
     return {
         "id": job["id"],
         "account_id": job["account_id"],
@@ -279,12 +280,12 @@ def plan_export(job: dict) -> ExportPlan:
     return ExportPlan(
         format=job["format"],
         directions=("inbound", "outbound") if direction == "all" else (direction,),
-        filters={
-            "status": filters.get("status"),
-            "source_id": filters.get("source_id"),
-            "since": parse_time(filters["since"]) if filters.get("since") else None,
-            "until": parse_time(filters["until"]) if filters.get("until") else None,
-        },
+        filters=EventFilters(
+            status=filters.get("status"),
+            source_id=filters.get("source_id"),
+            since=parse_time(filters["since"]) if filters.get("since") else None,
+            until=parse_time(filters["until"]) if filters.get("until") else None,
+        ),
         include_attempts=bool(filters.get("include_attempts")),
     )
 

@@ -8,7 +8,7 @@ from gethook_lite.constants import LEASE_MARGIN_SECONDS
 from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.delivery.retry import RetryPolicy
-from tests.api.test_events import drain, event_detail, ingest, make_route, make_source
+from tests.support.api import drain, event_detail, ingest, make_route, make_source
 from tests.support.receiver import Receiver, Reply
 
 

@@ -4,8 +4,8 @@ its own account's sources."""
 from __future__ import annotations
 
 from tests.api.test_domains import FakeResolver, register, use_resolver
-from tests.api.test_events import make_source
 from tests.conftest import bearer, new_account
+from tests.support.api import make_source
 
 DOMAIN = "hooks.customer.example"
 

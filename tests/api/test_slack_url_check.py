@@ -9,7 +9,7 @@ import pytest
 
 from gethook_lite.errors import BadRequest
 from gethook_lite.ingest.url_verification import SlackChallenge, slack_challenge
-from tests.api.test_events import make_route, make_source
+from tests.support.api import make_route, make_source
 from tests.unit.test_verification import SLACK_SECRET, _slack_headers
 
 CHALLENGE = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
