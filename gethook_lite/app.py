@@ -36,6 +36,7 @@ from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_me
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
+from gethook_lite.domain.domains import DnsTxtResolver, TxtResolver
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.metrics import Metrics
 from gethook_lite.private_files import create_private_file, make_private_dir, tighten
@@ -165,7 +166,11 @@ async def _secret_box(settings: Settings, db: Database) -> SecretBox:
 
 @contextlib.asynccontextmanager
 async def open_context(
-    settings: Settings, clock: Clock | None = None, *, passwords: PasswordHashing | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    passwords: PasswordHashing | None = None,
+    txt_resolver: TxtResolver | None = None,
 ) -> AsyncIterator[Context]:
     """Open the database and build the instance's Context (also used by CLI commands).
 
@@ -194,6 +199,7 @@ async def open_context(
                 deny_cidrs=settings.delivery.deny_cidrs,
             ),
             metrics=Metrics(),
+            txt_resolver=txt_resolver or DnsTxtResolver(),
         )
     finally:
         await db.close()
@@ -263,13 +269,20 @@ def create_app(
     passwords: PasswordHashing | None = None,
     start_scheduler: bool = True,
     resolver: AbstractResolver | None = None,
+    txt_resolver: TxtResolver | None = None,
 ) -> Litestar:
-    """Build the Litestar app; resources are opened by its lifespan, not here."""
+    """Build the Litestar app; resources are opened by its lifespan, not here.
+
+    ``resolver`` resolves destination host names for delivery and ``txt_resolver`` looks up
+    custom domains' TXT records; both default to the system's DNS (tests pass fakes).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         with _data_dir_lock(settings.data_dir):
-            async with open_context(settings, clock, passwords=passwords) as ctx:
+            async with open_context(
+                settings, clock, passwords=passwords, txt_resolver=txt_resolver
+            ) as ctx:
                 app.state.ctx = ctx
                 async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
                     tasks = await start_background_tasks(ctx)

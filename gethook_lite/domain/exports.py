@@ -59,7 +59,6 @@ __all__ = [
     "DIRECTIONS",
     "EXPORT_FORMATS",
     "MEDIA_TYPES",
-    "WORKER_CACHE_KEY",
     "Download",
     "ExportGone",
     "ExportLimitReached",
@@ -84,8 +83,6 @@ CSV_COLUMNS = (
     "id", "direction", "source_id", "event_type", "external_event_id", "status", "final_state",
     "attempts_count", "received_at", "payload_hash", "content_type", "body", "body_encoding",
 )  # fmt: skip
-# Where the running worker is kept in ctx.caches, so that a new job can wake it at once.
-WORKER_CACHE_KEY = "exports.worker"
 # Job ids are ours (new_id), but the file name is built from them: refuse anything else.
 _SAFE_ID = re.compile(r"^exp_[0-9a-z]+$")
 # What the worker fills in later; null in a new job.
@@ -158,9 +155,8 @@ async def create_export(
         "created_at": ctx.clock.now(),
     }
     await ctx.db.write(_insert_within_limits, job, limits)
-    worker = ctx.caches.get(WORKER_CACHE_KEY)
-    if worker is not None:
-        worker.wake()
+    if ctx.export_worker is not None:
+        ctx.export_worker.wake()
     # The job as created (the worker may already be running it: the answer is still `pending`).
     return {**dict.fromkeys(_RESULT_FIELDS), **job}
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from gethook_lite.domain.exports import CSV_COLUMNS, WORKER_CACHE_KEY, exports_dir
+from gethook_lite.domain.exports import CSV_COLUMNS, exports_dir
 from gethook_lite.tasks.exports import ExportWorker
 from tests.conftest import bearer, new_account
 from tests.support.receiver import Receiver, Reply
@@ -114,7 +114,7 @@ def own_worker(client, **options):
 
 def paused_worker(client) -> None:
     """Stop whichever export worker runs now (jobs then stay pending)."""
-    worker = client.app.state.ctx.caches.get(WORKER_CACHE_KEY)
+    worker = client.app.state.ctx.export_worker
     if worker is not None:
         call(client, worker.stop)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["drain", "event_detail", "ingest", "make_route", "make_source"]
+__all__ = ["drain", "event_detail", "ingest", "make_route", "make_source", "register_domain"]
 
 
 def drain(client) -> int:
@@ -38,4 +38,10 @@ def ingest(client, source: dict, body=b"{}", headers=None) -> dict:
 def event_detail(client, auth, event_id: str) -> dict:
     answer = client.get(f"/v1/events/{event_id}", headers=auth)
     assert answer.status_code == 200, answer.text
+    return answer.json()["data"]
+
+
+def register_domain(client, auth, domain: str = "hooks.example.com", **body) -> dict:
+    answer = client.post("/v1/custom-domains", json={"domain": domain, **body}, headers=auth)
+    assert answer.status_code == 201, answer.text
     return answer.json()["data"]
