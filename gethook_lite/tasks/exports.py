@@ -96,12 +96,17 @@ class ExportWorker:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
+        await self.prepare()
+        self._ctx.export_worker = self
+        self._task = asyncio.create_task(self._loop(), name="gethook-exports")
+
+    async def prepare(self) -> None:
+        """Requeue the jobs a dead process left running and make the directory: what a start
+        does before the loop (tests then drive the worker with ``run_once``)."""
         requeued = await self._ctx.db.write(store.requeue_interrupted)
         if requeued:
             log.info("resuming %d export job(s) interrupted by a restart", requeued)
         await asyncio.to_thread(_prepare_directory, self._directory)
-        self._ctx.export_worker = self
-        self._task = asyncio.create_task(self._loop(), name="gethook-exports")
 
     def wake(self) -> None:
         """Look for work now (a job was just created)."""
