@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import httpx
 
-from tests.e2e.test_delivery import wait_for_event
+from tests.support.delivery import wait_for_event
 from tests.support.receiver import Receiver, Reply
 
 # Every integer field of the API's shapes and of our extensions served today (docs/wire.md,
