@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp.abc import AbstractResolver
@@ -37,10 +37,12 @@ from gethook_lite.data_dir import (
 from gethook_lite.data_dir import data_dir_lock as _data_dir_lock
 from gethook_lite.data_dir import unwritable as _unwritable
 from gethook_lite.db import Database, StorageError
+from gethook_lite.db.deliveries import Claim
 from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_meta_once
-from gethook_lite.delivery.dispatch import Dispatcher
+from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
+from gethook_lite.domain.domains import DnsTxtResolver, TxtResolver
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.metrics import Metrics
 from gethook_lite.private_files import create_private_file, make_private_dir, tighten
@@ -130,7 +132,11 @@ async def _secret_box(settings: Settings, db: Database) -> SecretBox:
 
 @contextlib.asynccontextmanager
 async def open_context(
-    settings: Settings, clock: Clock | None = None, *, passwords: PasswordHashing | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    passwords: PasswordHashing | None = None,
+    txt_resolver: TxtResolver | None = None,
 ) -> AsyncIterator[Context]:
     """Open the database and build the instance's Context (also used by CLI commands).
 
@@ -159,6 +165,7 @@ async def open_context(
                 deny_cidrs=settings.delivery.deny_cidrs,
             ),
             metrics=Metrics(),
+            txt_resolver=txt_resolver or DnsTxtResolver(),
         )
     finally:
         await db.close()
@@ -194,22 +201,22 @@ async def _delivery_engine(
         await dispatcher.close()
 
 
-def _observer(ctx: Context):
+def _observer(ctx: Context) -> Callable[[Claim, AttemptResult, str], None]:
     """What the scheduler reports after each recorded attempt: metrics and one log line."""
     attempt_log = logging.getLogger("gethook_lite.delivery")
 
-    def observe(job: dict, result, next_status: str) -> None:
+    def observe(claim: Claim, result: AttemptResult, next_status: str) -> None:
         ctx.metrics.record_attempt(result.outcome, result.latency_ms / 1000, next_status)
         attempt_log.info(
             "delivery attempt %s: %s -> %s",
             result.outcome,
-            job["event_id"],
+            claim.event_id,
             next_status,
             extra={
                 "fields": {
-                    "event_id": job["event_id"],
-                    "destination_id": job["destination_id"],
-                    "attempt": job["attempts_count"] + 1,
+                    "event_id": claim.event_id,
+                    "destination_id": claim.destination_id,
+                    "attempt": claim.attempts_count + 1,
                     "outcome": result.outcome,
                     "response_status": result.response_status,
                     "latency_ms": result.latency_ms,
@@ -238,13 +245,20 @@ def create_app(
     passwords: PasswordHashing | None = None,
     start_scheduler: bool = True,
     resolver: AbstractResolver | None = None,
+    txt_resolver: TxtResolver | None = None,
 ) -> Litestar:
-    """Build the Litestar app; resources are opened by its lifespan, not here."""
+    """Build the Litestar app; resources are opened by its lifespan, not here.
+
+    ``resolver`` resolves destination host names for delivery and ``txt_resolver`` looks up
+    custom domains' TXT records; both default to the system's DNS (tests pass fakes).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         with _data_dir_lock(settings.data_dir):
-            async with open_context(settings, clock, passwords=passwords) as ctx:
+            async with open_context(
+                settings, clock, passwords=passwords, txt_resolver=txt_resolver
+            ) as ctx:
                 app.state.ctx = ctx
                 async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
                     tasks = await start_background_tasks(ctx)

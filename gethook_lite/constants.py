@@ -8,6 +8,7 @@ __all__ = [
     "CLAIM_COALESCE_SECONDS",
     "CLAIM_WINDOW_FACTOR",
     "CLOCK_STEP_THRESHOLD_SECONDS",
+    "EVENT_LIST_BODY_BYTES",
     "FD_RESERVE",
     "GONE_STATUS",
     "LEASE_MARGIN_SECONDS",
@@ -40,6 +41,12 @@ MAX_WRITE_BATCH = 512
 # the default of the storage.busy_timeout_ms setting. Long enough for a backup tool's snapshot
 # or a `sqlite3` shell's short write; short enough that a sender retries instead of timing out.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# The bodies one page of GET /v1/events (or /v1/outbound-events) may hold in all: a page stops
+# early, after at least one event, once they reach this. 500 events (the largest page) of a
+# 1 MiB body each would otherwise be half a gigabyte in memory for one poll; 4 MiB still holds
+# hundreds of typical (a few KiB) webhook bodies, so a `listen` poll almost always gets a full page.
+EVENT_LIST_BODY_BYTES = 4 * 1024 * 1024
 
 # Login throttling (domain/throttle.py says why it is per email *and* client address).
 # Wrong passwords one address may send for one email before it has to wait: enough for typos.

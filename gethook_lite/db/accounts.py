@@ -12,7 +12,6 @@ __all__ = [
     "find_api_key",
     "find_key_by_hash",
     "get_account",
-    "get_api_key",
     "insert_account",
     "insert_api_key",
     "list_accounts",
@@ -48,15 +47,6 @@ def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
     return one_row(
         conn.execute(
             f"SELECT {_KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?", (key_hash,)
-        )
-    )
-
-
-def get_api_key(conn: sqlite3.Connection, account_id: str, key_id: str) -> Row | None:
-    return one_row(
-        conn.execute(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? AND id = ?",
-            (account_id, key_id),
         )
     )
 

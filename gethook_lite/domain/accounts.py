@@ -165,10 +165,9 @@ async def _check_password(ctx: Context, email: str, password: str) -> dict | Non
 
 
 async def _dummy_hash(ctx: Context) -> str:
-    if "dummy_password_hash" not in ctx.caches:
-        dummy = await asyncio.to_thread(ctx.passwords.hash, "not a real password")
-        ctx.caches["dummy_password_hash"] = dummy
-    return ctx.caches["dummy_password_hash"]
+    if ctx.dummy_password_hash is None:
+        ctx.dummy_password_hash = await asyncio.to_thread(ctx.passwords.hash, "not a real password")
+    return ctx.dummy_password_hash
 
 
 async def authenticate(ctx: Context, authorization: str | None) -> Caller:

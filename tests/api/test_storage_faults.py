@@ -8,8 +8,8 @@ import time
 import pytest
 
 from gethook_lite.app import DATABASE_FILE
-from tests.api.test_events import ingest, make_source
 from tests.conftest import make_settings
+from tests.support.api import ingest, make_source
 
 # A short wait for another process's lock, so the locked-database test takes milliseconds.
 BUSY_TIMEOUT_MS = 100
