@@ -17,7 +17,7 @@ from gethook_lite import __version__
 from gethook_lite.api.access_log import access_log_middleware
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
-from gethook_lite.api.common import PUBLIC
+from gethook_lite.api.common import PUBLIC, ApiRequest
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router
 from gethook_lite.api.health import healthz, readyz
@@ -294,6 +294,7 @@ def create_app(
         ],
         dependencies=PUBLIC,
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=ApiRequest,
         lifespan=[lifespan],
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=OpenAPIConfig(title="GetHook Lite", version=__version__, path="/openapi"),
