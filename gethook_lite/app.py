@@ -25,6 +25,7 @@ from gethook_lite.api.ingest_route import ingest_route
 from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
 from gethook_lite.api.openapi import openapi_json
+from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
 from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
@@ -297,7 +298,14 @@ def create_app(
         request_class=ApiRequest,
         lifespan=[lifespan],
         request_max_body_size=settings.server.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="GetHook Lite", version=__version__, path="/openapi"),
+        # /docs: our HTML reference and the document, no UI fetched from a CDN.
+        openapi_config=OpenAPIConfig(
+            title="GetHook Lite",
+            version=__version__,
+            path="/docs",
+            render_plugins=[ReferencePlugin(), DocumentPlugin()],
+            use_handler_docstrings=True,
+        ),
         debug=False,
         logging_config=None,
         middleware=[access_log_middleware] if settings.server.access_log else [],

@@ -22,21 +22,29 @@ __all__ = ["api_key_router", "public_account_router"]
 
 
 class CreateAccount(msgspec.Struct, kw_only=True):
+    """POST /v1/accounts."""
+
     name: str
 
 
 class Register(msgspec.Struct, kw_only=True):
+    """POST /v1/auth/register: the login to create, with its account."""
+
     name: str
     email: str
     password: str
 
 
 class Login(msgspec.Struct, kw_only=True):
+    """POST /v1/auth/login."""
+
     email: str
     password: str
 
 
 class CreateApiKey(msgspec.Struct, kw_only=True):
+    """POST /v1/api-keys."""
+
     name: str
     # admin (default) or viewer: a viewer key may only read.
     role: str | None = None
@@ -106,7 +114,7 @@ def _account_with_key(account: dict, key: dict) -> Envelope[AccountWithKey]:
     return enveloped(shaped, AccountWithKey)
 
 
-@post("/accounts", status_code=201, summary="Create an account")
+@post("/accounts", tags=["Accounts"], status_code=201, summary="Create an account")
 async def create_account(
     request: Request, ctx: Ctx, data: JSONBody[CreateAccount]
 ) -> Envelope[AccountWithKey]:
@@ -117,7 +125,9 @@ async def create_account(
     return _account_with_key(account, key)
 
 
-@post("/auth/register", status_code=201, summary="Register a user and an account")
+@post(
+    "/auth/register", tags=["Accounts"], status_code=201, summary="Register a user and an account"
+)
 async def register(
     request: Request, ctx: Ctx, data: JSONBody[Register]
 ) -> Envelope[AccountWithKey]:
@@ -127,7 +137,7 @@ async def register(
     return _account_with_key(account, key)
 
 
-@post("/auth/login", status_code=200, summary="Log in")
+@post("/auth/login", tags=["Accounts"], status_code=200, summary="Log in")
 async def login(request: Request, ctx: Ctx, data: JSONBody[Login]) -> Envelope[AccountWithKey]:
     """Check an email and password; a fresh API key on success. Throttled per email and
     client (429 with Retry-After)."""
@@ -136,7 +146,7 @@ async def login(request: Request, ctx: Ctx, data: JSONBody[Login]) -> Envelope[A
     return _account_with_key(account, key)
 
 
-@post("/api-keys", status_code=201, summary="Create an API key")
+@post("/api-keys", tags=["Accounts"], status_code=201, summary="Create an API key")
 async def create_api_key(
     ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateApiKey]
 ) -> Envelope[ApiKey]:
@@ -146,14 +156,14 @@ async def create_api_key(
     )
 
 
-@get("/api-keys", summary="List API keys")
+@get("/api-keys", tags=["Accounts"], summary="List API keys")
 async def list_api_keys(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[ApiKey]]:
     """The account's keys, revoked ones included; never their secrets."""
     found = await accounts.list_api_keys(ctx, caller)
     return enveloped([present_api_key(key) for key in found], list[ApiKey])
 
 
-@delete("/api-keys/{key_id:str}", status_code=204, summary="Revoke an API key")
+@delete("/api-keys/{key_id:str}", tags=["Accounts"], status_code=204, summary="Revoke an API key")
 async def revoke_api_key(ctx: Ctx, caller: CurrentCaller, key_id: FromPath[str]) -> None:
     """The key stops working at once."""
     await accounts.revoke_api_key(ctx, caller, key_id)

@@ -24,6 +24,8 @@ __all__ = ["branding_router", "public_branding_router"]
 
 
 class UpsertBrandSettings(msgspec.Struct, kw_only=True):
+    """POST /v1/brand-settings: the fields given overwrite, null clears one."""
+
     # UNSET tells "not given" (left as it is) from null (cleared).
     company_name: str | None | msgspec.UnsetType = msgspec.UNSET
     logo_url: str | None | msgspec.UnsetType = msgspec.UNSET
@@ -33,6 +35,8 @@ class UpsertBrandSettings(msgspec.Struct, kw_only=True):
 
 
 class CreateCustomDomain(msgspec.Struct, kw_only=True):
+    """POST /v1/custom-domains; ``type`` is ``ingest`` (the default)."""
+
     domain: str
     type: str | None = None
 
@@ -84,7 +88,7 @@ class TlsAllowed(ReadModel):
 # -- brand settings --------------------------------------------------------------------------
 
 
-@post("/brand-settings", status_code=200, summary="Set brand settings")
+@post("/brand-settings", tags=["Branding"], status_code=200, summary="Set brand settings")
 async def upsert_brand_settings(
     ctx: Ctx, caller: CurrentCaller, data: JSONBody[UpsertBrandSettings]
 ) -> Envelope[BrandSettings]:
@@ -98,7 +102,7 @@ async def upsert_brand_settings(
     return enveloped(branding.present_brand_settings(settings), BrandSettings)
 
 
-@get("/brand-settings", summary="Get brand settings")
+@get("/brand-settings", tags=["Branding"], summary="Get brand settings")
 async def get_brand_settings(ctx: Ctx, caller: CurrentCaller) -> Envelope[BrandSettings]:
     """The account's brand settings; 404 if they were never set."""
     settings = await branding.get_brand_settings(ctx, caller)
@@ -108,7 +112,7 @@ async def get_brand_settings(ctx: Ctx, caller: CurrentCaller) -> Envelope[BrandS
 # -- custom domains --------------------------------------------------------------------------
 
 
-@post("/custom-domains", status_code=201, summary="Add a custom domain")
+@post("/custom-domains", tags=["Custom domains"], status_code=201, summary="Add a custom domain")
 async def create_custom_domain(
     ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateCustomDomain]
 ) -> Envelope[CustomDomain]:
@@ -117,14 +121,14 @@ async def create_custom_domain(
     return enveloped(domains.present_custom_domain(row), CustomDomain)
 
 
-@get("/custom-domains", summary="List custom domains")
+@get("/custom-domains", tags=["Custom domains"], summary="List custom domains")
 async def list_custom_domains(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[CustomDomain]]:
     """The caller's custom domains."""
     rows = await domains.list_custom_domains(ctx, caller)
     return enveloped([domains.present_custom_domain(row) for row in rows], list[CustomDomain])
 
 
-@get("/custom-domains/{domain_id:str}", summary="Get a custom domain")
+@get("/custom-domains/{domain_id:str}", tags=["Custom domains"], summary="Get a custom domain")
 async def get_custom_domain(
     ctx: Ctx, caller: CurrentCaller, domain_id: FromPath[str]
 ) -> Envelope[CustomDomain]:
@@ -133,7 +137,12 @@ async def get_custom_domain(
     return enveloped(domains.present_custom_domain(row), CustomDomain)
 
 
-@post("/custom-domains/{domain_id:str}/verify", status_code=200, summary="Verify a custom domain")
+@post(
+    "/custom-domains/{domain_id:str}/verify",
+    tags=["Custom domains"],
+    status_code=200,
+    summary="Verify a custom domain",
+)
 async def verify_custom_domain(
     ctx: Ctx, caller: CurrentCaller, domain_id: FromPath[str]
 ) -> Envelope[CustomDomain]:
@@ -142,7 +151,12 @@ async def verify_custom_domain(
     return enveloped(domains.present_custom_domain(row), CustomDomain)
 
 
-@delete("/custom-domains/{domain_id:str}", status_code=204, summary="Delete a custom domain")
+@delete(
+    "/custom-domains/{domain_id:str}",
+    tags=["Custom domains"],
+    status_code=204,
+    summary="Delete a custom domain",
+)
 async def delete_custom_domain(ctx: Ctx, caller: CurrentCaller, domain_id: FromPath[str]) -> None:
     """Delete a custom domain; sources on it fall back to the public base URL."""
     await domains.delete_custom_domain(ctx, caller, domain_id)
@@ -151,7 +165,7 @@ async def delete_custom_domain(ctx: Ctx, caller: CurrentCaller, domain_id: FromP
 # -- on-demand TLS ---------------------------------------------------------------------------
 
 
-@get("/tls/ask", summary="May this domain get a TLS certificate?")
+@get("/tls/ask", tags=["Custom domains"], summary="May this domain get a TLS certificate?")
 async def tls_ask(
     ctx: Ctx,
     domain: Annotated[

@@ -35,7 +35,6 @@ __all__ = [
     "CurrentCaller",
     "Envelope",
     "ReadModel",
-    "data",
     "decode_body",
     "enveloped",
     "present_time",
@@ -157,11 +156,6 @@ def _describe_validation_error(message: str) -> str:
 
 def present_time(value: float | None) -> str | None:
     return format_time(value)
-
-
-def data(value: Any) -> dict[str, Any]:
-    """The success envelope."""
-    return {"data": value}
 
 
 class Envelope(msgspec.Struct, Generic[T]):

@@ -29,6 +29,8 @@ MAX_FILTER_LENGTH = 255
 
 
 class PublishOutbound(msgspec.Struct, kw_only=True):
+    """POST /v1/outbound-events."""
+
     # Any JSON value; it is stored and delivered as its JSON text.
     payload: Any
     event_type: str | None = None
@@ -168,7 +170,7 @@ async def event_detail(ctx, caller: Caller, direction: str, event_id: str) -> En
     return enveloped(detail, EventDetail)
 
 
-@get("/events", dependencies=LISTING, summary="List inbound events")
+@get("/events", tags=["Events"], dependencies=LISTING, summary="List inbound events")
 async def list_inbound(
     ctx: Ctx, caller: CurrentCaller, listing: NamedDependency[EventListing]
 ) -> Envelope[EventPage]:
@@ -176,7 +178,7 @@ async def list_inbound(
     return await _list(ctx, caller, "inbound", listing)
 
 
-@get("/events/{event_id:str}", summary="Get an inbound event")
+@get("/events/{event_id:str}", tags=["Events"], summary="Get an inbound event")
 async def get_inbound(
     ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]
 ) -> Envelope[EventDetail]:
@@ -184,7 +186,12 @@ async def get_inbound(
     return await event_detail(ctx, caller, "inbound", event_id)
 
 
-@post("/events/{event_id:str}/replay", status_code=202, summary="Replay an inbound event")
+@post(
+    "/events/{event_id:str}/replay",
+    tags=["Events"],
+    status_code=202,
+    summary="Replay an inbound event",
+)
 async def replay_inbound(
     ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]
 ) -> Envelope[Replay]:
@@ -193,7 +200,7 @@ async def replay_inbound(
     return enveloped(await events.replay_event(ctx, caller, "inbound", event_id), Replay)
 
 
-@post("/outbound-events", status_code=202, summary="Publish an outbound event")
+@post("/outbound-events", tags=["Events"], status_code=202, summary="Publish an outbound event")
 async def publish_outbound(
     ctx: Ctx, caller: CurrentCaller, data: JSONBody[PublishOutbound]
 ) -> Envelope[Published]:
@@ -208,7 +215,7 @@ async def publish_outbound(
     return Envelope(Published(id=event_id, status=status))
 
 
-@get("/outbound-events", dependencies=LISTING, summary="List outbound events")
+@get("/outbound-events", tags=["Events"], dependencies=LISTING, summary="List outbound events")
 async def list_outbound(
     ctx: Ctx, caller: CurrentCaller, listing: NamedDependency[EventListing]
 ) -> Envelope[EventPage]:
@@ -216,7 +223,7 @@ async def list_outbound(
     return await _list(ctx, caller, "outbound", listing)
 
 
-@get("/outbound-events/{event_id:str}", summary="Get an outbound event")
+@get("/outbound-events/{event_id:str}", tags=["Events"], summary="Get an outbound event")
 async def get_outbound(
     ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]
 ) -> Envelope[EventDetail]:
@@ -224,7 +231,12 @@ async def get_outbound(
     return await event_detail(ctx, caller, "outbound", event_id)
 
 
-@post("/outbound-events/{event_id:str}/replay", status_code=202, summary="Replay an outbound event")
+@post(
+    "/outbound-events/{event_id:str}/replay",
+    tags=["Events"],
+    status_code=202,
+    summary="Replay an outbound event",
+)
 async def replay_outbound(
     ctx: Ctx, caller: CurrentCaller, event_id: FromPath[str]
 ) -> Envelope[Replay]:

@@ -10,16 +10,18 @@ __all__ = ["healthz", "readyz"]
 
 
 class Health(ReadModel):
+    """The probe's answer."""
+
     status: str
 
 
-@get("/healthz", sync_to_thread=False, summary="Liveness")
+@get("/healthz", tags=["Health"], sync_to_thread=False, summary="Liveness")
 def healthz() -> Envelope[Health]:
     """200 while the process runs."""
     return Envelope(Health(status="ok"))
 
 
-@get("/readyz", summary="Readiness")
+@get("/readyz", tags=["Health"], summary="Readiness")
 async def readyz(ctx: Ctx) -> Response[Envelope[Health]]:
     """200 when the database answers and the scheduler runs; else 503 naming what is not."""
     database_ok = await ctx.db.ping()

@@ -26,6 +26,8 @@ MAX_EXPORTS_PAGE = 500
 
 
 class CreateExport(msgspec.Struct, kw_only=True):
+    """POST /v1/exports: ``format`` jsonl or csv; ``direction`` inbound, outbound or all."""
+
     # Plain strings (not Literal): the domain names the allowed values in its 400 messages.
     format: str
     direction: str = "all"
@@ -54,6 +56,8 @@ class ExportJob(ReadModel):
 
 
 class StatusCount(ReadModel):
+    """How many of the account's events are in one status."""
+
     status: str
     count: int
 
@@ -69,6 +73,8 @@ class DayCounts(ReadModel):
 
 
 class Totals(ReadModel):
+    """The window's events, and those that ended delivered or failed."""
+
     total: int
     delivered: int
     failed: int
@@ -91,7 +97,7 @@ class PlatformStats(ReadModel):
     success_rate_pct: float
 
 
-@post("/exports", status_code=202, summary="Start an export")
+@post("/exports", tags=["Exports"], status_code=202, summary="Start an export")
 async def create_export(
     ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateExport]
 ) -> Envelope[ExportJob]:
@@ -100,7 +106,7 @@ async def create_export(
     return enveloped(exports.present_export(job), ExportJob)
 
 
-@get("/exports", summary="List exports")
+@get("/exports", tags=["Exports"], summary="List exports")
 async def list_exports(
     ctx: Ctx,
     caller: CurrentCaller,
@@ -111,7 +117,7 @@ async def list_exports(
     return enveloped([exports.present_export(job) for job in jobs], list[ExportJob])
 
 
-@get("/exports/{export_id:str}", summary="Get an export")
+@get("/exports/{export_id:str}", tags=["Exports"], summary="Get an export")
 async def get_export(
     ctx: Ctx, caller: CurrentCaller, export_id: FromPath[str]
 ) -> Envelope[ExportJob]:
@@ -123,6 +129,7 @@ async def get_export(
 
 @get(
     "/exports/{export_id:str}/download",
+    tags=["Exports"],
     summary="Download an export's file",
     media_type="application/octet-stream",
 )
@@ -138,7 +145,7 @@ async def download_export(ctx: Ctx, caller: CurrentCaller, export_id: FromPath[s
     )
 
 
-@get("/stats", summary="Account stats")
+@get("/stats", tags=["Stats"], summary="Account stats")
 async def account_stats(
     ctx: Ctx,
     caller: CurrentCaller,
@@ -150,7 +157,7 @@ async def account_stats(
     return enveloped(await stats.account_stats(ctx, caller, days), Stats)
 
 
-@get("/platform-stats", summary="Platform stats")
+@get("/platform-stats", tags=["Stats"], summary="Platform stats")
 async def platform_stats(ctx: Ctx) -> Envelope[PlatformStats]:
     """Instance-wide figures (no auth); 404 when the operator turned them off."""
     return enveloped(await stats.platform_stats(ctx), PlatformStats)

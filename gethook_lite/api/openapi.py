@@ -10,12 +10,14 @@ names for the generic envelope's schemas.
 from __future__ import annotations
 
 import copy
+import inspect
+import typing
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, get
 
-__all__ = ["build_openapi", "openapi_json"]
+__all__ = ["build_openapi", "cached_document", "openapi_json"]
 
 _ERROR_STATUSES = {
     "400": "Bad input; the message names the field",
@@ -37,6 +39,7 @@ _PUBLIC_PATHS = frozenset(
 _INGEST_PATH = {
     "post": {
         "summary": "Receive a webhook",
+        "tags": ["Ingest"],
         "operationId": "IngestWebhook",
         "description": "Any content type; the raw body is kept byte for byte. The path token "
         "is the credential. 202 once the event is stored; delivery follows.",
@@ -93,6 +96,7 @@ _INGEST_PATH = {
 def build_openapi(app: Litestar) -> dict[str, Any]:
     document = copy.deepcopy(app.openapi_schema.to_schema())
     document = _rename_envelopes(document)
+    _describe_structs(document, app)
     document["paths"]["/ingest/{token}"] = copy.deepcopy(_INGEST_PATH)
     components = document.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = {
@@ -107,12 +111,57 @@ def build_openapi(app: Litestar) -> dict[str, Any]:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             _document_errors(operation)
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter["schema"])
             if (path, method) in optional_bodies and "requestBody" in operation:
                 # ``data: JSONBody[X | None] = None``: Litestar still marks the body required.
                 operation["requestBody"]["required"] = False
             if path.startswith("/v1/") and path not in _PUBLIC_PATHS:
                 operation["security"] = [{"bearer": []}]
     return document
+
+
+def _describe_structs(document: dict[str, Any], app: Litestar) -> None:
+    """Each struct's docstring as its schema's description (Litestar gives only a title)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for struct in _structs_of(app):
+        schema = schemas.get(struct.__name__)
+        if schema is not None and struct.__doc__ and "description" not in schema:
+            schema["description"] = inspect.cleandoc(struct.__doc__)
+
+
+def _structs_of(app: Litestar) -> list[type[msgspec.Struct]]:
+    """The structs the handlers take and return, and the structs inside them."""
+    roots: list[Any] = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if getattr(handler, "parsed_data_field", None) is not None:
+                roots.append(handler.parsed_data_field.annotation)
+            if getattr(handler, "parsed_fn_signature", None) is not None:
+                roots.append(handler.parsed_fn_signature.return_type.annotation)
+    found: dict[type, None] = {}
+    while roots:
+        annotation = roots.pop()
+        for arg in typing.get_args(annotation):
+            roots.append(arg)
+        origin = typing.get_origin(annotation) or annotation
+        if isinstance(origin, type) and issubclass(origin, msgspec.Struct) and origin not in found:
+            found[origin] = None
+            hints = typing.get_type_hints(origin)
+            roots.extend(hints.values())
+    return list(found)
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """A query parameter is absent or a string, never null: ``str | None`` becomes ``str``."""
+    choices = schema.get("oneOf")
+    if choices and {"type": "null"} in choices:
+        rest = [choice for choice in choices if choice != {"type": "null"}]
+        del schema["oneOf"]
+        if len(rest) == 1:
+            schema.update(rest[0])
+        else:
+            schema["oneOf"] = rest
 
 
 def _optional_bodies(app: Litestar) -> set[tuple[str, str]]:
@@ -147,6 +196,7 @@ def _rename_envelopes(document: dict[str, Any]) -> dict[str, Any]:
     for old, new in renames.items():
         schemas[new] = schemas.pop(old)
         schemas[new]["title"] = new
+        schemas[new]["description"] = "The success envelope: the answer is in ``data``."
     return renamed
 
 
@@ -160,9 +210,13 @@ def _document_errors(operation: dict[str, Any]) -> None:
         }
 
 
-@get("/openapi.json", include_in_schema=False)
-async def openapi_json(request: Request) -> dict:
-    app = request.app
+def cached_document(app: Litestar) -> dict[str, Any]:
+    """The document, built once per app (routes do not change after start-up)."""
     if "openapi_document" not in app.state:
         app.state.openapi_document = build_openapi(app)
     return app.state.openapi_document
+
+
+@get("/openapi.json", include_in_schema=False)
+async def openapi_json(request: Request) -> dict:
+    return cached_document(request.app)

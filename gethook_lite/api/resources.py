@@ -194,7 +194,7 @@ def _whole_numbers(policy: dict) -> dict:
 # -- sources ---------------------------------------------------------------------------------
 
 
-@post("/sources", status_code=201, summary="Create a source")
+@post("/sources", tags=["Sources"], status_code=201, summary="Create a source")
 async def create_source(
     ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateSource]
 ) -> Envelope[Source]:
@@ -216,7 +216,7 @@ async def _domain_or_none(ctx: Context, caller, domain_id: str | None) -> dict |
     return await domains.attachable_domain(ctx, caller, domain_id) if domain_id else None
 
 
-@patch("/sources/{source_id:str}", summary="Update a source")
+@patch("/sources/{source_id:str}", tags=["Sources"], summary="Update a source")
 async def update_source(
     ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str], data: JSONBody[UpdateSource]
 ) -> Envelope[Source]:
@@ -232,27 +232,27 @@ async def update_source(
     return enveloped(sources.present_source(ctx, source), Source)
 
 
-@get("/sources", summary="List sources")
+@get("/sources", tags=["Sources"], summary="List sources")
 async def list_sources(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[Source]]:
     """The caller's sources."""
     found = await sources.list_sources(ctx, caller)
     return enveloped([sources.present_source(ctx, source) for source in found], list[Source])
 
 
-@get("/sources/{source_id:str}", summary="Get a source")
+@get("/sources/{source_id:str}", tags=["Sources"], summary="Get a source")
 async def get_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> Envelope[Source]:
     """One source; 404 for another account's id."""
     source = await sources.get_source(ctx, caller, source_id)
     return enveloped(sources.present_source(ctx, source), Source)
 
 
-@delete("/sources/{source_id:str}", status_code=204, summary="Delete a source")
+@delete("/sources/{source_id:str}", tags=["Sources"], status_code=204, summary="Delete a source")
 async def delete_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> None:
     """Delete a source: its ingest URL answers 404 at once, its events stay."""
     await sources.delete_source(ctx, caller, source_id)
 
 
-@get("/provider-presets", sync_to_thread=False, summary="List provider presets")
+@get("/provider-presets", tags=["Sources"], sync_to_thread=False, summary="List provider presets")
 def list_provider_presets(caller: CurrentCaller) -> Envelope[list[ProviderPreset]]:
     """The provider presets a source can verify, each with the sample event types
     POST /v1/sources/{id}/test-events can send."""
@@ -263,7 +263,7 @@ def list_provider_presets(caller: CurrentCaller) -> Envelope[list[ProviderPreset
 # -- destinations ------------------------------------------------------------------------------
 
 
-@post("/destinations", status_code=201, summary="Create a destination")
+@post("/destinations", tags=["Destinations"], status_code=201, summary="Create a destination")
 async def create_destination(
     ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateDestination]
 ) -> Envelope[Destination]:
@@ -283,7 +283,7 @@ async def create_destination(
     return enveloped(present_destination(ctx, destination), Destination)
 
 
-@get("/destinations", summary="List destinations")
+@get("/destinations", tags=["Destinations"], summary="List destinations")
 async def list_destinations(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[Destination]]:
     """The caller's destinations (secrets masked)."""
     found = await destinations.list_destinations(ctx, caller)
@@ -291,7 +291,7 @@ async def list_destinations(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[De
     return enveloped(shaped, list[Destination])
 
 
-@get("/destinations/{destination_id:str}", summary="Get a destination")
+@get("/destinations/{destination_id:str}", tags=["Destinations"], summary="Get a destination")
 async def get_destination(
     ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
 ) -> Envelope[Destination]:
@@ -300,7 +300,7 @@ async def get_destination(
     return enveloped(present_destination(ctx, destination), Destination)
 
 
-@patch("/destinations/{destination_id:str}", summary="Update a destination")
+@patch("/destinations/{destination_id:str}", tags=["Destinations"], summary="Update a destination")
 async def update_destination(
     ctx: Ctx,
     caller: CurrentCaller,
@@ -320,6 +320,7 @@ async def update_destination(
 
 @post(
     "/destinations/{destination_id:str}/rotate-secret",
+    tags=["Destinations"],
     status_code=200,
     summary="Rotate a destination's signing secret",
 )
@@ -331,7 +332,12 @@ async def rotate_destination_secret(
     return enveloped(present_destination(ctx, destination), Destination)
 
 
-@delete("/destinations/{destination_id:str}", status_code=204, summary="Delete a destination")
+@delete(
+    "/destinations/{destination_id:str}",
+    tags=["Destinations"],
+    status_code=204,
+    summary="Delete a destination",
+)
 async def delete_destination(
     ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
 ) -> None:
@@ -339,7 +345,12 @@ async def delete_destination(
     await destinations.delete_destination(ctx, caller, destination_id)
 
 
-@get("/destination-presets", sync_to_thread=False, summary="List destination presets")
+@get(
+    "/destination-presets",
+    tags=["Destinations"],
+    sync_to_thread=False,
+    summary="List destination presets",
+)
 def list_destination_presets(caller: CurrentCaller) -> Envelope[list[DestinationPreset]]:
     """The destination presets: kinds of delivery target with a URL hint and usual auth."""
     # ``caller`` is unused but requested: presets are behind authentication like all of /v1.
@@ -349,7 +360,7 @@ def list_destination_presets(caller: CurrentCaller) -> Envelope[list[Destination
 # -- routes ------------------------------------------------------------------------------------
 
 
-@post("/routes", status_code=201, summary="Create a route")
+@post("/routes", tags=["Routes"], status_code=201, summary="Create a route")
 async def create_route(
     ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateRoute]
 ) -> Envelope[Route]:
@@ -366,14 +377,14 @@ async def create_route(
     return enveloped(present_route(route), Route)
 
 
-@get("/routes", summary="List routes")
+@get("/routes", tags=["Routes"], summary="List routes")
 async def list_routes(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[Route]]:
     """The caller's routes."""
     found = await routes.list_routes(ctx, caller)
     return enveloped([present_route(route) for route in found], list[Route])
 
 
-@delete("/routes/{route_id:str}", status_code=204, summary="Delete a route")
+@delete("/routes/{route_id:str}", tags=["Routes"], status_code=204, summary="Delete a route")
 async def delete_route(ctx: Ctx, caller: CurrentCaller, route_id: FromPath[str]) -> None:
     """Delete a route."""
     await routes.delete_route(ctx, caller, route_id)

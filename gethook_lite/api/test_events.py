@@ -22,6 +22,7 @@ class SampleEventRequest(msgspec.Struct, kw_only=True):
 
 @post(
     "/sources/{source_id:str}/test-events",
+    tags=["Sources"],
     status_code=202,
     summary="Send a signed sample event to a source",
 )
