@@ -10,7 +10,7 @@ Handlers declare their body as a typed ``data:`` parameter and their query param
 from __future__ import annotations
 
 import re
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import msgspec
 from litestar import Request
@@ -25,6 +25,9 @@ from gethook_lite.constants import MAX_JSON_DEPTH
 from gethook_lite.context import Context
 from gethook_lite.domain.accounts import Caller, authenticate
 from gethook_lite.errors import BadRequest
+
+if TYPE_CHECKING:
+    from litestar.types import HTTPScope
 
 __all__ = [
     "AUTHENTICATED",
@@ -61,7 +64,8 @@ async def _authenticated(connection: ASGIConnection) -> Caller:
     """Authenticate the request; a viewer key may only read (403 on any write)."""
     ctx: Context = connection.app.state.ctx
     caller = await authenticate(ctx, connection.headers.get("authorization"))
-    if connection.scope["method"] not in _READ_METHODS:
+    # Guards and dependencies here only run on HTTP routes, whose scope has a method.
+    if cast("HTTPScope", connection.scope)["method"] not in _READ_METHODS:
         caller.require_write()
     return caller
 

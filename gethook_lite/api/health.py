@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from litestar import Response, get
+from litestar import get
 
 from gethook_lite.api.common import Ctx, Envelope, ReadModel
+from gethook_lite.errors import ServiceUnavailable
 
 __all__ = ["healthz", "readyz"]
 
@@ -22,11 +23,11 @@ def healthz() -> Envelope[Health]:
 
 
 @get("/readyz", tags=["Health"], summary="Readiness")
-async def readyz(ctx: Ctx) -> Response[Envelope[Health]]:
+async def readyz(ctx: Ctx) -> Envelope[Health]:
     """200 when the database answers and the scheduler runs; else 503 naming what is not."""
     database_ok = await ctx.db.ping()
     scheduler_ok = ctx.scheduler is None or ctx.scheduler.healthy
     if database_ok and scheduler_ok:
-        return Response(Envelope(Health(status="ready")))
+        return Envelope(Health(status="ready"))
     problems = [n for n, ok in (("database", database_ok), ("scheduler", scheduler_ok)) if not ok]
-    return Response({"error": f"not ready: {', '.join(problems)} not answering"}, status_code=503)
+    raise ServiceUnavailable(f"not ready: {', '.join(problems)} not answering")

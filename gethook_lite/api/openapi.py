@@ -165,7 +165,7 @@ def _not_null(schema: dict[str, Any]) -> None:
 
 
 def _optional_bodies(app: Litestar) -> set[tuple[str, str]]:
-    found = set()
+    found: set[tuple[str, str]] = set()
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             field = getattr(handler, "parsed_data_field", None)

@@ -8,6 +8,7 @@ Litestar serves it beside the document it renders (``/docs/openapi.json``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -149,10 +150,11 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
         )
         optional = "" if body.get("required") else " <span class='auth'>(optional)</span>"
         parts.append(f"<h4>Request body{optional}</h4><p>{shown}</p>")
-    successes, errors = [], []
+    successes: list[tuple[str, dict]] = []
+    errors: list[tuple[str, dict]] = []
     for status, response in op.get("responses", {}).items():
         (successes if status < "400" else errors).append((status, response))
-    rows = [
+    responses = [
         (
             f"<code>{status}</code>",
             escape(response.get("description", "")),
@@ -161,7 +163,7 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
         )
         for status, response in successes
     ]
-    parts.append("<h4>Responses</h4>" + _table(("status", "", "body"), rows))
+    parts.append("<h4>Responses</h4>" + _table(("status", "", "body"), responses))
     if errors:
         codes = ", ".join(f"<code>{status}</code>" for status, _ in errors)
         parts.append(f"<p class='auth'>Errors ({_link('Error')}): {codes}</p>")
@@ -191,7 +193,7 @@ def _schema_section(name: str, schema: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _table(headings: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in headings)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
