@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath, JSONBody
@@ -68,7 +70,7 @@ class ApiKey(ReadModel):
     account_id: str
     user_id: str | None
     name: str
-    role: str
+    role: Literal["admin", "viewer"]
     key_prefix: str
     created_at: str
     revoked_at: str | None

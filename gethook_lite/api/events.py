@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Router, get, post
@@ -21,7 +21,14 @@ from gethook_lite.api.common import (
 from gethook_lite.domain import events
 from gethook_lite.domain.accounts import Caller
 
-__all__ = ["DeliveryAttempt", "Event", "EventDetail", "event_detail", "event_router"]
+__all__ = [
+    "DeliveryAttempt",
+    "Event",
+    "EventDetail",
+    "EventStatus",
+    "event_detail",
+    "event_router",
+]
 
 MAX_PAGE = 500
 MAX_OFFSET = 10_000_000
@@ -37,12 +44,19 @@ class PublishOutbound(msgspec.Struct, kw_only=True):
     external_event_id: str | None = None
 
 
+# events.EVENT_STATUSES, spelled out so that the document lists them (a test keeps them equal).
+EventStatus = Literal[
+    "received", "accepted", "queued", "delivering", "delivered", "retry_scheduled",
+    "dead_letter", "replayed",
+]  # fmt: skip
+
+
 class Event(ReadModel):
     """An event, inbound (received at ingest) or outbound (published through the API)."""
 
     id: str
     account_id: str
-    direction: str
+    direction: Literal["inbound", "outbound"]
     source_id: str | None
     event_type: str | None
     external_event_id: str | None
@@ -52,11 +66,12 @@ class Event(ReadModel):
     headers: dict[str, str]
     # The raw body as UTF-8 text, or base64 when ``body_encoding`` says so.
     body: str
-    status: str
+    status: EventStatus
     attempts_count: int
     next_attempt_at: str | None
+    # What the event ended as, kept when it is replayed.
     final_state: str | None
-    created_by: str | None
+    created_by: Literal["ingest", "api", "replay"] | None
     replay_of: str | None
     created_at: str
     body_encoding: str | msgspec.UnsetType = msgspec.UNSET

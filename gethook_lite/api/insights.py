@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Router, get, post
@@ -43,8 +43,8 @@ class ExportJob(ReadModel):
 
     id: str
     account_id: str
-    status: str
-    format: str
+    status: Literal["pending", "running", "completed", "failed"]
+    format: Literal["jsonl", "csv"]
     # The request's filters, as given.
     filters: dict[str, Any]
     row_count: int | None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import typing
 
 import pytest
 
+from gethook_lite.api.events import EventStatus
 from gethook_lite.constants import MAX_JSON_DEPTH
+from gethook_lite.domain.events import EVENT_STATUSES
 
 
 @pytest.fixture
@@ -144,3 +147,10 @@ def test_docs_is_an_offline_html_reference(client, document):
 
 def test_docs_serves_the_same_document(client, document):
     assert client.get("/docs/openapi.json").json() == document
+
+
+def test_documented_event_statuses_are_the_domains(document):
+    assert typing.get_args(EventStatus) == EVENT_STATUSES
+    assert tuple(document["components"]["schemas"]["Event"]["properties"]["status"]["enum"]) == (
+        EVENT_STATUSES
+    )
