@@ -17,7 +17,7 @@ from gethook_lite import __version__
 from gethook_lite.api.access_log import access_log_middleware
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
-from gethook_lite.api.common import PUBLIC, ApiRequest
+from gethook_lite.api.common import PUBLIC, ApiRequest, blank_query_values_middleware
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router
 from gethook_lite.api.health import healthz, readyz
@@ -308,5 +308,8 @@ def create_app(
         ),
         debug=False,
         logging_config=None,
-        middleware=[access_log_middleware] if settings.server.access_log else [],
+        middleware=[
+            *([access_log_middleware] if settings.server.access_log else []),
+            blank_query_values_middleware,
+        ],
     )

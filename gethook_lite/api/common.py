@@ -18,7 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import BaseRouteHandler
-from litestar.types import Empty
+from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
 from gethook_lite.clock import format_time
 from gethook_lite.constants import MAX_JSON_DEPTH
@@ -38,6 +38,7 @@ __all__ = [
     "CurrentCaller",
     "Envelope",
     "ReadModel",
+    "blank_query_values_middleware",
     "decode_body",
     "enveloped",
     "present_time",
@@ -199,6 +200,26 @@ class ApiRequest(Request):
         if self._json is Empty:
             self._json = decode_body(await self.body(), field.annotation)
         return self._json
+
+
+def blank_query_values_middleware(app: ASGIApp) -> ASGIApp:
+    """Drop ``name=`` pairs from the query string: an empty value is an absent parameter
+    (clients send unset filters as ``?status=&limit=``), so it takes the default rather
+    than failing the parameter's type."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if query and (b"=&" in query or query.endswith(b"=")):
+            pairs = [pair for pair in query.split(b"&") if not pair.endswith(b"=") or _valued(pair)]
+            scope = {**scope, "query_string": b"&".join(pairs)}  # type: ignore[assignment]
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def _valued(pair: bytes) -> bool:
+    """``cursor=abc=`` has a value (ending in ``=``); ``limit=`` has none."""
+    return bool(pair.partition(b"=")[2])
 
 
 class ReadModel(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

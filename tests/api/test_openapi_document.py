@@ -107,6 +107,14 @@ def test_parameter_errors_name_the_parameter_in_our_words(client, auth, query, e
     assert answer.json() == {"error": expected}
 
 
+@pytest.mark.parametrize(
+    "path", ["/v1/events?limit=&offset=&status=&since=", "/v1/stats?days=", "/v1/exports?limit="]
+)
+def test_an_empty_query_value_is_an_absent_parameter(client, auth, path):
+    answer = client.get(path, headers=auth)
+    assert answer.status_code == 200, answer.text
+
+
 def test_a_missing_key_is_401_before_a_bad_body_or_query(client):
     assert client.post("/v1/sources", content=b'{"name": 5}').status_code == 401
     assert client.get("/v1/events?limit=ten").status_code == 401
