@@ -210,6 +210,10 @@ def _type_of(schema: dict[str, Any]) -> str:
     for combiner in ("oneOf", "anyOf"):
         if combiner in schema:
             return " | ".join(_type_of(choice) for choice in schema[combiner])
+    if "enum" in schema:
+        values = [v for v in schema["enum"] if v is not None]
+        shown = "one of " + ", ".join(f"<code>{escape(str(v))}</code>" for v in values)
+        return shown + (" | null" if None in schema["enum"] else "")
     kind = schema.get("type")
     if isinstance(kind, list):
         return " | ".join(_type_of({**schema, "type": k}) for k in kind)
@@ -218,8 +222,6 @@ def _type_of(schema: dict[str, Any]) -> str:
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
         values = schema["additionalProperties"]
         return f"object of {_type_of(values)}" if values else "object"
-    if "enum" in schema:
-        return "one of " + ", ".join(f"<code>{escape(str(v))}</code>" for v in schema["enum"])
     if kind is None:
         return "any JSON"
     shown = escape(str(kind))
