@@ -15,7 +15,7 @@ from gethook_lite import __version__
 from gethook_lite.api.access_log import access_log_middleware
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
-from gethook_lite.api.common import PUBLIC
+from gethook_lite.api.common import PUBLIC, ApiRequest, blank_query_values_middleware
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router
 from gethook_lite.api.health import healthz, readyz
@@ -23,6 +23,7 @@ from gethook_lite.api.ingest_route import ingest_route
 from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
 from gethook_lite.api.openapi import openapi_json
+from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
 from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
@@ -289,10 +290,21 @@ def create_app(
         ],
         dependencies=PUBLIC,
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=ApiRequest,
         lifespan=[lifespan],
         request_max_body_size=settings.server.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="GetHook Lite", version=__version__, path="/openapi"),
+        # /docs: our HTML reference and the document, no UI fetched from a CDN.
+        openapi_config=OpenAPIConfig(
+            title="GetHook Lite",
+            version=__version__,
+            path="/docs",
+            render_plugins=[ReferencePlugin(), DocumentPlugin()],
+            use_handler_docstrings=True,
+        ),
         debug=False,
         logging_config=None,
-        middleware=[access_log_middleware] if settings.server.access_log else [],
+        middleware=[
+            *([access_log_middleware] if settings.server.access_log else []),
+            blank_query_values_middleware,
+        ],
     )

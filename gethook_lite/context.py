@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gethook_lite.domain.domains import TxtResolver
     from gethook_lite.domain.routing import RoutingTable
     from gethook_lite.domain.sources import LiveSource
-    from gethook_lite.domain.throttle import LoginThrottle
+    from gethook_lite.domain.throttle import LoginThrottle, SlidingWindowLimit
     from gethook_lite.tasks.exports import ExportWorker
 
 __all__ = ["Context"]
@@ -63,5 +63,7 @@ class Context:
             GenerationCache()
         )
         self.custom_domain_names: GenerationCache[str, frozenset[str]] = GenerationCache()
+        # Sign-ups per client address (gethook_lite.domain.signup), made on first use.
+        self.signup_limit: SlidingWindowLimit | None = None
         # Verified against when an email is unknown, so a login takes as long either way.
         self.dummy_password_hash: str | None = None

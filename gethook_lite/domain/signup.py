@@ -16,8 +16,6 @@ from gethook_lite.errors import TooManyRequests
 
 __all__ = ["admit_signup"]
 
-_THROTTLE_CACHE_KEY = "signup_throttle"
-
 
 def admit_signup(ctx: Context, client: str, signup_token: str | None) -> None:
     """403 when the policy refuses sign-up, 429 when ``client`` has signed up too often."""
@@ -33,10 +31,8 @@ def admit_signup(ctx: Context, client: str, signup_token: str | None) -> None:
 
 
 def _throttle(ctx: Context, limit: int) -> SlidingWindowLimit:
-    throttle = ctx.caches.get(_THROTTLE_CACHE_KEY)
-    if throttle is None:
-        throttle = SlidingWindowLimit(
+    if ctx.signup_limit is None:
+        ctx.signup_limit = SlidingWindowLimit(
             ctx.clock, limit=limit, window_seconds=SIGNUP_LIMIT_WINDOW_SECONDS
         )
-        ctx.caches[_THROTTLE_CACHE_KEY] = throttle
-    return throttle
+    return ctx.signup_limit
