@@ -124,7 +124,7 @@ def _nests_deeper(value: object, limit: int) -> bool:
         if isinstance(item, msgspec.Struct):
             children = [getattr(item, name) for name in item.__struct_fields__]
         elif isinstance(item, dict):
-            children = item.values()
+            children = list(item.values())
         elif isinstance(item, list):
             children = item
         else:

@@ -7,6 +7,7 @@ import re
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from gethook_lite.api.access_log import loggable_request_path
 from gethook_lite.db import StorageError
@@ -84,7 +85,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     return _error("internal server error", 500)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain_error,
     StorageError: _storage_error,
     HTTPException: _http_exception,

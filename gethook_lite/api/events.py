@@ -126,7 +126,7 @@ class Published(ReadModel):
 class EventListing(msgspec.Struct, frozen=True):
     """The list endpoints' validated query: filters and the page."""
 
-    filters: dict[str, Any]
+    filters: events.EventFilters
     limit: int
     offset: int
 

@@ -17,7 +17,9 @@ def plaintext_custom_headers(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     ]
 
 
-def replace_custom_headers(conn: sqlite3.Connection, rows: list[tuple[str, str, str]]) -> int:
+def replace_custom_headers(
+    conn: sqlite3.Connection, rows: list[tuple[str, str, str | None]]
+) -> int:
     """Store each (id, old value, new value) unless the row changed meanwhile; how many did."""
     changed = 0
     for destination_id, old, new in rows:

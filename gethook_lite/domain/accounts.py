@@ -94,15 +94,16 @@ async def create_account(
     now = ctx.clock.now()
     # Argon2 takes tens of milliseconds on purpose: keep it off the event loop.
     password_hash = await asyncio.to_thread(ctx.passwords.hash, password) if password else None
+    account_id = new_id("acct")
     account = {
-        "id": new_id("acct"),
+        "id": account_id,
         "name": name,
         "email": email,
         "password_hash": password_hash,
         "retention_days": ctx.settings.accounts.default_retention_days,
         "created_at": now,
     }
-    key, secret = _new_key_row(account["id"], key_name, "admin", now)
+    key, secret = _new_key_row(account_id, key_name, "admin", now)
     await ctx.db.write(_insert_account_with_key, account, key)
     return account, {**key, "key": secret}
 
