@@ -69,14 +69,19 @@ def _short(frame: str) -> str:
     return frame
 
 
+# The functions of gethook_lite/db/database.py that move calls between threads.
+_HAND_OFF = ("_put", "_serve_writes", "_serve_reads", "_answer", "_answer_batch", "_settle")
+
 # Where a sample's time belongs: the innermost frame that matches, in this order.
 CATEGORIES = (
     ("access log", ("/logging/", "gethook_lite/api/access_log.py")),
+    # Handing calls to the database's own threads and back: queueing a job, a thread's loop
+    # around its queue, answering the caller's future (before db/*, which would take them).
+    ("db thread hand-off", tuple(f"{fn} (gethook_lite/db/database.py)" for fn in _HAND_OFF)),
     ("sqlite writes (db/*)", ("gethook_lite/db/",)),
     ("delivery (scheduler, dispatch)", ("gethook_lite/delivery/",)),
     ("ingest domain (verify, type, hash, id)", ("gethook_lite/ingest/", "gethook_lite/ids.py")),
     ("gethook other (domain, api)", ("gethook_lite/",)),
-    ("aiosqlite thread hop", ("aiosqlite/",)),
     ("aiohttp client", ("aiohttp/",)),
     ("litestar framework", ("litestar/",)),
     ("uvicorn protocol", ("uvicorn/protocols/", "uvicorn/middleware/")),

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp.abc import AbstractResolver
@@ -17,7 +15,7 @@ from gethook_lite import __version__
 from gethook_lite.api.access_log import access_log_middleware
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
-from gethook_lite.api.common import PUBLIC
+from gethook_lite.api.common import PUBLIC, ApiRequest, blank_query_values_middleware
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router
 from gethook_lite.api.health import healthz, readyz
@@ -25,17 +23,28 @@ from gethook_lite.api.ingest_route import ingest_route
 from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
 from gethook_lite.api.openapi import openapi_json
+from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
 from gethook_lite.api.stream import stream_router
 from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
 from gethook_lite.context import Context
+from gethook_lite.data_dir import (
+    DATABASE_FILE,
+    LOCK_FILE,
+    DataDirLocked,
+    StartupError,
+)
+from gethook_lite.data_dir import data_dir_lock as _data_dir_lock
+from gethook_lite.data_dir import unwritable as _unwritable
 from gethook_lite.db import Database, StorageError
+from gethook_lite.db.deliveries import Claim
 from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_meta_once
-from gethook_lite.delivery.dispatch import Dispatcher
+from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
+from gethook_lite.domain.domains import DnsTxtResolver, TxtResolver
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.metrics import Metrics
 from gethook_lite.private_files import create_private_file, make_private_dir, tighten
@@ -61,47 +70,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATABASE_FILE = "gethook.db"
-LOCK_FILE = "gethook.lock"
 _KEY_CHECK = "key_check"  # the instance_meta row holding the encrypted known value
-
-
-class StartupError(Exception):
-    """The instance cannot start. The message is one line naming the setting or path and what
-    to do; the CLI prints it instead of a traceback."""
-
-
-class DataDirLocked(StartupError):
-    """Another gethook process already serves this data directory."""
-
-
-def _unwritable(data_dir: Path, exc: OSError) -> StartupError:
-    reason = exc.strerror or str(exc)
-    return StartupError(
-        f"storage.data_dir: cannot write to {data_dir} ({reason}); make it writable by this"
-        " user or choose another with --data-dir"
-    )
-
-
-@contextlib.contextmanager
-def _data_dir_lock(data_dir: Path):
-    # SQLite mode is one process per data dir: the scheduler assumes it owns every lease.
-    try:
-        make_private_dir(data_dir)
-        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise _unwritable(data_dir, exc) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataDirLocked(
-                f"storage.data_dir: another gethook process is using {data_dir}; stop it"
-                " or choose another with --data-dir"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def _make_data_dir_private(data_dir: Path) -> None:
@@ -120,7 +89,11 @@ async def _open_database(settings: Settings) -> Database:
         _make_data_dir_private(data_dir)
     except OSError as exc:
         raise _unwritable(data_dir, exc) from None
-    db = Database(data_dir / DATABASE_FILE, synchronous=settings.storage.synchronous.upper())
+    db = Database(
+        data_dir / DATABASE_FILE,
+        synchronous=settings.storage.synchronous.upper(),
+        busy_timeout_ms=settings.storage.busy_timeout_ms,
+    )
     try:
         await db.open()
     except StorageError as exc:
@@ -161,7 +134,11 @@ async def _secret_box(settings: Settings, db: Database) -> SecretBox:
 
 @contextlib.asynccontextmanager
 async def open_context(
-    settings: Settings, clock: Clock | None = None, *, passwords: PasswordHashing | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    passwords: PasswordHashing | None = None,
+    txt_resolver: TxtResolver | None = None,
 ) -> AsyncIterator[Context]:
     """Open the database and build the instance's Context (also used by CLI commands).
 
@@ -190,6 +167,7 @@ async def open_context(
                 deny_cidrs=settings.delivery.deny_cidrs,
             ),
             metrics=Metrics(),
+            txt_resolver=txt_resolver or DnsTxtResolver(),
         )
     finally:
         await db.close()
@@ -225,24 +203,24 @@ async def _delivery_engine(
         await dispatcher.close()
 
 
-def _observer(ctx: Context):
+def _observer(ctx: Context) -> Callable[[Claim, AttemptResult, str], None]:
     """What the scheduler reports after each recorded attempt: metrics and one log line."""
     attempt_log = logging.getLogger("gethook_lite.delivery")
 
-    def observe(job: dict, result, next_status: str) -> None:
+    def observe(claim: Claim, result: AttemptResult, next_status: str) -> None:
         ctx.metrics.record_attempt(result.outcome, result.latency_ms / 1000, next_status)
         if ctx.change_feed is not None:  # the event's new status, for live stream readers
             ctx.change_feed.poke()
         attempt_log.info(
             "delivery attempt %s: %s -> %s",
             result.outcome,
-            job["event_id"],
+            claim.event_id,
             next_status,
             extra={
                 "fields": {
-                    "event_id": job["event_id"],
-                    "destination_id": job["destination_id"],
-                    "attempt": job["attempts_count"] + 1,
+                    "event_id": claim.event_id,
+                    "destination_id": claim.destination_id,
+                    "attempt": claim.attempts_count + 1,
                     "outcome": result.outcome,
                     "response_status": result.response_status,
                     "latency_ms": result.latency_ms,
@@ -254,6 +232,16 @@ def _observer(ctx: Context):
     return observe
 
 
+def _log_automatic_signup(settings: Settings) -> None:
+    # Not set explicitly and reachable from outside: closed, and the operator is told why.
+    if settings.accounts.signup == "auto" and settings.signup_policy == "closed":
+        log.warning(
+            "sign-up is closed: listening on %s and accounts.signup is not set; set it to"
+            " open or token to let people sign up (gethook accounts create works meanwhile)",
+            settings.server.host,
+        )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -261,17 +249,25 @@ def create_app(
     passwords: PasswordHashing | None = None,
     start_scheduler: bool = True,
     resolver: AbstractResolver | None = None,
+    txt_resolver: TxtResolver | None = None,
 ) -> Litestar:
-    """Build the Litestar app; resources are opened by its lifespan, not here."""
+    """Build the Litestar app; resources are opened by its lifespan, not here.
+
+    ``resolver`` resolves destination host names for delivery and ``txt_resolver`` looks up
+    custom domains' TXT records; both default to the system's DNS (tests pass fakes).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         with _data_dir_lock(settings.data_dir):
-            async with open_context(settings, clock, passwords=passwords) as ctx:
+            async with open_context(
+                settings, clock, passwords=passwords, txt_resolver=txt_resolver
+            ) as ctx:
                 app.state.ctx = ctx
                 async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
                     tasks = await start_background_tasks(ctx)
                     log.info("gethook-lite %s serving %s", __version__, settings.data_dir)
+                    _log_automatic_signup(settings)
                     try:
                         yield
                     finally:
@@ -298,10 +294,21 @@ def create_app(
         ],
         dependencies=PUBLIC,
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=ApiRequest,
         lifespan=[lifespan],
         request_max_body_size=settings.server.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="GetHook Lite", version=__version__, path="/openapi"),
+        # /docs: our HTML reference and the document, no UI fetched from a CDN.
+        openapi_config=OpenAPIConfig(
+            title="GetHook Lite",
+            version=__version__,
+            path="/docs",
+            render_plugins=[ReferencePlugin(), DocumentPlugin()],
+            use_handler_docstrings=True,
+        ),
         debug=False,
         logging_config=None,
-        middleware=[access_log_middleware] if settings.server.access_log else [],
+        middleware=[
+            *([access_log_middleware] if settings.server.access_log else []),
+            blank_query_values_middleware,
+        ],
     )

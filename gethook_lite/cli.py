@@ -187,6 +187,11 @@ def version() -> None:
     click.echo(f"gethook-lite {__version__}")
 
 
+# Operators' commands (backup, restore, accounts list, keys list/revoke…) live in cli_ops.
+from gethook_lite.cli_ops import add_operator_commands  # noqa: E402
+
+add_operator_commands(main, accounts, keys, _config_option, _data_dir_option, _settings)
+
 # Developer commands (listen, tail, trigger): clients of a running server.
 from gethook_lite.cli_dev import listen, tail, trigger  # noqa: E402
 

@@ -17,8 +17,11 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
+
 __all__ = [
     "AccountsSettings",
+    "BackupSettings",
     "ConfigError",
     "DeliverySettings",
     "ExportSettings",
@@ -29,6 +32,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "is_loopback_host",
     "load_settings",
 ]
 
@@ -52,6 +56,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     access_log: bool = False
     max_body_bytes: int = 1_048_576
     platform_stats: bool = True
+    # When set, GET /v1/platform-stats needs "Authorization: Bearer <token>".
+    platform_stats_token: str = ""
     # Bounds on what a client may make us hold before it is authenticated (gethook_lite/server.py):
     # the request line and headers (bytes and count), the time to send them and the body, and
     # open connections (more get 503 at once instead of running the process out of descriptors).
@@ -109,24 +115,37 @@ class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # SQLite's synchronous pragma: "full" makes every commit durable across a power loss;
     # "normal" only across a process crash (faster on slow disks).
     synchronous: str = "full"
+    # How long a write waits for another process's lock on the database file before giving up
+    # (ingest then answers 503).
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 
     def validate(self) -> None:
         _require(
             self.synchronous in ("full", "normal"), "storage.synchronous", "must be full or normal"
         )
+        _require(
+            0 <= self.busy_timeout_ms <= 600_000,
+            "storage.busy_timeout_ms",
+            "must be between 0 and 600000",
+        )
 
 
 class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    # open: anyone may create an account; token: only with signup_token; closed: CLI only.
-    signup: str = "open"
+    # open: anyone may create an account; token: only with signup_token; closed: CLI only;
+    # auto: open when listening on loopback only, closed otherwise (Settings.signup_policy).
+    signup: str = "auto"
     signup_token: str = ""
     default_retention_days: int = 30
     # A custom domain not verified within this many days is removed (several accounts may
     # claim one name until someone proves it in DNS; old claims should not pile up).
     pending_domain_claim_days: int = 7
 
+    # Accounts one client address may create per hour (POST /v1/accounts, /v1/auth/register);
+    # 0: no limit.
+    signups_per_client: int = 10
+
     def validate(self) -> None:
-        policies = ("open", "closed", "token")
+        policies = ("auto", "open", "closed", "token")
         _require(self.signup in policies, "accounts.signup", f"must be one of {policies}")
         _require(
             self.signup != "token" or len(self.signup_token) >= 16,
@@ -142,6 +161,11 @@ class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
             1 <= self.pending_domain_claim_days <= 365,
             "accounts.pending_domain_claim_days",
             "must be between 1 and 365",
+        )
+        _require(
+            0 <= self.signups_per_client <= 100_000,
+            "accounts.signups_per_client",
+            "must be between 0 (no limit) and 100000",
         )
 
 
@@ -162,14 +186,14 @@ class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     def validate(self) -> None:
         _require(1 <= self.concurrency <= 10_000, "delivery.concurrency", "must be 1..10000")
         _require(
-            1 <= self.per_destination_concurrency <= self.concurrency,
+            1 <= self.per_destination_concurrency <= 10_000,
             "delivery.per_destination_concurrency",
-            "must be between 1 and delivery.concurrency",
+            "must be 1..10000",
         )
         _require(
-            1 <= self.per_account_concurrency <= self.concurrency,
+            1 <= self.per_account_concurrency <= 10_000,
             "delivery.per_account_concurrency",
-            "must be between 1 and delivery.concurrency",
+            "must be 1..10000",
         )
         _require(
             256 <= self.max_response_body_bytes <= 1_048_576,
@@ -290,6 +314,29 @@ class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token: str = ""
 
 
+class BackupSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Scheduled backups by the server itself (0 = off): every this many hours a verified
+    # archive is written into `directory` (empty: <data_dir>/backups) and all but the newest
+    # `keep` are deleted. Hours may be fractional.
+    every_hours: float = 0.0
+    directory: str = ""
+    keep: int = 7
+
+    def validate(self) -> None:
+        _require(
+            self.every_hours == 0 or 0.0001 <= self.every_hours <= 24 * 31,
+            "backup.every_hours",
+            "must be 0 (off) or between 0.0001 and 744",
+        )
+        _require(1 <= self.keep <= 1000, "backup.keep", "must be 1..1000")
+
+    def folder(self, data_dir: Path) -> Path:
+        """Where scheduled backups go."""
+        if not self.directory:
+            return data_dir / "backups"
+        return Path(self.directory).expanduser().resolve()
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -300,6 +347,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     live: LiveSettings = msgspec.field(default_factory=LiveSettings)
+    backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
+
+    @property
+    def signup_policy(self) -> str:
+        """The sign-up policy in force: ``auto`` resolved by where the server listens."""
+        if self.accounts.signup != "auto":
+            return self.accounts.signup
+        return "open" if is_loopback_host(self.server.host) else "closed"
 
     @property
     def data_dir(self) -> Path:
@@ -315,9 +370,20 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.exports,
             self.retention,
             self.live,
+            self.backup,
         ):
             section.validate()
         return self
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name or "0.0.0.0"-like wildcard: assume it is reachable from outside
 
 
 def _require(ok: bool, key: str, message: str) -> None:

@@ -1,10 +1,14 @@
 """Tuning numbers, each with the reason for its value."""
 
 __all__ = [
+    "BACKUP_FIRST_DELAY_SECONDS",
+    "BACKUP_NICENESS",
+    "BACKUP_RETRY_SECONDS",
     "CLAIM_BATCH",
     "CLAIM_COALESCE_SECONDS",
     "CLAIM_WINDOW_FACTOR",
     "CLOCK_STEP_THRESHOLD_SECONDS",
+    "EVENT_LIST_BODY_BYTES",
     "EVENT_STREAM_PATH",
     "FD_RESERVE",
     "GONE_STATUS",
@@ -26,6 +30,7 @@ __all__ = [
     "ROUTING_INLINE_MAX_ROUTES",
     "SCHEDULER_IDLE_POLL_SECONDS",
     "SHUTDOWN_GRACE_SECONDS",
+    "SIGNUP_LIMIT_WINDOW_SECONDS",
     "SQLITE_BUSY_TIMEOUT_MS",
     "STREAM_FEED_COALESCE_SECONDS",
     "STREAM_PAGE",
@@ -35,8 +40,16 @@ __all__ = [
 # enough that one transaction never holds the write lock for long.
 MAX_WRITE_BATCH = 512
 
-# How long a statement waits for another process's lock before failing (and ingest answers 503).
+# How long a statement waits for another process's lock before failing (and ingest answers 503):
+# the default of the storage.busy_timeout_ms setting. Long enough for a backup tool's snapshot
+# or a `sqlite3` shell's short write; short enough that a sender retries instead of timing out.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# The bodies one page of GET /v1/events (or /v1/outbound-events) may hold in all: a page stops
+# early, after at least one event, once they reach this. 500 events (the largest page) of a
+# 1 MiB body each would otherwise be half a gigabyte in memory for one poll; 4 MiB still holds
+# hundreds of typical (a few KiB) webhook bodies, so a `listen` poll almost always gets a full page.
+EVENT_LIST_BODY_BYTES = 4 * 1024 * 1024
 
 # Login throttling (domain/throttle.py says why it is per email *and* client address).
 # Wrong passwords one address may send for one email before it has to wait: enough for typos.
@@ -127,3 +140,19 @@ STREAM_FEED_COALESCE_SECONDS = 0.005
 # The event stream's path: the server's graceful shutdown closes connections on it at once
 # (gethook_lite/server.py), since a live stream never ends by itself.
 EVENT_STREAM_PATH = "/v1/events/stream"
+# A scheduled backup with no earlier one in its folder runs this long after start (or after one
+# interval, if shorter): soon enough that a fresh install is covered the same day, late enough
+# that a crash-looping server does not write an archive per restart.
+BACKUP_FIRST_DELAY_SECONDS = 60.0
+
+# `gethook backup` lowers its CPU priority by this much (nice 10, as for batch jobs): on a small
+# VPS its compression and checks would otherwise take a core from the server beside it.
+BACKUP_NICENESS = 10
+
+# After a failed scheduled backup (disk full, folder missing), the next try comes this much later
+# rather than a whole interval later.
+BACKUP_RETRY_SECONDS = 600.0
+
+# Sign-ups (POST /v1/accounts and /v1/auth/register) per client address are counted over this
+# window; accounts.signups_per_client is how many it may make in it.
+SIGNUP_LIMIT_WINDOW_SECONDS = 3600

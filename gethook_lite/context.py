@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gethook_lite.cache import GenerationCache
 from gethook_lite.clock import Clock
 from gethook_lite.config import Settings
 from gethook_lite.db import Database
@@ -16,7 +17,11 @@ from gethook_lite.metrics import Metrics
 from gethook_lite.secrets_box import PasswordHashing, SecretBox
 
 if TYPE_CHECKING:
-    from gethook_lite.domain.throttle import LoginThrottle
+    from gethook_lite.domain.domains import TxtResolver
+    from gethook_lite.domain.routing import RoutingTable
+    from gethook_lite.domain.sources import LiveSource
+    from gethook_lite.domain.throttle import LoginThrottle, SlidingWindowLimit
+    from gethook_lite.tasks.exports import ExportWorker
 
 __all__ = ["Context"]
 
@@ -36,6 +41,7 @@ class Context:
         login_throttle: LoginThrottle,
         network_policy: NetworkPolicy,
         metrics: Metrics,
+        txt_resolver: TxtResolver,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -45,9 +51,21 @@ class Context:
         self.login_throttle = login_throttle
         self.network_policy = network_policy
         self.metrics = metrics
+        # Looks up the TXT record that proves a custom domain (tests pass a fake one).
+        self.txt_resolver = txt_resolver
         # The delivery scheduler once started (gethook_lite.delivery.scheduler).
         self.scheduler: Any = None
         # The live stream's feed once started (gethook_lite.domain.stream_feed).
         self.change_feed: Any = None
-        # Per-instance caches that domain modules keep (e.g. sources by path token).
-        self.caches: dict[str, Any] = {}
+        # The running export worker, which a new job wakes (gethook_lite.tasks.exports).
+        self.export_worker: ExportWorker | None = None
+        # What ingest reads on every request, kept in memory and dropped on every change.
+        self.sources_by_token: GenerationCache[str, LiveSource] = GenerationCache()
+        self.routing_tables: GenerationCache[tuple[str, str | None], RoutingTable] = (
+            GenerationCache()
+        )
+        self.custom_domain_names: GenerationCache[str, frozenset[str]] = GenerationCache()
+        # Sign-ups per client address (gethook_lite.domain.signup), made on first use.
+        self.signup_limit: SlidingWindowLimit | None = None
+        # Verified against when an email is unknown, so a login takes as long either way.
+        self.dummy_password_hash: str | None = None

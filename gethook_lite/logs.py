@@ -66,5 +66,3 @@ def configure(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiosqlite's debug lines print every call's arguments: event bodies, hashes, secrets.
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

@@ -1,7 +1,7 @@
 """Provider presets (inbound verification) and destination presets (outbound targets).
 
 Served by ``GET /v1/provider-presets`` and ``GET /v1/destination-presets``. A provider preset's
-id is also its ``auth_mode`` (API.md: "the preset ids are the scheme names"). Destination presets
+id is also its ``auth_mode`` (docs/wire.md, "Presets"). Destination presets
 are hints for building a destination; the gateway still forwards the event body byte for byte,
 so a chat service only accepts events whose body is already a message in its format.
 """

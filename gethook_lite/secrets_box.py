@@ -31,7 +31,9 @@ __all__ = [
 
 API_KEY_PREFIX = "hk_"
 _KEY_ALPHABET = string.ascii_letters + string.digits
+# The generated key's file in the data directory (backups carry it beside the database).
 KEY_FILE = "secret.key"
+_KEY_FILE = KEY_FILE
 # Encrypted into instance_meta at first start; decrypting it proves the key is the right one.
 KEY_CHECK_PLAINTEXT = "gethook-lite key check"
 

@@ -117,9 +117,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().shutdown()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         # While lingering after a refusal, the client's EOF ends the connection at once.
-        return None if self._refused else super().eof_received()
+        if not self._refused:
+            super().eof_received()
 
     # -- bytes in ------------------------------------------------------------------------------
 

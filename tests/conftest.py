@@ -11,13 +11,20 @@ from gethook_lite.app import create_app
 from gethook_lite.clock import FakeClock
 from gethook_lite.config import Settings, load_settings
 from gethook_lite.secrets_box import PasswordHashing
+from tests.support.dns import FakeResolver
 
 # Argon2 at its cheapest: the suite hashes many passwords and tests behaviour, not cost.
 FAST_PASSWORDS = PasswordHashing(time_cost=1, memory_cost_kib=64)
 
 
 def make_settings(tmp_path, **overrides) -> Settings:
-    values = {"storage.data_dir": str(tmp_path / "data"), **overrides}
+    # Suites create many accounts from one client address: the sign-up throttle is tested on
+    # its own (tests/api/test_open_internet.py), not in every test that needs an account.
+    values = {
+        "storage.data_dir": str(tmp_path / "data"),
+        "accounts.signups_per_client": 0,
+        **overrides,
+    }
     return load_settings(env={}, overrides=values)
 
 
@@ -33,7 +40,14 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture
 def client(settings, clock) -> Iterator[TestClient]:
-    app = create_app(settings, clock=clock, passwords=FAST_PASSWORDS, start_scheduler=False)
+    # In-process tests never ask real DNS: custom-domain tests tell the fake what to answer.
+    app = create_app(
+        settings,
+        clock=clock,
+        passwords=FAST_PASSWORDS,
+        start_scheduler=False,
+        txt_resolver=FakeResolver(),
+    )
     with TestClient(app) as test_client:
         yield test_client
 

@@ -35,6 +35,7 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
             await app(scope, receive, send)
             return
+        method = scope.get("method", "")
         started = time.perf_counter()
         status = 500
 
@@ -51,13 +52,13 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
             path = loggable_request_path(scope)
             log.info(
                 "%s %s %s %.2fms",
-                scope["method"],
+                method,
                 path,
                 status,
                 duration_ms,
                 extra={
                     "fields": {
-                        "method": scope["method"],
+                        "method": method,
                         "path": path,
                         "status": status,
                         "duration_ms": duration_ms,

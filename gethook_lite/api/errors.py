@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from gethook_lite.api.access_log import loggable_request_path
 from gethook_lite.db import StorageError
 from gethook_lite.errors import DomainError
 
-__all__ = ["EXCEPTION_HANDLERS"]
+__all__ = ["EXCEPTION_HANDLERS", "describe_parameter_error"]
 
 log = logging.getLogger("gethook_lite.api")
+
+# Litestar's (msgspec's) words for a bad query or path parameter, and ours.
+_PARAMETER_ERRORS = (
+    (re.compile(r"Expected `int`, got `\w+`"), "must be an integer"),
+    (re.compile(r"Expected `int` >= (?P<n>-?\d+)"), "must be at least {n}"),
+    (re.compile(r"Expected `int` <= (?P<n>-?\d+)"), "must be at most {n}"),
+    (re.compile(r"Expected `str` of length <= (?P<n>\d+)"), "must be at most {n} characters"),
+    (re.compile(r"Expected `str` of length >= (?P<n>\d+)"), "must be at least {n} characters"),
+    (re.compile(r"Missing required"), "is required"),
+)
 
 
 def _error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
@@ -34,12 +46,25 @@ def _storage_error(request: Request, exc: StorageError) -> Response:
     )
 
 
+def describe_parameter_error(name: str, message: str) -> str:
+    """``limit`` + ``Expected `int` <= 500`` → ``limit: must be at most 500``."""
+    for pattern, wording in _PARAMETER_ERRORS:
+        match = pattern.match(message)
+        if match:
+            return f"{name}: {wording.format(**match.groupdict())}"
+    # Anything else: msgspec's own words, which already say what was expected.
+    return f"{name}: {message[:1].lower()}{message[1:].replace('`', '')}"
+
+
 def _http_exception(_: Request, exc: HTTPException) -> Response:
     message = exc.detail or "request failed"
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        # Query and path parameters (bodies are decoded by ApiRequest with their own errors).
         first = exc.extra[0]
         if isinstance(first, dict) and first.get("key"):
-            message = f"{first['key']}: {first.get('message', 'is invalid')}"
+            message = describe_parameter_error(
+                str(first["key"]), str(first.get("message") or "is invalid")
+            )
     if exc.status_code == 404 and message == "Not Found":
         message = "no such endpoint"
     elif exc.status_code == 405:
@@ -60,7 +85,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     return _error("internal server error", 500)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain_error,
     StorageError: _storage_error,
     HTTPException: _http_exception,

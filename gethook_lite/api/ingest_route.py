@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import asgi
-from litestar.types import Receive, Scope, Send
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
@@ -25,7 +25,7 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
     """Verify, store and acknowledge one webhook; 202 once it is committed."""
     ctx: Context = scope["litestar_app"].state.ctx
     token = _token(scope)
-    if scope["method"] != "POST":
+    if scope.get("method") != "POST":
         raise MethodNotAllowed("method not allowed on this endpoint", {"Allow": "POST"})
     if sum(1 for name, _ in scope["headers"] if name == b"host") > 1:
         # The custom-domain guard reads one Host; a second must not slip another one past it.
@@ -47,34 +47,27 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
         return
     event_id, status = result
     ctx.metrics.ingest_requests.labels(status).inc()
-    answer = msgspec.json.encode({"data": {"id": event_id, "status": status}})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 202,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(answer)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": answer})
+    await _send_json(send, 202, {"data": {"id": event_id, "status": status}})
 
 
 async def _answer_slack_challenge(send: Send, challenge: SlackChallenge) -> None:
     """200 with ``{"challenge": …}`` at the top level, where Slack reads it (no envelope)."""
-    answer = msgspec.json.encode({"challenge": challenge.value})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(answer)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": answer})
+    await _send_json(send, 200, {"challenge": challenge.value})
+
+
+async def _send_json(send: Send, status: int, document: object) -> None:
+    answer = msgspec.json.encode(document)
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(answer)).encode()),
+        ],
+    }
+    await send(start)
+    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": answer, "more_body": False}
+    await send(body)
 
 
 def _token(scope: Scope) -> str:
@@ -91,12 +84,13 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             raise PayloadTooLarge("request body is too large")
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunk = message.get("body", b"")
+        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge("request body is too large")

@@ -11,7 +11,7 @@ from gethook_lite.api.common import Ctx
 from gethook_lite.db import deliveries as delivery_store
 from gethook_lite.errors import NotFound, Unauthorized
 
-__all__ = ["metrics"]
+__all__ = ["metrics", "require_operator_token"]
 
 
 @get("/metrics", include_in_schema=False)
@@ -19,10 +19,17 @@ async def metrics(request: Request, ctx: Ctx) -> Response:
     settings = ctx.settings.metrics
     if not settings.enabled:
         raise NotFound("metrics are disabled on this instance")
-    if settings.token:
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
-            raise Unauthorized("metrics need Authorization: Bearer <metrics token>")
+    require_operator_token(request, settings.token, "metrics")
     depth = await ctx.db.read(delivery_store.queue_depth, ctx.clock.now())
     body = ctx.metrics.render(depth, ctx.db.size_bytes())
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def require_operator_token(request: Request, token: str, what: str) -> None:
+    """401 unless the request sends ``Authorization: Bearer <token>`` (no-op when unset)."""
+    if not token:
+        return
+    given = request.headers.get("authorization", "")
+    # Constant-time: the comparison must not reveal how much of a guess was right.
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise Unauthorized(f"{what} need Authorization: Bearer <{what} token>")

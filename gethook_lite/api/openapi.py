@@ -1,23 +1,24 @@
-"""The OpenAPI document served at /openapi.json, accurate for every endpoint.
+"""The OpenAPI document served at /openapi.json: Litestar's, plus what it cannot express.
 
-Controllers decode bodies themselves (for exact error messages and empty-body handling), so
-Litestar cannot see their request shapes. Each handler names its body struct and query
-parameters in ``opt`` (``opt=body(CreateSource)``, ``opt=query(LIST_QUERY)``); this module
-merges them into Litestar's generated document, adds the bearer security scheme, and documents
-the envelopes: ``{"data": …}`` on success, ``{"error": "…"}`` on every failure.
+Litestar documents every handler from its signature: typed ``data:`` bodies, ``Parameter``
+queries, ``Envelope[ReadStruct]`` answers, summaries and docstrings. This module adds what it
+cannot know: the plain ASGI ingest route, the bearer security scheme, our error envelope
+``{"error": "…"}`` on every failure (in place of Litestar's own 400 shape), and readable
+names for the generic envelope's schemas.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import typing
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, get
 
-__all__ = ["body", "build_openapi", "openapi_json", "query"]
+__all__ = ["build_openapi", "cached_document", "openapi_json"]
 
-_REF = "#/components/schemas/{name}"
 _ERROR_STATUSES = {
     "400": "Bad input; the message names the field",
     "401": "Missing, malformed or revoked API key",
@@ -38,6 +39,7 @@ _PUBLIC_PATHS = frozenset(
 _INGEST_PATH = {
     "post": {
         "summary": "Receive a webhook",
+        "tags": ["Ingest"],
         "operationId": "IngestWebhook",
         "description": "Any content type; the raw body is kept byte for byte. The path token "
         "is the credential. 202 once the event is stored; delivery follows.",
@@ -91,112 +93,135 @@ _INGEST_PATH = {
 }
 
 
-def body(struct_type: type, **more: Any) -> dict[str, Any]:
-    """Handler ``opt`` naming the JSON body struct the handler decodes."""
-    return {"body": struct_type, **more}
-
-
-def query(parameters: dict[str, dict[str, Any]], **more: Any) -> dict[str, Any]:
-    """Handler ``opt`` naming the query parameters (name → JSON schema) the handler reads."""
-    return {"query": parameters, **more}
-
-
 def build_openapi(app: Litestar) -> dict[str, Any]:
     document = copy.deepcopy(app.openapi_schema.to_schema())
-    handlers = _documented_handlers(app)
-    body_types = list({h.opt["body"]: None for _, _, h in handlers if "body" in h.opt})
-    refs, components = msgspec.json.schema_components(body_types, ref_template=_REF)
-    ref_of = dict(zip(body_types, refs, strict=True))
+    document = _rename_envelopes(document)
+    _describe_structs(document, app)
     document["paths"]["/ingest/{token}"] = copy.deepcopy(_INGEST_PATH)
-    _document_responses(document["paths"]["/ingest/{token}"]["post"])
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas.update(components)
-    schemas["Error"] = {
-        "type": "object",
-        "required": ["error"],
-        "properties": {"error": {"type": "string"}},
-    }
-    document["components"]["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "hk_… API key"}
-    }
-    for path, method, handler in handlers:
-        operation = document["paths"].get(path, {}).get(method)
-        if operation is None:
-            continue
-        if "body" in handler.opt or handler.opt.get("raw_body"):
-            operation["requestBody"] = _json_body(ref_of.get(handler.opt.get("body")), handler.opt)
-        if "query" in handler.opt:
-            operation.setdefault("parameters", []).extend(
-                {"name": name, "in": "query", "required": False, "schema": schema}
-                for name, schema in handler.opt["query"].items()
-            )
-        _document_responses(operation)
-        if path.startswith("/v1/") and path not in _PUBLIC_PATHS:
-            operation["security"] = [{"bearer": []}]
-    # The event stream answers text/event-stream, also invisible to the generator. (Imported
-    # here: api.stream uses this module's helpers.)
+    # The event stream answers text/event-stream, which the generator cannot describe either.
+    # (Imported here: api.stream imports this package's common helpers.)
     from gethook_lite.api.stream import STREAM_OPENAPI, STREAM_PATH
 
     document["paths"][STREAM_PATH] = copy.deepcopy(STREAM_OPENAPI)
-    _document_errors(document["paths"][STREAM_PATH]["get"])
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string", "description": "names the field at fault"}},
+    }
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "hk_… API key"}
+    }
+    optional_bodies = _optional_bodies(app)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            _document_errors(operation)
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter["schema"])
+            if (path, method) in optional_bodies and "requestBody" in operation:
+                # ``data: JSONBody[X | None] = None``: Litestar still marks the body required.
+                operation["requestBody"]["required"] = False
+            if path.startswith("/v1/") and path not in _PUBLIC_PATHS:
+                operation["security"] = [{"bearer": []}]
     return document
 
 
-def _documented_handlers(app: Litestar) -> list[tuple[str, str, Any]]:
-    found = []
+def _describe_structs(document: dict[str, Any], app: Litestar) -> None:
+    """Each struct's docstring as its schema's description (Litestar gives only a title)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for struct in _structs_of(app):
+        schema = schemas.get(struct.__name__)
+        if schema is not None and struct.__doc__ and "description" not in schema:
+            schema["description"] = inspect.cleandoc(struct.__doc__)
+
+
+def _structs_of(app: Litestar) -> list[type[msgspec.Struct]]:
+    """The structs the handlers take and return, and the structs inside them."""
+    roots: list[Any] = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
-            for method in handler.http_methods:
-                if method not in ("OPTIONS", "HEAD"):
-                    found.append((route.path_format, method.lower(), handler))
+            if getattr(handler, "parsed_data_field", None) is not None:
+                roots.append(handler.parsed_data_field.annotation)
+            if getattr(handler, "parsed_fn_signature", None) is not None:
+                roots.append(handler.parsed_fn_signature.return_type.annotation)
+    found: dict[type, None] = {}
+    while roots:
+        annotation = roots.pop()
+        for arg in typing.get_args(annotation):
+            roots.append(arg)
+        origin = typing.get_origin(annotation) or annotation
+        if isinstance(origin, type) and issubclass(origin, msgspec.Struct) and origin not in found:
+            found[origin] = None
+            hints = typing.get_type_hints(origin)
+            roots.extend(hints.values())
+    return list(found)
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """A query parameter is absent or a string, never null: ``str | None`` becomes ``str``."""
+    choices = schema.get("oneOf")
+    if choices and {"type": "null"} in choices:
+        rest = [choice for choice in choices if choice != {"type": "null"}]
+        del schema["oneOf"]
+        if len(rest) == 1:
+            schema.update(rest[0])
+        else:
+            schema["oneOf"] = rest
+
+
+def _optional_bodies(app: Litestar) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            field = getattr(handler, "parsed_data_field", None)
+            if field is not None and field.is_optional:
+                found.update((route.path_format, method.lower()) for method in handler.http_methods)
     return found
 
 
-def _json_body(ref: dict | None, opt: dict) -> dict[str, Any]:
-    if opt.get("raw_body"):
-        # Ingest takes any content type and keeps the bytes as they are.
-        return {
-            "required": False,
-            "content": {
-                "application/json": {"schema": {}},
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
-    return {"required": not opt.get("body_optional", False),
-            "content": {"application/json": {"schema": ref}}}  # fmt: skip
-
-
-def _document_responses(operation: dict[str, Any]) -> None:
-    responses = operation.setdefault("responses", {})
-    for status, response in list(responses.items()):
-        if status.startswith("2") and status != "204":
-            response["content"] = {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["data"],
-                        "properties": {"data": {}},
-                    }
-                }
-            }
-    _document_errors(operation)
+def _rename_envelopes(document: dict[str, Any]) -> dict[str, Any]:
+    """``Envelope_gethook_lite.api.resources.Source_`` → ``SourceEnvelope``, and
+    ``Envelope[list[Source]]`` → ``SourceListEnvelope``: names a client generator can use."""
+    schemas = document.get("components", {}).get("schemas", {})
+    renames = {}
+    for key, schema in schemas.items():
+        title = schema.get("title", "")
+        if title.startswith("Envelope[") and title.endswith("]"):
+            inner = title[len("Envelope[") : -1]
+            if inner.startswith("list[") and inner.endswith("]"):
+                inner = inner[len("list[") : -1] + "List"
+            renames[key] = f"{inner}Envelope"
+    if not renames:
+        return document
+    text = msgspec.json.encode(document).decode()
+    for old, new in renames.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    renamed = msgspec.json.decode(text)
+    schemas = renamed["components"]["schemas"]
+    for old, new in renames.items():
+        schemas[new] = schemas.pop(old)
+        schemas[new]["title"] = new
+        schemas[new]["description"] = "The success envelope: the answer is in ``data``."
+    return renamed
 
 
 def _document_errors(operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
     for status, description in _ERROR_STATUSES.items():
-        responses.setdefault(
-            status,
-            {
-                "description": description,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            },
-        )
+        # Replaces Litestar's own 400 (its ValidationException shape is not what we send).
+        responses[status] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+
+
+def cached_document(app: Litestar) -> dict[str, Any]:
+    """The document, built once per app (routes do not change after start-up)."""
+    if "openapi_document" not in app.state:
+        app.state.openapi_document = build_openapi(app)
+    return app.state.openapi_document
 
 
 @get("/openapi.json", include_in_schema=False)
 async def openapi_json(request: Request) -> dict:
-    app = request.app
-    if "openapi_document" not in app.state:
-        app.state.openapi_document = build_openapi(app)
-    return app.state.openapi_document
+    return cached_document(request.app)

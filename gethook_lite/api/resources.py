@@ -6,15 +6,27 @@ import json
 from typing import Any
 
 import msgspec
-from litestar import Request, Router, delete, get, patch, post
-from litestar.params import FromPath
+from litestar import Router, delete, get, patch, post
+from litestar.params import FromPath, JSONBody
 
-from gethook_lite.api import openapi
-from gethook_lite.api.common import AUTHENTICATED, Ctx, CurrentCaller, data, decode_body
+from gethook_lite.api.common import (
+    AUTH_GUARDS,
+    AUTHENTICATED,
+    Ctx,
+    CurrentCaller,
+    Envelope,
+    ReadModel,
+    enveloped,
+)
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.domain import destinations, domains, routes, sources
-from gethook_lite.presets import destination_presets, provider_presets
+from gethook_lite.presets import (
+    DestinationPreset,
+    ProviderPreset,
+    destination_presets,
+    provider_presets,
+)
 
 __all__ = ["resource_router"]
 
@@ -73,6 +85,66 @@ class CreateRoute(msgspec.Struct, kw_only=True):
     retry_policy: dict[str, Any] | None = None
 
 
+# -- read shapes ---------------------------------------------------------------------------
+
+
+class Source(ReadModel):
+    """A source: where a provider sends webhooks (``ingest_url``) and how they are verified."""
+
+    id: str
+    account_id: str
+    name: str
+    path_token: str
+    # Absolute: the public base URL, or the verified custom domain, + /ingest/{path_token}.
+    ingest_url: str
+    status: str
+    auth_mode: str
+    provider: str | None
+    # Secrets in it are masked; they can be set, never read back.
+    verification_config: dict[str, Any] | None
+    custom_domain_id: str | None
+    created_at: str
+
+
+class Destination(ReadModel):
+    """A destination: where events are delivered, with its auth (secrets masked)."""
+
+    id: str
+    account_id: str
+    name: str
+    url: str
+    active: bool
+    timeout_seconds: int
+    auth_config: dict[str, Any] | None
+    custom_headers: dict[str, str] | None
+    preset: str | None
+    created_at: str
+    # Only in the answers to create and rotate-secret: shown once.
+    signing_secret: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class RetryPolicy(ReadModel):
+    """A route's full effective retry policy; waits in seconds."""
+
+    max_attempts: int
+    backoff: str
+    initial_interval_seconds: int | float
+    max_interval_seconds: int | float
+
+
+class Route(ReadModel):
+    """A route: which events (source, type glob) go to which destination, and how retried."""
+
+    id: str
+    account_id: str
+    source_id: str | None
+    destination_id: str
+    event_type_pattern: str | None
+    retry_policy: RetryPolicy
+    active: bool
+    created_at: str
+
+
 # -- presenters ----------------------------------------------------------------------------
 
 
@@ -87,7 +159,7 @@ def present_destination(ctx: Context, destination: dict) -> dict:
         "active": bool(destination["active"]),
         "timeout_seconds": destination["timeout_seconds"],
         "auth_config": destinations.masked_auth_config(ctx, destination),
-        "custom_headers": destinations.decode_custom_headers(destination),
+        "custom_headers": destinations.decode_custom_headers(ctx, destination),
         "preset": destination["preset"],
         "created_at": format_time(destination["created_at"]),
     }
@@ -122,129 +194,150 @@ def _whole_numbers(policy: dict) -> dict:
 # -- sources ---------------------------------------------------------------------------------
 
 
-@post("/sources", status_code=201, opt=openapi.body(CreateSource))
-async def create_source(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
-    """Create a source; 201 with its ingest URL."""
-    body = decode_body(await request.body(), CreateSource)
+@post("/sources", tags=["Sources"], status_code=201, summary="Create a source")
+async def create_source(
+    ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateSource]
+) -> Envelope[Source]:
+    """Create a source; 201 with its ingest URL. ``provider`` (a preset id) may stand in for
+    ``auth_mode``; ``verification_config`` holds the secret and settings the mode needs."""
     source = await sources.create_source(
         ctx,
         caller,
-        name=body.name,
-        auth_mode=body.auth_mode,
-        provider=body.provider,
-        verification_config=body.verification_config,
-        custom_domain=await _domain_or_none(ctx, caller, body.custom_domain_id),
+        name=data.name,
+        auth_mode=data.auth_mode,
+        provider=data.provider,
+        verification_config=data.verification_config,
+        custom_domain=await _domain_or_none(ctx, caller, data.custom_domain_id),
     )
-    return data(sources.present_source(ctx, source))
+    return enveloped(sources.present_source(ctx, source), Source)
 
 
 async def _domain_or_none(ctx: Context, caller, domain_id: str | None) -> dict | None:
     return await domains.attachable_domain(ctx, caller, domain_id) if domain_id else None
 
 
-@patch("/sources/{source_id:str}", opt=openapi.body(UpdateSource))
+@patch("/sources/{source_id:str}", tags=["Sources"], summary="Update a source")
 async def update_source(
-    request: Request, ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]
-) -> dict:
+    ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str], data: JSONBody[UpdateSource]
+) -> Envelope[Source]:
     """Rename a source, attach it to a verified custom domain (null detaches), or change how
     its requests are verified (secrets settable, never returned)."""
-    patch_body = decode_body(await request.body(), UpdateSource)
     changes: dict[str, Any] = {}
     for field in ("name", "auth_mode", "provider", "verification_config"):
-        if getattr(patch_body, field) is not msgspec.UNSET:
-            changes[field] = getattr(patch_body, field)
-    if patch_body.custom_domain_id is not msgspec.UNSET:
-        changes["custom_domain"] = await _domain_or_none(ctx, caller, patch_body.custom_domain_id)
+        if getattr(data, field) is not msgspec.UNSET:
+            changes[field] = getattr(data, field)
+    if data.custom_domain_id is not msgspec.UNSET:
+        changes["custom_domain"] = await _domain_or_none(ctx, caller, data.custom_domain_id)
     source = await sources.update_source(ctx, caller, source_id, changes)
-    return data(sources.present_source(ctx, source))
+    return enveloped(sources.present_source(ctx, source), Source)
 
 
-@get("/sources")
-async def list_sources(ctx: Ctx, caller: CurrentCaller) -> dict:
+@get("/sources", tags=["Sources"], summary="List sources")
+async def list_sources(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[Source]]:
     """The caller's sources."""
     found = await sources.list_sources(ctx, caller)
-    return data([sources.present_source(ctx, source) for source in found])
+    return enveloped([sources.present_source(ctx, source) for source in found], list[Source])
 
 
-@get("/sources/{source_id:str}")
-async def get_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> dict:
+@get("/sources/{source_id:str}", tags=["Sources"], summary="Get a source")
+async def get_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> Envelope[Source]:
     """One source; 404 for another account's id."""
-    return data(sources.present_source(ctx, await sources.get_source(ctx, caller, source_id)))
+    source = await sources.get_source(ctx, caller, source_id)
+    return enveloped(sources.present_source(ctx, source), Source)
 
 
-@delete("/sources/{source_id:str}", status_code=204)
+@delete("/sources/{source_id:str}", tags=["Sources"], status_code=204, summary="Delete a source")
 async def delete_source(ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]) -> None:
     """Delete a source: its ingest URL answers 404 at once, its events stay."""
     await sources.delete_source(ctx, caller, source_id)
 
 
-@get("/provider-presets", sync_to_thread=False)
-def list_provider_presets(caller: CurrentCaller) -> dict:
-    """The provider presets a source can verify."""
+@get("/provider-presets", tags=["Sources"], sync_to_thread=False, summary="List provider presets")
+def list_provider_presets(caller: CurrentCaller) -> Envelope[list[ProviderPreset]]:
+    """The provider presets a source can verify, each with the sample event types
+    POST /v1/sources/{id}/test-events can send."""
     # ``caller`` is unused but requested: presets are behind authentication like all of /v1.
-    return data([msgspec.structs.asdict(preset) for preset in provider_presets()])
+    return Envelope(list(provider_presets()))
 
 
 # -- destinations ------------------------------------------------------------------------------
 
 
-@post("/destinations", status_code=201, opt=openapi.body(CreateDestination))
-async def create_destination(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
-    """Create a destination; the answer is the only one with its signing secret."""
-    body = decode_body(await request.body(), CreateDestination)
+@post("/destinations", tags=["Destinations"], status_code=201, summary="Create a destination")
+async def create_destination(
+    ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateDestination]
+) -> Envelope[Destination]:
+    """Create a destination; the answer is the only one with its signing secret (generated
+    when not given). ``preset`` names a destination preset."""
     destination = await destinations.create_destination(
         ctx,
         caller,
-        name=body.name,
-        url=body.url,
-        signing_secret=body.signing_secret,
-        timeout_seconds=body.timeout_seconds,
-        auth_config=body.auth_config,
-        custom_headers=body.custom_headers,
-        preset=body.preset,
+        name=data.name,
+        url=data.url,
+        signing_secret=data.signing_secret,
+        timeout_seconds=data.timeout_seconds,
+        auth_config=data.auth_config,
+        custom_headers=data.custom_headers,
+        preset=data.preset,
     )
-    return data(present_destination(ctx, destination))
+    return enveloped(present_destination(ctx, destination), Destination)
 
 
-@get("/destinations")
-async def list_destinations(ctx: Ctx, caller: CurrentCaller) -> dict:
+@get("/destinations", tags=["Destinations"], summary="List destinations")
+async def list_destinations(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[Destination]]:
     """The caller's destinations (secrets masked)."""
     found = await destinations.list_destinations(ctx, caller)
-    return data([present_destination(ctx, destination) for destination in found])
+    shaped = [present_destination(ctx, destination) for destination in found]
+    return enveloped(shaped, list[Destination])
 
 
-@get("/destinations/{destination_id:str}")
-async def get_destination(ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]) -> dict:
+@get("/destinations/{destination_id:str}", tags=["Destinations"], summary="Get a destination")
+async def get_destination(
+    ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
+) -> Envelope[Destination]:
     """One destination (secrets masked); 404 for another account's id."""
     destination = await destinations.get_destination(ctx, caller, destination_id)
-    return data(present_destination(ctx, destination))
+    return enveloped(present_destination(ctx, destination), Destination)
 
 
-@patch("/destinations/{destination_id:str}", opt=openapi.body(UpdateDestination))
+@patch("/destinations/{destination_id:str}", tags=["Destinations"], summary="Update a destination")
 async def update_destination(
-    request: Request, ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
-) -> dict:
-    """Change only the fields present in the body."""
-    body = decode_body(await request.body(), UpdateDestination)
+    ctx: Ctx,
+    caller: CurrentCaller,
+    destination_id: FromPath[str],
+    data: JSONBody[UpdateDestination],
+) -> Envelope[Destination]:
+    """Change only the fields present in the body; null clears auth_config and
+    custom_headers."""
     given = {
         field: value
-        for field in body.__struct_fields__
-        if (value := getattr(body, field)) is not msgspec.UNSET
+        for field in data.__struct_fields__
+        if (value := getattr(data, field)) is not msgspec.UNSET
     }
     destination = await destinations.update_destination(ctx, caller, destination_id, given)
-    return data(present_destination(ctx, destination))
+    return enveloped(present_destination(ctx, destination), Destination)
 
 
-@post("/destinations/{destination_id:str}/rotate-secret", status_code=200)
+@post(
+    "/destinations/{destination_id:str}/rotate-secret",
+    tags=["Destinations"],
+    status_code=200,
+    summary="Rotate a destination's signing secret",
+)
 async def rotate_destination_secret(
     ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
-) -> dict:
+) -> Envelope[Destination]:
     """A new signing secret, shown once; the old one signs on for the grace period."""
     destination = await destinations.rotate_secret(ctx, caller, destination_id)
-    return data(present_destination(ctx, destination))
+    return enveloped(present_destination(ctx, destination), Destination)
 
 
-@delete("/destinations/{destination_id:str}", status_code=204)
+@delete(
+    "/destinations/{destination_id:str}",
+    tags=["Destinations"],
+    status_code=204,
+    summary="Delete a destination",
+)
 async def delete_destination(
     ctx: Ctx, caller: CurrentCaller, destination_id: FromPath[str]
 ) -> None:
@@ -252,38 +345,46 @@ async def delete_destination(
     await destinations.delete_destination(ctx, caller, destination_id)
 
 
-@get("/destination-presets", sync_to_thread=False)
-def list_destination_presets(caller: CurrentCaller) -> dict:
-    """The destination presets."""
+@get(
+    "/destination-presets",
+    tags=["Destinations"],
+    sync_to_thread=False,
+    summary="List destination presets",
+)
+def list_destination_presets(caller: CurrentCaller) -> Envelope[list[DestinationPreset]]:
+    """The destination presets: kinds of delivery target with a URL hint and usual auth."""
     # ``caller`` is unused but requested: presets are behind authentication like all of /v1.
-    return data([msgspec.structs.asdict(preset) for preset in destination_presets()])
+    return Envelope(list(destination_presets()))
 
 
 # -- routes ------------------------------------------------------------------------------------
 
 
-@post("/routes", status_code=201, opt=openapi.body(CreateRoute))
-async def create_route(request: Request, ctx: Ctx, caller: CurrentCaller) -> dict:
-    """Create a route; both ids must be the caller's."""
-    body = decode_body(await request.body(), CreateRoute)
+@post("/routes", tags=["Routes"], status_code=201, summary="Create a route")
+async def create_route(
+    ctx: Ctx, caller: CurrentCaller, data: JSONBody[CreateRoute]
+) -> Envelope[Route]:
+    """Create a route; both ids must be the caller's. No ``source_id``: it routes outbound
+    events. Omitted retry_policy fields take the defaults."""
     route = await routes.create_route(
         ctx,
         caller,
-        destination_id=body.destination_id,
-        source_id=body.source_id,
-        event_type_pattern=body.event_type_pattern,
-        retry_policy=body.retry_policy,
+        destination_id=data.destination_id,
+        source_id=data.source_id,
+        event_type_pattern=data.event_type_pattern,
+        retry_policy=data.retry_policy,
     )
-    return data(present_route(route))
+    return enveloped(present_route(route), Route)
 
 
-@get("/routes")
-async def list_routes(ctx: Ctx, caller: CurrentCaller) -> dict:
+@get("/routes", tags=["Routes"], summary="List routes")
+async def list_routes(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[Route]]:
     """The caller's routes."""
-    return data([present_route(route) for route in await routes.list_routes(ctx, caller)])
+    found = await routes.list_routes(ctx, caller)
+    return enveloped([present_route(route) for route in found], list[Route])
 
 
-@delete("/routes/{route_id:str}", status_code=204)
+@delete("/routes/{route_id:str}", tags=["Routes"], status_code=204, summary="Delete a route")
 async def delete_route(ctx: Ctx, caller: CurrentCaller, route_id: FromPath[str]) -> None:
     """Delete a route."""
     await routes.delete_route(ctx, caller, route_id)
@@ -310,4 +411,5 @@ resource_router = Router(
         delete_route,
     ],
     dependencies=AUTHENTICATED,
+    guards=AUTH_GUARDS,
 )

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
+import msgspec
 from litestar import Request, Router, get
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 
-from gethook_lite.api import openapi
-from gethook_lite.api.common import AUTHENTICATED, Ctx, CurrentCaller, data, query_int, query_str
+from gethook_lite.api.common import (
+    AUTH_GUARDS,
+    AUTHENTICATED,
+    Ctx,
+    CurrentCaller,
+    Envelope,
+    ReadModel,
+    enveloped,
+)
 from gethook_lite.constants import EVENT_STREAM_PATH
 from gethook_lite.domain.events import EVENT_STATUSES
 from gethook_lite.domain.rejected_requests import list_rejected_requests
@@ -22,12 +31,13 @@ from gethook_lite.domain.stream import (
     stream_messages,
 )
 
-__all__ = ["STREAM_OPENAPI", "STREAM_PATH", "stream_router"]
+__all__ = ["STREAM_OPENAPI", "STREAM_PATH", "RejectedRequest", "stream_router"]
 
 STREAM_PATH = EVENT_STREAM_PATH
 # Tells a client that lost the connection to come back soon (SSE's reconnection delay, ms).
 _RETRY_MS = 1000
 MAX_REJECTED_PAGE = 1000
+MAX_FILTER_LENGTH = 255
 
 _STREAM_QUERY = {
     "after": {"type": "integer", "minimum": 0, "description": "Resume after this cursor"},
@@ -38,18 +48,47 @@ _STREAM_QUERY = {
     "status": {"type": "string", "enum": list(EVENT_STATUSES)},
 }
 
+_Filter = Annotated[str | None, Parameter(max_length=MAX_FILTER_LENGTH)]
+
+
+class RejectedRequest(ReadModel):
+    """A request to a valid ingest URL that failed verification, and why."""
+
+    id: str
+    source_id: str
+    # What failed, in words one can act on (never a secret or an expected signature).
+    reason: str
+    received_at: str
+    # The request's headers, credentials redacted.
+    headers: dict[str, str]
+    # The body (at most live.rejected_body_bytes), UTF-8 text or base64 per ``body_encoding``.
+    body: str
+    body_size: int
+    body_truncated: bool
+    body_encoding: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class RejectedRequestPage(ReadModel):
+    """A source's most recent rejected requests, newest first."""
+
+    items: list[RejectedRequest]
+
 
 @get(STREAM_PATH.removeprefix("/v1"), include_in_schema=False)
-async def event_stream(request: Request, ctx: Ctx, caller: CurrentCaller) -> Stream:
+async def event_stream(
+    request: Request,
+    ctx: Ctx,
+    caller: CurrentCaller,
+    source_id: _Filter = None,
+    destination_id: _Filter = None,
+    direction: _Filter = None,
+    event_type: _Filter = None,
+    status: _Filter = None,
+    after: _Filter = None,
+) -> Stream:
     """The account's changes as Server-Sent Events: replayed after the cursor, then live."""
-    filters = parse_stream_filters(
-        query_str(request, "source_id"),
-        query_str(request, "destination_id"),
-        query_str(request, "direction"),
-        query_str(request, "event_type"),
-        query_str(request, "status"),
-    )
-    cursor = parse_cursor(request.headers.get("last-event-id"), query_str(request, "after"))
+    filters = parse_stream_filters(source_id, destination_id, direction, event_type, status)
+    cursor = parse_cursor(request.headers.get("last-event-id"), after)
     messages = stream_messages(ctx, caller.account_id, filters, cursor)
     return Stream(
         _sse(messages),
@@ -77,21 +116,28 @@ def _frame(message: StreamMessage | str) -> bytes:
     return f": {message}\n\n".encode() if isinstance(message, str) else message.sse
 
 
-@get("/sources/{source_id:str}/rejected-requests", opt=openapi.query({
-    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_REJECTED_PAGE, "default": 100},
-}))  # fmt: skip
+@get(
+    "/sources/{source_id:str}/rejected-requests",
+    tags=["Sources"],
+    summary="List a source's rejected requests",
+)
 async def rejected_requests(
-    request: Request, ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]
-) -> dict:
+    ctx: Ctx,
+    caller: CurrentCaller,
+    source_id: FromPath[str],
+    limit: Annotated[int, Parameter(ge=1, le=MAX_REJECTED_PAGE, description="at most")] = 100,
+) -> Envelope[RejectedRequestPage]:
     """The source's most recent requests refused by verification, newest first, with the
     reason, the redacted headers and the (capped) body."""
-    limit = query_int(request, "limit", 100, 1, MAX_REJECTED_PAGE)
     rows = await list_rejected_requests(ctx, caller, source_id, limit)
-    return data({"items": [present_rejected(row) for row in rows]})
+    return enveloped({"items": [present_rejected(row) for row in rows]}, RejectedRequestPage)
 
 
 stream_router = Router(
-    "/v1", route_handlers=[event_stream, rejected_requests], dependencies=AUTHENTICATED
+    "/v1",
+    route_handlers=[event_stream, rejected_requests],
+    dependencies=AUTHENTICATED,
+    guards=AUTH_GUARDS,
 )
 
 # The stream answers text/event-stream, which Litestar's generator cannot describe; the
@@ -99,6 +145,7 @@ stream_router = Router(
 STREAM_OPENAPI = {
     "get": {
         "summary": "Stream the account's changes (Server-Sent Events)",
+        "tags": ["Events"],
         "operationId": "StreamEvents",
         "description": "One SSE message per change; `id:` is a cursor. `event:` is one of "
         f"{', '.join(KINDS)}. event.received carries an item of GET /v1/events, "

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Request, Router, post
-from litestar.params import FromPath
+from litestar import Router, post
+from litestar.params import FromPath, JSONBody
 
-from gethook_lite.api import openapi
-from gethook_lite.api.common import AUTHENTICATED, Ctx, CurrentCaller, data, decode_body
-from gethook_lite.domain import events
+from gethook_lite.api.common import AUTH_GUARDS, AUTHENTICATED, Ctx, CurrentCaller, Envelope
+from gethook_lite.api.events import EventDetail, event_detail
 from gethook_lite.ingest.sample_events import send_sample_event
 
 __all__ = ["SampleEventRequest", "test_event_router"]
@@ -23,25 +22,25 @@ class SampleEventRequest(msgspec.Struct, kw_only=True):
 
 @post(
     "/sources/{source_id:str}/test-events",
+    tags=["Sources"],
     status_code=202,
-    opt=openapi.body(SampleEventRequest, body_optional=True),
+    summary="Send a signed sample event to a source",
 )
 async def send_test_event(
-    request: Request, ctx: Ctx, caller: CurrentCaller, source_id: FromPath[str]
-) -> dict:
+    ctx: Ctx,
+    caller: CurrentCaller,
+    source_id: FromPath[str],
+    data: JSONBody[SampleEventRequest | None] = None,
+) -> Envelope[EventDetail]:
     """Build a realistic sample for the source's provider, sign it with the source's own
     secret and send it through ingest (verification included); 202 with the stored event,
     shaped as GET /v1/events/{id}. An event type without a hand-written sample gets a minimal
-    valid envelope of that type. Admin keys only: it creates an event."""
-    body = decode_body(await request.body(), SampleEventRequest)
-    event_id, _ = await send_sample_event(ctx, caller, source_id, body.event_type)
-    event, attempts = await events.get_event(ctx, caller, "inbound", event_id)
-    return data(
-        {
-            "event": events.present_event(event),
-            "attempts": [events.present_attempt(attempt) for attempt in attempts],
-        }
-    )
+    valid envelope of that type. Admin keys only: it creates an event. The body is optional."""
+    event_type = data.event_type if data is not None else None
+    event_id, _ = await send_sample_event(ctx, caller, source_id, event_type)
+    return await event_detail(ctx, caller, "inbound", event_id)
 
 
-test_event_router = Router("/v1", route_handlers=[send_test_event], dependencies=AUTHENTICATED)
+test_event_router = Router(
+    "/v1", route_handlers=[send_test_event], dependencies=AUTHENTICATED, guards=AUTH_GUARDS
+)

@@ -9,11 +9,12 @@ from gethook_lite.db.rows import Row, all_rows, insert, one_row
 __all__ = [
     "email_taken",
     "find_account_by_email",
+    "find_api_key",
     "find_key_by_hash",
     "get_account",
-    "get_api_key",
     "insert_account",
     "insert_api_key",
+    "list_accounts",
     "list_api_keys",
     "revoke_api_key",
 ]
@@ -50,15 +51,6 @@ def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
     )
 
 
-def get_api_key(conn: sqlite3.Connection, account_id: str, key_id: str) -> Row | None:
-    return one_row(
-        conn.execute(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? AND id = ?",
-            (account_id, key_id),
-        )
-    )
-
-
 def list_api_keys(conn: sqlite3.Connection, account_id: str) -> list[Row]:
     return all_rows(
         conn.execute(
@@ -74,3 +66,20 @@ def revoke_api_key(conn: sqlite3.Connection, account_id: str, key_id: str, now: 
         (now, account_id, key_id),
     )
     return cursor.rowcount > 0
+
+
+def list_accounts(conn: sqlite3.Connection) -> list[Row]:
+    """Every account with its count of active keys, oldest first (for operators)."""
+    return all_rows(
+        conn.execute(
+            "SELECT a.id, a.name, a.email, a.retention_days, a.created_at,"
+            " (SELECT count(*) FROM api_keys k WHERE k.account_id = a.id"
+            "  AND k.revoked_at IS NULL) AS active_keys"
+            " FROM accounts a ORDER BY a.created_at, a.id"
+        )
+    )
+
+
+def find_api_key(conn: sqlite3.Connection, key_id: str) -> Row | None:
+    """A key by its id, whatever its account (for operators)."""
+    return one_row(conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)))

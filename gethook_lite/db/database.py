@@ -2,92 +2,189 @@
 
 Storage functions are plain synchronous functions ``fn(conn, *args)`` in the ``db`` modules;
 callers run them with ``await db.read(fn, ...)`` or ``await db.write(fn, ...)``. Each call is
-one hop into the connection's thread, whatever the number of statements inside it.
+one hop into a connection's thread, whatever the number of statements inside it.
 
-Writes are serialised through one queue. The writer takes every write waiting in the queue
-and runs them in one ``BEGIN IMMEDIATE`` transaction, each inside its own savepoint, so that a
-burst of ingests shares one commit (and one fsync) while a failing write rolls back alone.
+Every connection lives in its own thread (the standard library's ``sqlite3``; no async
+wrapper): one writer thread and a small pool of reader threads (``query_only``), each fed by a
+``queue.Queue``. A thread answers the asyncio caller through ``loop.call_soon_threadsafe``.
+
+Writes are serialised through the writer's queue. The writer takes every write waiting in the
+queue and runs them in one ``BEGIN IMMEDIATE`` transaction, each inside its own savepoint, so
+that a burst of ingests shares one commit (and one fsync) while a failing write rolls back
+alone. ``close()`` queues a shutdown marker behind the writes already queued: they all run and
+every caller gets its answer before the connections close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import functools
 import logging
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
-
-import aiosqlite
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from gethook_lite.constants import MAX_WRITE_BATCH, SQLITE_BUSY_TIMEOUT_MS
 
 __all__ = ["Database", "StorageError"]
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 T = TypeVar("T")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 class StorageError(Exception):
     """The database could not do what was asked (locked, read-only, full disk, closed)."""
 
 
-async def _in_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    # aiosqlite runs everything in the connection's own thread; handing it a whole function
-    # (rather than one statement at a time) turns a transaction into a single thread hop.
-    # Connection._execute is the primitive its public methods are built on (version pinned).
-    return await conn._execute(fn, *args)
+class _Write(NamedTuple):
+    """A write waiting for the writer thread."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    durable: bool  # False: the batch may commit without waiting for the disk
+    many: bool  # fn(conn, items) -> results, called once for every such write in the batch
 
 
-def _raw(conn: aiosqlite.Connection) -> sqlite3.Connection:
-    return conn._conn  # only called inside the connection's thread (see _in_thread)
+class _Call(NamedTuple):
+    """``fn(conn, *args, **kwargs)`` run on a thread's connection as is: a read, or a
+    migration on the writer (which manages its own transaction)."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    future: asyncio.Future[Any]
+
+
+class _Stop:
+    """The shutdown marker: the thread that takes it closes its connection and ends."""
+
+
+_STOP = _Stop()
+_Job = _Write | _Call | _Stop
+
+
+class _Worker(NamedTuple):
+    """One of our threads, the queue it serves and the future it resolves when it ends."""
+
+    thread: threading.Thread
+    jobs: queue.SimpleQueue[_Job]
+    ended: asyncio.Future[None]
 
 
 class Database:
-    """Owns the SQLite connections; opened and closed by the app's lifespan."""
+    """Owns the SQLite connections and their threads; opened and closed by the app's lifespan."""
 
-    def __init__(self, path: Path, *, synchronous: str = "FULL", readers: int = 2) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        readers: int = 2,
+        busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    ) -> None:
+        if readers < 1:
+            raise ValueError("a Database needs at least one reader thread")
         self.path = path
         self._synchronous = synchronous
         self._reader_count = readers
-        self._writer: aiosqlite.Connection | None = None
-        self._readers: list[aiosqlite.Connection] = []
-        self._next_reader = itertools.cycle(range(readers))
-        # (function, arguments, future, durable, many) of each write waiting for the writer.
-        self._queue: asyncio.Queue[tuple[Callable, tuple, asyncio.Future, bool, bool]] | None
-        self._queue = None
-        self._writer_task: asyncio.Task | None = None
+        self._busy_timeout_ms = busy_timeout_ms
+        # None while closed. Several reader threads share one queue: a free one takes a read.
+        self._writes: queue.SimpleQueue[_Job] | None = None
+        self._reads: queue.SimpleQueue[_Job] | None = None
+        self._workers: list[_Worker] = []
+        # Held to check "open" and queue a job as one step, so that no job lands behind the
+        # shutdown marker (it would never be answered).
+        self._lock = threading.Lock()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        writes: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        reads: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         try:
-            self._writer = await self._connect()
-            await _in_thread(self._writer, self._prepare_writer)
+            await self._start("gethook-db-writer", self._serve_writes, writes, self._prepare_writer)
+            with self._lock:
+                self._writes = writes
             await self.migrate()
-            for _ in range(self._reader_count):
-                reader = await self._connect()
-                await reader.execute("PRAGMA query_only = ON")
-                self._readers.append(reader)
-        except sqlite3.Error as exc:
+            for number in range(self._reader_count):
+                await self._start(f"gethook-db-reader-{number}", _serve_reads, reads, _read_only)
+            with self._lock:
+                self._reads = reads
+        except BaseException as exc:
             await self.close()
-            raise StorageError(f"cannot open database {self.path}: {exc}") from exc
-        self._queue = asyncio.Queue()
-        self._writer_task = asyncio.create_task(self._write_loop(), name="gethook-db-writer")
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot open database {self.path}: {exc}") from exc
+            raise
 
-    async def _connect(self) -> aiosqlite.Connection:
+    async def _start(
+        self,
+        name: str,
+        serve: Callable[[sqlite3.Connection, queue.SimpleQueue[_Job]], None],
+        jobs: queue.SimpleQueue[_Job],
+        prepare: Callable[[sqlite3.Connection], None],
+    ) -> None:
+        """Start a thread that connects, prepares its connection, then serves ``jobs``."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        ended: asyncio.Future[None] = loop.create_future()
+        # Daemon: a process that exits without close() is not held by an idle thread (WAL
+        # rolls a cut-off transaction back at the next open).
+        thread = threading.Thread(
+            target=self._thread_main,
+            args=(serve, jobs, prepare, ready, ended),
+            name=name,
+            daemon=True,
+        )
+        self._workers.append(_Worker(thread, jobs, ended))
+        thread.start()
+        await ready
+
+    def _thread_main(
+        self,
+        serve: Callable[[sqlite3.Connection, queue.SimpleQueue[_Job]], None],
+        jobs: queue.SimpleQueue[_Job],
+        prepare: Callable[[sqlite3.Connection], None],
+        ready: asyncio.Future[None],
+        ended: asyncio.Future[None],
+    ) -> None:
+        # The connection is made, used and closed in this thread only (check_same_thread on).
+        try:
+            try:
+                conn = self._connect()
+                try:
+                    prepare(conn)
+                except BaseException:
+                    conn.close()
+                    raise
+            except BaseException as exc:
+                _answer(ready, False, exc)
+                return
+            _answer(ready, True, None)
+            try:
+                serve(conn, jobs)
+            finally:
+                conn.close()
+        finally:
+            _answer(ended, True, None)
+
+    def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, explicitly.
-        conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
-    def _prepare_writer(self) -> None:
-        conn = _raw(self._writer)
+    def _prepare_writer(self, conn: sqlite3.Connection) -> None:
         # auto_vacuum only takes effect on an empty database; retention relies on it.
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -96,54 +193,90 @@ class Database:
 
     async def migrate(self) -> list[int]:
         """Apply the numbered migrations not yet applied; return the versions applied."""
-        return await _in_thread(self._writer, _apply_migrations, _raw(self._writer))
+        return await self._call(self._writes, _apply_migrations, (), {})
 
     async def close(self) -> None:
-        if self._writer_task is not None:
-            self._writer_task.cancel()
-            await asyncio.gather(self._writer_task, return_exceptions=True)
-            self._writer_task = None
-        queue, self._queue = self._queue, None
-        while queue is not None and not queue.empty():
-            future = queue.get_nowait()[2]
-            if not future.done():
-                future.set_exception(StorageError("the database was closed"))
-        for conn in [*self._readers, self._writer]:
-            if conn is not None:
-                await conn.close()
-        self._readers = []
-        self._writer = None
+        """Run every write already queued, answer every caller, then close the connections.
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        Reads and writes asked for once this has begun raise ``StorageError``."""
+        with self._lock:
+            self._writes = self._reads = None
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            # Behind everything already queued; one marker per thread (a reader that takes
+            # one ends, so each reader takes exactly one; extra ones are harmless).
+            worker.jobs.put(_STOP)
+        # A thread resolves its future once its queue before the marker is answered and its
+        # connection closed; it ends right after, so the joins below do not block the loop.
+        await asyncio.gather(*(worker.ended for worker in workers))
+        for worker in workers:
+            worker.thread.join()
+
+    async def read(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """Run ``fn(conn, *args)`` on a read-only connection."""
-        if not self._readers:
-            raise StorageError("the database is closed")
-        reader = self._readers[next(self._next_reader) % len(self._readers)]
         try:
-            return await _in_thread(reader, _call_with_raw, reader, fn, args)
+            return await self._call(self._reads, fn, args, kwargs)
         except sqlite3.Error as exc:
             raise StorageError(f"database read failed: {exc}") from exc
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in a write transaction, committed before this returns."""
-        return await self._enqueue(fn, args, durable=True)
+    async def _call(
+        self,
+        jobs: queue.SimpleQueue[_Job] | None,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._put(jobs, _Call(fn, args, kwargs, future))
+        return await future
 
-    async def write_many(self, fn: Callable[[sqlite3.Connection, list], list], item: Any) -> Any:
+    async def write(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run ``fn(conn, *args)`` in a write transaction, committed before this returns."""
+        result: T = await self._enqueue(_bind(fn, kwargs), args, durable=True)
+        return result
+
+    async def write_many(
+        self, fn: Callable[[sqlite3.Connection, list[Item]], list[Result]], item: Item
+    ) -> Result:
         """Like ``write`` for one ``item`` of ``fn(conn, items) -> results``: items queued at
         the same time are handed to one call (ingest's hot path: one INSERT for many)."""
-        return await self._enqueue(fn, (item,), durable=True, many=True)
+        result: Result = await self._enqueue(fn, (item,), durable=True, many=True)
+        return result
 
-    async def write_ephemeral(self, fn: Callable[..., T], *args: Any) -> T:
+    async def write_ephemeral(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """Like ``write``, for state a crash may lose (delivery leases, which every start
         releases anyway): a batch of only such writes commits without waiting for the disk."""
-        return await self._enqueue(fn, args, durable=False)
+        result: T = await self._enqueue(_bind(fn, kwargs), args, durable=False)
+        return result
 
-    async def _enqueue(self, fn: Callable, args: tuple, durable: bool, many: bool = False) -> Any:
-        if self._queue is None:
-            raise StorageError("the database is closed")
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, args, future, durable, many))
-        return await future
+    def _enqueue(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], durable: bool, many: bool = False
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._put(self._writes, _Write(fn, args, future, durable, many))
+        return future
+
+    def _put(self, jobs: queue.SimpleQueue[_Job] | None, job: _Job) -> None:
+        with self._lock:
+            # Read again under the lock: close() may have begun since the caller looked.
+            if jobs is None or (jobs is not self._writes and jobs is not self._reads):
+                raise StorageError("the database is closed")
+            jobs.put(job)
 
     def size_bytes(self) -> int:
         """The database file plus its WAL, in bytes."""
@@ -159,42 +292,105 @@ class Database:
         except StorageError:
             return False
 
-    async def _write_loop(self) -> None:
-        assert self._queue is not None
+    def _serve_writes(self, conn: sqlite3.Connection, jobs: queue.SimpleQueue[_Job]) -> None:
+        """The writer thread's loop: group-commit the writes waiting, until the _Stop."""
+        pending: _Job | None = None
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_WRITE_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            job = pending if pending is not None else jobs.get()
+            pending = None
+            if isinstance(job, _Stop):
+                return
+            if isinstance(job, _Call):
+                _answer_call(conn, job)
+                continue
+            batch = [job]
+            while len(batch) < MAX_WRITE_BATCH:
+                try:
+                    waiting = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(waiting, _Write):
+                    pending = waiting  # a _Stop or a migration runs after this batch
+                    break
+                batch.append(waiting)
             try:
-                outcomes = await _in_thread(
-                    self._writer, _run_batch, _raw(self._writer), batch, self._synchronous
-                )
+                outcomes = _run_batch(conn, batch, self._synchronous)
             except sqlite3.Error as exc:
                 # BEGIN or COMMIT failed (locked, read-only, disk full): nothing was committed.
                 log.error("database write failed: %s", exc)
                 error = StorageError(f"database write failed: {exc}")
                 outcomes = [(False, error)] * len(batch)
-            except Exception as exc:  # the connection itself is broken
+            except BaseException as exc:  # the connection itself is broken
+                # (BaseException: this thread must live on and answer every later write.)
                 log.exception("database writer failed")
                 outcomes = [(False, StorageError(f"database write failed: {exc}"))] * len(batch)
-            for (_, _, future, _, _), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+            _answer_batch(batch, outcomes)
 
 
-def _call_with_raw(conn: aiosqlite.Connection, fn: Callable[..., T], args: tuple) -> T:
-    return fn(_raw(conn), *args)
+def _serve_reads(conn: sqlite3.Connection, jobs: queue.SimpleQueue[_Job]) -> None:
+    """A reader thread's loop: run reads (several readers share the queue) until a _Stop."""
+    while True:
+        job = jobs.get()
+        if isinstance(job, _Stop):
+            return  # the other readers each take their own marker
+        assert isinstance(job, _Call)
+        _answer_call(conn, job)
+
+
+def _read_only(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA query_only = ON")
+
+
+def _bind(fn: Callable[..., T], kwargs: dict[str, Any]) -> Callable[..., T]:
+    # Writes keep fn itself when they can (no keyword arguments): the batch groups by it.
+    return functools.partial(fn, **kwargs) if kwargs else fn
+
+
+def _answer_call(conn: sqlite3.Connection, job: _Call) -> None:
+    # Exceptions go back to the caller as they are (read() maps sqlite3.Error there).
+    try:
+        outcome: tuple[bool, Any] = (True, job.fn(conn, *job.args, **job.kwargs))
+    except BaseException as exc:
+        outcome = (False, exc)
+    _answer(job.future, *outcome)
+
+
+def _answer(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """Resolve ``future`` from any thread (nothing to do if its loop is gone)."""
+    with contextlib.suppress(RuntimeError):  # the loop was closed: nobody waits any more
+        future.get_loop().call_soon_threadsafe(_settle, [(future, ok, value)])
+
+
+def _answer_batch(batch: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
+    # One hand-over per event loop for the whole batch (not one per write): each wakes the
+    # loop through its self-pipe.
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for job, (ok, value) in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(job.future.get_loop(), []).append((job.future, ok, value))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop was closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    # Runs on the future's loop. A caller that gave up (cancelled) has its future done.
+    for future, ok, value in answers:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def _select_one(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT 1").fetchone()[0]
+    one: int = conn.execute("SELECT 1").fetchone()[0]
+    return one
 
 
-def _run_batch(conn: sqlite3.Connection, batch: list, synchronous: str) -> list[tuple[bool, Any]]:
+def _run_batch(
+    conn: sqlite3.Connection, batch: list[_Write], synchronous: str
+) -> list[tuple[bool, Any]]:
     """Run the batch's writes in one transaction, each in a savepoint; commit once.
 
     Writes queued with ``write_many`` that share a function run as one call over all their
@@ -202,28 +398,28 @@ def _run_batch(conn: sqlite3.Connection, batch: list, synchronous: str) -> list[
     bad one fails.
     """
     outcomes: list[tuple[bool, Any] | None] = [None] * len(batch)
-    steps: list[tuple[Callable, list[int]]] = []
-    grouped: dict[Callable, list[int]] = {}
-    for index, (fn, _args, _future, _durable, many) in enumerate(batch):
-        if many and fn in grouped:
-            grouped[fn].append(index)
-        elif many:
-            grouped[fn] = [index]
-            steps.append((fn, grouped[fn]))
+    steps: list[tuple[Callable[..., Any], list[int]]] = []
+    grouped: dict[Callable[..., Any], list[int]] = {}
+    for index, job in enumerate(batch):
+        if job.many and job.fn in grouped:
+            grouped[job.fn].append(index)
+        elif job.many:
+            grouped[job.fn] = [index]
+            steps.append((job.fn, grouped[job.fn]))
         else:
-            steps.append((fn, [index]))
+            steps.append((job.fn, [index]))
     # Only a batch holding a durable write waits for the disk; a later durable commit still
     # syncs everything written before it (the WAL is written in order).
-    durable = any(job[3] for job in batch)
+    durable = any(job.durable for job in batch)
     if not durable:
         conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN IMMEDIATE")
     try:
         for fn, indices in steps:
-            if batch[indices[0]][4]:
+            if batch[indices[0]].many:
                 _run_many(conn, fn, batch, indices, outcomes)
             else:
-                outcomes[indices[0]] = _run_one(conn, fn, batch[indices[0]][1])
+                outcomes[indices[0]] = _run_one(conn, fn, batch[indices[0]].args)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -235,10 +431,12 @@ def _run_batch(conn: sqlite3.Connection, batch: list, synchronous: str) -> list[
     return outcomes  # type: ignore[return-value]
 
 
-def _run_one(conn: sqlite3.Connection, fn: Callable, args: tuple) -> tuple[bool, Any]:
+def _run_one(
+    conn: sqlite3.Connection, fn: Callable[..., Any], args: tuple[Any, ...]
+) -> tuple[bool, Any]:
     conn.execute("SAVEPOINT job")
     try:
-        outcome = (True, fn(conn, *args))
+        outcome: tuple[bool, Any] = (True, fn(conn, *args))
     except Exception as exc:
         conn.execute("ROLLBACK TO job")
         if isinstance(exc, sqlite3.Error):
@@ -249,9 +447,13 @@ def _run_one(conn: sqlite3.Connection, fn: Callable, args: tuple) -> tuple[bool,
 
 
 def _run_many(
-    conn: sqlite3.Connection, fn: Callable, batch: list, indices: list[int], outcomes: list
+    conn: sqlite3.Connection,
+    fn: Callable[..., Any],
+    batch: list[_Write],
+    indices: list[int],
+    outcomes: list[tuple[bool, Any] | None],
 ) -> None:
-    items = [batch[index][1][0] for index in indices]
+    items = [batch[index].args[0] for index in indices]
     ok, results = _run_one(conn, fn, (items,))
     if ok:
         for index, result in zip(indices, results, strict=True):

@@ -5,17 +5,21 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+import msgspec
+
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
 from gethook_lite.db.events import refresh_event_status
-from gethook_lite.db.rows import Row, all_rows, insert
+from gethook_lite.db.rows import Row, insert
 from gethook_lite.ids import new_id
+from gethook_lite.retry_policy import RetryPolicy, decode_retry_policy
 
 __all__ = [
+    "Claim",
+    "Outcome",
     "cancel_open_deliveries",
     "cancel_superseded_deliveries",
     "claim_due",
-    "insert_deliveries",
     "next_due_at",
     "queue_depth",
     "reclaim_expired_leases",
@@ -41,14 +45,32 @@ JOIN routes r ON r.id = dl.route_id
 """
 
 
-def insert_deliveries(conn: sqlite3.Connection, deliveries: Iterable[Row]) -> None:
-    conn.executemany(
-        "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
-        " attempts_count, next_attempt_at, created_at)"
-        " VALUES (:event_id, :account_id, :destination_id, :route_id, 'pending', 0,"
-        " :next_attempt_at, :created_at)",
-        deliveries,
-    )
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    """A leased delivery and everything its attempt needs, read when it was claimed.
+
+    Secrets are still encrypted (the dispatcher decrypts them once per destination version);
+    ``retry_policy`` is the route's, parsed once here rather than on every attempt.
+    """
+
+    delivery_id: int
+    event_id: str
+    account_id: str
+    destination_id: str
+    route_id: str
+    attempts_count: int  # attempts made before this one
+    body: bytes
+    content_type: str | None
+    event_type: str | None
+    url: str
+    timeout_seconds: float
+    auth_config_enc: str | None
+    custom_headers: str | None  # JSON object
+    signing_secret_enc: str
+    previous_secret_enc: str | None
+    previous_secret_expires_at: float | None
+    destination_version: float  # the destination's updated_at: keys the prepared-request cache
+    retry_policy: RetryPolicy
+    lease_expires_at: float
 
 
 def claim_due(
@@ -57,7 +79,7 @@ def claim_due(
     limit: int,
     limits: ClaimLimits,
     lease_margin_seconds: float,
-) -> list[Row]:
+) -> list[Claim]:
     """Lease up to ``limit`` due deliveries in the fair order of ``claim_order.fair_pick``.
 
     Destinations and accounts already at their cap (``limits``) are skipped in SQL, so a
@@ -67,27 +89,50 @@ def claim_due(
     chosen = fair_pick(candidates, limit, limits)
     if not chosen:
         return []
-    jobs = all_rows(conn.execute(_CLAIM_SELECT + f" WHERE dl.id IN ({_marks(chosen)})", chosen))
-    claimed = []
-    for job in jobs:
-        if not job["destination_live"]:
+    rows = conn.execute(_CLAIM_SELECT + f" WHERE dl.id IN ({_marks(chosen)})", chosen)
+    claimed: list[Claim] = []
+    for row in rows.fetchall():
+        if not row["destination_live"]:
             # Created from a routing copy that went stale as the destination was turned off.
-            _cancel_one(conn, job, now, "destination deactivated or deleted")
+            _cancel_one(conn, row, now, "destination deactivated or deleted")
             continue
         # The lease outlasts the attempt's own timeout, so a live attempt is never reclaimed.
-        job["lease_expires_at"] = now + job["timeout_seconds"] + lease_margin_seconds
-        claimed.append(job)
+        claimed.append(_claim(row, now + row["timeout_seconds"] + lease_margin_seconds))
     if claimed:
         conn.executemany(
             "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ? WHERE id = ?",
-            [(job["lease_expires_at"], job["delivery_id"]) for job in claimed],
+            [(claim.lease_expires_at, claim.delivery_id) for claim in claimed],
         )
         conn.executemany(
             "UPDATE events SET status = 'delivering'"
             " WHERE id = ? AND status IN ('queued', 'retry_scheduled')",
-            [(event_id,) for event_id in {job["event_id"] for job in claimed}],
+            [(event_id,) for event_id in {claim.event_id for claim in claimed}],
         )
     return claimed
+
+
+def _claim(row: sqlite3.Row, lease_expires_at: float) -> Claim:
+    return Claim(
+        delivery_id=row["delivery_id"],
+        event_id=row["event_id"],
+        account_id=row["account_id"],
+        destination_id=row["destination_id"],
+        route_id=row["route_id"],
+        attempts_count=row["attempts_count"],
+        body=row["body"],
+        content_type=row["content_type"],
+        event_type=row["event_type"],
+        url=row["url"],
+        timeout_seconds=row["timeout_seconds"],
+        auth_config_enc=row["auth_config_enc"],
+        custom_headers=row["custom_headers"],
+        signing_secret_enc=row["signing_secret_enc"],
+        previous_secret_enc=row["previous_secret_enc"],
+        previous_secret_expires_at=row["previous_secret_expires_at"],
+        destination_version=row["destination_version"],
+        retry_policy=decode_retry_policy(row["retry_policy"]),
+        lease_expires_at=lease_expires_at,
+    )
 
 
 def _due_candidates(
@@ -147,7 +192,7 @@ def _marks(values: list) -> str:
     return ", ".join("?" * len(values))
 
 
-def _cancel_one(conn: sqlite3.Connection, job: Row, now: float, reason: str) -> None:
+def _cancel_one(conn: sqlite3.Connection, job: sqlite3.Row, now: float, reason: str) -> None:
     _insert_cancelled_attempt(
         conn, job["delivery_id"], job["event_id"], job["destination_id"], job["attempts_count"],
         now, reason,
@@ -188,7 +233,7 @@ def _insert_cancelled_attempt(
 
 def record_attempt(
     conn: sqlite3.Connection,
-    job: Row,
+    claim: Claim,
     attempt: Row,
     next_status: str,
     next_attempt_at: float | None,
@@ -210,22 +255,25 @@ def record_attempt(
             attempt["outcome"],
             next_status,
             attempt["finished_at"],
-            job["delivery_id"],
+            claim.delivery_id,
         ),
     )
     if cursor.rowcount == 0:
         conn.execute(
             "UPDATE deliveries SET attempts_count = attempts_count + 1 WHERE id = ?",
-            (job["delivery_id"],),
+            (claim.delivery_id,),
         )
-    refresh_event_status(conn, job["event_id"])
+    refresh_event_status(conn, claim.event_id)
     return cursor.rowcount > 0
 
 
-def record_attempts(conn: sqlite3.Connection, outcomes: list[tuple]) -> None:
-    """``record_attempt`` for many (job, attempt, next status, next due time) at once."""
-    for job, attempt, next_status, next_attempt_at in outcomes:
-        record_attempt(conn, job, attempt, next_status, next_attempt_at)
+Outcome = tuple[Claim, Row, str, float | None]  # claim, attempt row, next status, next due time
+
+
+def record_attempts(conn: sqlite3.Connection, outcomes: list[Outcome]) -> None:
+    """``record_attempt`` for many (claim, attempt, next status, next due time) at once."""
+    for claim, attempt, next_status, next_attempt_at in outcomes:
+        record_attempt(conn, claim, attempt, next_status, next_attempt_at)
 
 
 def cancel_open_deliveries(

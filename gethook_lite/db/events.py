@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
-from gethook_lite.db.rows import Row, all_rows, insert, one_row
+import msgspec
+
+from gethook_lite.db.rows import Row, all_rows, one_row
 
 __all__ = [
     "EVENT_COLUMNS",
     "EventFilters",
+    "event_where",
     "find_duplicate",
     "get_event",
-    "insert_event",
     "list_attempts",
     "list_events",
     "mark_replayed",
     "refresh_event_status",
 ]
 
-# The listing never returns bodies; they can be large and the list is polled every 2 s.
+# The listing returns bodies: the public client's `listen` prints them from this page, which it
+# polls every 2 s. What bounds a page's memory is its bodies' total size (``list_events``).
 _LIST_COLUMNS = (
     "id, account_id, direction, source_id, event_type, external_event_id, payload_hash,"
     " content_type, headers, body, status, attempts_count, next_attempt_at, final_state,"
@@ -33,11 +35,22 @@ EVENT_COLUMNS = (
     "replay_of", "received_at", "created_at",
 )  # fmt: skip
 
-EventFilters = dict[str, Any]  # status, source_id, event_type, since, until (all optional)
 
+class EventFilters(msgspec.Struct, frozen=True, kw_only=True):
+    """Which events a listing or an export reads; None means "any". Times are Unix seconds
+    compared with ``received_at`` (both ends included)."""
 
-def insert_event(conn: sqlite3.Connection, event: Row) -> Row:
-    return insert(conn, "events", event)
+    status: str | None = None
+    source_id: str | None = None
+    event_type: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    @property
+    def by_status_only(self) -> bool:
+        """Nothing but (at most) the status narrows: the per-day tallies can count the matches."""
+        narrowing = (self.source_id, self.event_type, self.since, self.until)
+        return all(value is None for value in narrowing)
 
 
 def find_duplicate(
@@ -63,18 +76,27 @@ def find_duplicate(
     return row[0] if row else None
 
 
-def _where(account_id: str, direction: str, filters: EventFilters) -> tuple[str, list]:
-    clauses, params = ["account_id = ?", "direction = ?"], [account_id, direction]
-    for column in ("status", "source_id", "event_type"):
-        if filters.get(column) is not None:
+def event_where(
+    account_id: str, direction: str, filters: EventFilters
+) -> tuple[str, list[str | float]]:
+    """The SQL condition (and its parameters) selecting an account's events of one direction
+    that pass ``filters``: the one definition the listing and exports share."""
+    clauses = ["account_id = ?", "direction = ?"]
+    params: list[str | float] = [account_id, direction]
+    for column, value in (
+        ("status", filters.status),
+        ("source_id", filters.source_id),
+        ("event_type", filters.event_type),
+    ):
+        if value is not None:
             clauses.append(f"{column} = ?")
-            params.append(filters[column])
-    if filters.get("since") is not None:
+            params.append(value)
+    if filters.since is not None:
         clauses.append("received_at >= ?")
-        params.append(filters["since"])
-    if filters.get("until") is not None:
+        params.append(filters.since)
+    if filters.until is not None:
         clauses.append("received_at <= ?")
-        params.append(filters["until"])
+        params.append(filters.until)
     return " AND ".join(clauses), params
 
 
@@ -85,15 +107,29 @@ def list_events(
     filters: EventFilters,
     limit: int,
     offset: int,
+    *,
+    max_body_bytes: int,
 ) -> tuple[list[Row], int]:
-    """A newest-first page of events and the number of all that match."""
-    where, params = _where(account_id, direction, filters)
-    items = all_rows(
-        conn.execute(
-            f"SELECT {_LIST_COLUMNS} FROM events WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
+    """A newest-first page of events and the number of all that match.
+
+    The page stops early, after at least one event, once its bodies add up to
+    ``max_body_bytes``: ``limit`` events of the largest allowed body would otherwise be held in
+    memory (and serialised) at once. Paging stays exact because the next page starts at
+    ``offset`` plus the events this one returned, not plus ``limit``.
+    """
+    where, params = event_where(account_id, direction, filters)
+    cursor = conn.execute(
+        f"SELECT {_LIST_COLUMNS} FROM events WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
     )
+    items: list[Row] = []
+    body_bytes = 0
+    for row in cursor:
+        items.append(dict(row))
+        body_bytes += len(row["body"])
+        if body_bytes >= max_body_bytes:
+            break
+    cursor.close()
     return items, _count(conn, account_id, direction, filters, where, params)
 
 
@@ -103,17 +139,16 @@ def _count(
     direction: str,
     filters: EventFilters,
     where: str,
-    params: list,
+    params: list[str | float],
 ) -> int:
     """How many events match: from the per-day tallies when only status filters (they hold
     per-status counts), else counted through the best index."""
-    narrowing = ("source_id", "event_type", "since", "until")
-    if all(filters.get(name) is None for name in narrowing):
+    if filters.by_status_only:
         sql = "SELECT coalesce(sum(n), 0) FROM event_tallies WHERE account_id = ? AND direction = ?"
         tally_params = [account_id, direction]
-        if filters.get("status") is not None:
+        if filters.status is not None:
             sql += " AND status = ?"
-            tally_params.append(filters["status"])
+            tally_params.append(filters.status)
         return conn.execute(sql, tally_params).fetchone()[0]
     return conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
 
@@ -167,7 +202,8 @@ def refresh_event_status(conn: sqlite3.Connection, event_id: str) -> None:
 
 
 def aggregate_status(deliveries: list[tuple[str, int]]) -> str:
-    """An event's status from its deliveries' (status, attempts made) pairs (API.md lifecycle).
+    """An event's status from its deliveries' (status, attempts made) pairs (docs/wire.md,
+    "Event lifecycle").
 
     Open deliveries decide first (delivering > retry_scheduled > queued); once all are
     finished, one dead letter makes the event dead-lettered, else any success makes it

@@ -5,9 +5,8 @@ from __future__ import annotations
 import heapq
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
-from gethook_lite.db.events import _where
+from gethook_lite.db.events import EventFilters, event_where
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
@@ -148,7 +147,7 @@ def export_page(
     conn: sqlite3.Connection,
     account_id: str,
     directions: tuple[str, ...],
-    filters: dict[str, Any],
+    filters: EventFilters,
     after_id: str,
     limit: int,
     max_body_bytes: int,
@@ -181,12 +180,12 @@ def _events_after(
     conn: sqlite3.Connection,
     account_id: str,
     direction: str,
-    filters: dict[str, Any],
+    filters: EventFilters,
     after_id: str,
     limit: int,
 ) -> sqlite3.Cursor:
     # The same filter semantics as GET /v1/events (status, source_id, since, until).
-    where, params = _where(account_id, direction, filters)
+    where, params = event_where(account_id, direction, filters)
     return conn.execute(
         f"SELECT * FROM events WHERE {where} AND id > ? ORDER BY id LIMIT ?",
         [*params, after_id, limit],

@@ -32,7 +32,8 @@ def accept_events(
     """
     results: list[tuple[str, str]] = []
     seen: dict[tuple, str] = {}  # duplicates of each other within this very batch
-    rows, deliveries = [], []
+    rows: list[dict] = []
+    deliveries: list[tuple] = []
     for event, routes in items:
         original = _original(conn, event, seen)
         if original is not None:

@@ -12,7 +12,6 @@ __all__ = [
     "delete_source",
     "find_source_by_token",
     "get_destination",
-    "get_route",
     "get_source",
     "insert_destination",
     "insert_route",
@@ -205,15 +204,6 @@ def delete_destination(
 
 def insert_route(conn: sqlite3.Connection, route: Row) -> Row:
     return insert(conn, "routes", route)
-
-
-def get_route(conn: sqlite3.Connection, account_id: str, route_id: str) -> Row | None:
-    return one_row(
-        conn.execute(
-            "SELECT * FROM routes WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
-            (account_id, route_id),
-        )
-    )
 
 
 def list_routes(conn: sqlite3.Connection, account_id: str) -> list[Row]:

@@ -8,6 +8,7 @@ __all__ = [
     "account_retention",
     "delete_expired_events",
     "delete_expired_exports",
+    "export_ids",
     "release_free_pages",
     "set_retention_days",
 ]
@@ -68,6 +69,11 @@ def delete_expired_exports(
         (account_id, cutoff, now, limit),
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def export_ids(conn: sqlite3.Connection) -> set[str]:
+    """The id of every export job that still exists, whatever its account."""
+    return {row[0] for row in conn.execute("SELECT id FROM exports")}
 
 
 def release_free_pages(conn: sqlite3.Connection, max_pages: int) -> int:

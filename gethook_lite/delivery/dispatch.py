@@ -7,13 +7,14 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
 from gethook_lite import __version__
 from gethook_lite.clock import Clock
 from gethook_lite.config import DeliverySettings
+from gethook_lite.custom_headers import open_custom_headers
+from gethook_lite.db.deliveries import Claim
 from gethook_lite.delivery.network_policy import (
     BlockedAddress,
     BlockedConnectionError,
@@ -113,20 +114,20 @@ class Dispatcher:
             await self._resolver.close()
             self._resolver = None
 
-    async def send(self, job: dict[str, Any]) -> AttemptResult:
+    async def send(self, claim: Claim) -> AttemptResult:
         """Make one attempt of a claimed delivery; never raises for delivery failures."""
         started_at = self._clock.now()
         started = time.perf_counter()
-        prepared = self._prepare(job)
+        prepared = self._prepare(claim)
         if prepared.refusal is not None:
             return _result("network_error", started_at, started, error=prepared.refusal)
-        headers = self._headers(job, prepared, started_at)
+        headers = self._headers(claim, prepared, started_at)
         # Covers connecting, sending and the answer: there is no wait for a pooled connection.
-        timeout = aiohttp.ClientTimeout(total=job["timeout_seconds"])
+        timeout = aiohttp.ClientTimeout(total=claim.timeout_seconds)
         try:
             assert self._session is not None, "Dispatcher.start() was not called"
             async with self._session.post(
-                job["url"], data=job["body"], headers=headers, allow_redirects=False,
+                claim.url, data=claim.body, headers=headers, allow_redirects=False,
                 timeout=timeout,
             ) as response:  # fmt: skip
                 body = await _read_capped(response, self._settings.max_response_body_bytes)
@@ -139,7 +140,7 @@ class Dispatcher:
                     retry_after=response.headers.get("Retry-After"),
                 )
         except TimeoutError:
-            seconds = job["timeout_seconds"]
+            seconds = claim.timeout_seconds
             return _result("timeout", started_at, started, error=f"no answer within {seconds} s")
         except aiohttp.ClientConnectorError as exc:
             blocked = exc.os_error if isinstance(exc.os_error, BlockedConnectionError) else None
@@ -148,55 +149,52 @@ class Dispatcher:
         except (aiohttp.ClientError, OSError) as exc:
             return _result("network_error", started_at, started, error=_describe(exc))
 
-    def _prepare(self, job: dict[str, Any]) -> _PreparedDestination:
-        key = (job["destination_id"], job["destination_version"])
+    def _prepare(self, claim: Claim) -> _PreparedDestination:
+        key = (claim.destination_id, claim.destination_version)
         prepared = self._destinations.get(key)
         if prepared is None:
-            prepared = self._build_destination(job)
+            prepared = self._build_destination(claim)
             self._destinations[key] = prepared
             if len(self._destinations) > _DESTINATION_CACHE_SIZE:
                 self._destinations.popitem(last=False)
         return prepared
 
-    def _build_destination(self, job: dict[str, Any]) -> _PreparedDestination:
+    def _build_destination(self, claim: Claim) -> _PreparedDestination:
         headers = {"user-agent": USER_AGENT}
-        if job["custom_headers"]:
-            headers.update(json.loads(job["custom_headers"]))
-        if job["auth_config_enc"]:
-            headers.update(_auth_headers(json.loads(self._secrets.decrypt(job["auth_config_enc"]))))
+        headers.update(open_custom_headers(self._secrets, claim.custom_headers) or {})
+        if claim.auth_config_enc:
+            headers.update(_auth_headers(json.loads(self._secrets.decrypt(claim.auth_config_enc))))
         refusal = None
         try:
             # IP-literal URLs never reach the resolver, so they are checked here.
-            self._policy.check_url(job["url"])
+            self._policy.check_url(claim.url)
         except (BlockedAddress, InvalidDestinationUrl) as exc:
             refusal = f"refused by network policy: {exc}"
-        previous = job["previous_secret_enc"]
+        previous = claim.previous_secret_enc
         return _PreparedDestination(
             static_headers=headers,
-            current_secret=self._secrets.decrypt(job["signing_secret_enc"]),
+            current_secret=self._secrets.decrypt(claim.signing_secret_enc),
             previous_secret=self._secrets.decrypt(previous) if previous else None,
-            previous_secret_expires_at=job["previous_secret_expires_at"],
+            previous_secret_expires_at=claim.previous_secret_expires_at,
             refusal=refusal,
         )
 
-    def _headers(
-        self, job: dict[str, Any], prepared: _PreparedDestination, now: float
-    ) -> dict[str, str]:
+    def _headers(self, claim: Claim, prepared: _PreparedDestination, now: float) -> dict[str, str]:
         secrets = [prepared.current_secret]
         if prepared.previous_secret and (prepared.previous_secret_expires_at or 0) > now:
             secrets.append(prepared.previous_secret)
         timestamp = int(now)
         headers = dict(prepared.static_headers)
-        headers["webhook-id"] = job["event_id"]
+        headers["webhook-id"] = claim.event_id
         headers["webhook-timestamp"] = str(timestamp)
         headers["webhook-signature"] = signature_header(
-            secrets, job["event_id"], timestamp, job["body"]
+            secrets, claim.event_id, timestamp, claim.body
         )
-        headers["x-gethook-attempt"] = str(job["attempts_count"] + 1)
-        if job["event_type"]:
-            headers["x-gethook-event-type"] = job["event_type"]
-        if job["content_type"]:
-            headers["content-type"] = job["content_type"]
+        headers["x-gethook-attempt"] = str(claim.attempts_count + 1)
+        if claim.event_type:
+            headers["x-gethook-event-type"] = claim.event_type
+        if claim.content_type:
+            headers["content-type"] = claim.content_type
         return headers
 
 

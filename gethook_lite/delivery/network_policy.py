@@ -34,7 +34,7 @@ import errno
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
@@ -46,9 +46,11 @@ __all__ = [
     "PRIVATE_NETWORKS",
     "BlockedAddress",
     "BlockedConnectionError",
+    "HostLookup",
     "InvalidDestinationUrl",
     "NetworkPolicy",
     "PolicyResolver",
+    "system_lookup",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,6 +58,15 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_URL_LENGTH = 4096
 _DNS_TIMEOUT_SECONDS = 5.0
+
+# The addresses a host name resolves to (``check_host``'s DNS); raises OSError when it cannot.
+HostLookup = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_lookup(host: str, port: int) -> list[str]:
+    """The system resolver's addresses for ``host`` (getaddrinfo, run off the event loop)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(sockaddr[0]) for *_, sockaddr in infos]
 
 
 def _networks(table: Iterable[tuple[str, str]]) -> tuple[tuple[IPNetwork, str], ...]:
@@ -272,14 +283,17 @@ def _check_hostname_syntax(host: str) -> str:
 class NetworkPolicy:
     """Decides which destination addresses deliveries may reach; immutable once built."""
 
-    __slots__ = ("_allow", "_allow_private", "_deny")
+    __slots__ = ("_allow", "_allow_private", "_deny", "_lookup")
 
     def __init__(
         self,
         allow_private: bool = True,
         allow_cidrs: Sequence[str] = (),
         deny_cidrs: Sequence[str] = (),
+        *,
+        lookup: HostLookup = system_lookup,
     ) -> None:
+        self._lookup = lookup
         self._allow_private = bool(allow_private)
         self._allow = tuple((net, "allowed") for net in _parse_cidrs(allow_cidrs, "allow_cidrs"))
         self._deny = tuple((net, str(net)) for net in _parse_cidrs(deny_cidrs, "deny_cidrs"))
@@ -363,15 +377,14 @@ class NetworkPolicy:
         if _parse_ip(host) is not None:
             self.check_address(host)
             return
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(dns_timeout_seconds):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                addresses = await self._lookup(host, port)
         except (OSError, TimeoutError):
             return
-        for *_, sockaddr in infos:
+        for address in addresses:
             try:
-                self.check_address(str(sockaddr[0]))
+                self.check_address(address)
             except BlockedAddress as exc:
                 raise BlockedAddress(f"url host {host} resolves to {exc}") from None
 

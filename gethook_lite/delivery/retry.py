@@ -7,8 +7,9 @@ is capped at ``max_interval_seconds``):
 - ``linear``: ``d(k) = initial * k``.
 - ``exponential``: ``d(k) = initial * EXPONENTIAL_FACTORS[k - 1]``; past the end of the table the
   factor keeps doubling. The table is chosen so that the default policy (initial 5 s, cap 10 h,
-  8 attempts) waits 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, the schedule in API.md (the same
-  shape as Svix's). A plain doubling from 5 s would only reach about 5 min by the 7th retry.
+  8 attempts) waits 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, the documented default
+  (docs/wire.md, "Retries"; the same shape as Svix's). A plain doubling from 5 s would only
+  reach about 5 min by the 7th retry.
   Another initial interval scales the same curve: initial 1 s gives 1 s, 1 min, 6 min, 24 min...
 
 Jitter spreads retries of many failed deliveries apart: the actual wait is uniform in
@@ -26,7 +27,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import msgspec
+from gethook_lite.retry_policy import DEFAULT_RETRY_POLICY, RetryPolicy, decode_retry_policy
 
 __all__ = [
     "BACKOFF_KINDS",
@@ -35,6 +36,7 @@ __all__ = [
     "JITTER_FRACTION",
     "PolicyError",
     "RetryPolicy",
+    "decode_retry_policy",
     "nominal_delay",
     "retry_after_delay",
     "retry_delay",
@@ -52,18 +54,6 @@ _MAX_INITIAL_SECONDS = 86_400  # one day
 _MAX_CAP_SECONDS = 604_800  # one week
 # Doubling past this many extra steps cannot matter: any cap is reached long before.
 _MAX_EXTRA_DOUBLINGS = 64
-
-
-class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """A route's retry policy; ``max_attempts`` counts every attempt, the first included."""
-
-    max_attempts: int = 8
-    backoff: str = "exponential"
-    initial_interval_seconds: float = 5.0
-    max_interval_seconds: float = 36_000.0  # 10 hours
-
-
-DEFAULT_RETRY_POLICY = RetryPolicy()
 
 
 class PolicyError(ValueError):

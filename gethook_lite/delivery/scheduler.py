@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
 
 from gethook_lite.clock import Clock
 from gethook_lite.config import DeliverySettings
@@ -29,9 +28,9 @@ from gethook_lite.constants import (
 from gethook_lite.db import Database, StorageError
 from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
+from gethook_lite.db.deliveries import Claim, Outcome
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
-from gethook_lite.domain.routes import retry_policy_of
 
 __all__ = ["Scheduler", "next_step"]
 
@@ -70,7 +69,7 @@ class Scheduler:
         dispatcher: Dispatcher,
         clock: Clock,
         settings: DeliverySettings,
-        on_attempt: Callable[[dict[str, Any], AttemptResult, str], None] | None = None,
+        on_attempt: Callable[[Claim, AttemptResult, str], None] | None = None,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
@@ -85,7 +84,7 @@ class Scheduler:
         # A slot frees when the answer arrives, not when the outcome is committed.
         self._sending = 0
         # Outcomes answered in the current loop tick, and the future their commit resolves.
-        self._record_batch: tuple[list[tuple], asyncio.Future] | None = None
+        self._record_batch: tuple[list[Outcome], asyncio.Future] | None = None
         self._flushes: set[asyncio.Task] = set()
         self._busy_destinations: dict[str, int] = {}
         self._busy_accounts: dict[str, int] = {}
@@ -138,12 +137,12 @@ class Scheduler:
         made = 0
         await self._follow_clock_steps()
         while True:
-            jobs = await self._claim()
-            if not jobs and not self._in_flight:
+            claims = await self._claim()
+            if not claims and not self._in_flight:
                 return made
-            made += len(jobs)
-            for job in jobs:
-                self._launch(job)
+            made += len(claims)
+            for claim in claims:
+                self._launch(claim)
             if self._in_flight:
                 await asyncio.wait(list(self._in_flight), return_when=asyncio.ALL_COMPLETED)
 
@@ -153,17 +152,17 @@ class Scheduler:
             try:
                 await self._follow_clock_steps()
                 await self._reclaim_expired_leases()
-                jobs = await self._claim()
+                claims = await self._claim()
             except StorageError as exc:
                 log.error("scheduler cannot read the queue: %s", exc)
                 await self._sleep(SCHEDULER_IDLE_POLL_SECONDS)
                 continue
-            for job in jobs:
-                self._launch(job)
+            for claim in claims:
+                self._launch(claim)
             if self._capacity() == 0:
                 self._slot_free.clear()
                 await self._wait_for(self._slot_free, SCHEDULER_IDLE_POLL_SECONDS)
-            elif not jobs:
+            elif not claims:
                 await self._sleep(await self._idle_seconds())
             # Let a few more attempts finish (and new work arrive) so that one claim leases
             # many deliveries rather than one transaction per freed slot.
@@ -175,13 +174,16 @@ class Scheduler:
         limit = self._settings.concurrency
         return max(0, min(limit - self._sending, 2 * limit - len(self._in_flight)))
 
-    async def _claim(self) -> list[dict[str, Any]]:
+    async def _claim(self) -> list[Claim]:
         capacity = min(self._capacity(), CLAIM_BATCH)
         if capacity == 0:
             return []
+        total = self._settings.concurrency
         limits = ClaimLimits(
-            per_destination=self._settings.per_destination_concurrency,
-            per_account=self._settings.per_account_concurrency,
+            # A cap above the global one means "no cap of its own": lowering only
+            # delivery.concurrency (say, to 8) must not make the defaults invalid.
+            per_destination=min(self._settings.per_destination_concurrency, total),
+            per_account=min(self._settings.per_account_concurrency, total),
             busy_destinations=dict(self._busy_destinations),
             busy_accounts=dict(self._busy_accounts),
         )
@@ -190,19 +192,19 @@ class Scheduler:
             store.claim_due, self._clock.now(), capacity, limits, LEASE_MARGIN_SECONDS
         )
 
-    def _launch(self, job: dict[str, Any]) -> None:
-        _count(self._busy_destinations, job["destination_id"], +1)
-        _count(self._busy_accounts, job["account_id"], +1)
+    def _launch(self, claim: Claim) -> None:
+        _count(self._busy_destinations, claim.destination_id, +1)
+        _count(self._busy_accounts, claim.account_id, +1)
         self._sending += 1
-        task = asyncio.create_task(self._deliver(job))
+        task = asyncio.create_task(self._deliver(claim))
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
 
-    def _answered(self, job: dict[str, Any]) -> None:
+    def _answered(self, claim: Claim) -> None:
         """The request is done: free its concurrency slot (its outcome may still be committing)."""
         self._sending -= 1
-        _count(self._busy_destinations, job["destination_id"], -1)
-        _count(self._busy_accounts, job["account_id"], -1)
+        _count(self._busy_destinations, claim.destination_id, -1)
+        _count(self._busy_accounts, claim.account_id, -1)
         self._slot_free.set()
         # A destination or account that was saturated may have more due work now.
         self._wake.set()
@@ -213,25 +215,25 @@ class Scheduler:
             log.error("delivery task failed", exc_info=task.exception())
         self._slot_free.set()
 
-    async def _deliver(self, job: dict[str, Any]) -> None:
+    async def _deliver(self, claim: Claim) -> None:
         # The delivery stays leased (in_flight in the database) until its outcome commits, so
         # no claim can pick it again in between.
         try:
-            result = await self._dispatcher.send(job)
+            result = await self._dispatcher.send(claim)
         finally:
-            self._answered(job)
-        attempts_made = job["attempts_count"] + 1
+            self._answered(claim)
+        attempts_made = claim.attempts_count + 1
         status, due = next_step(
-            retry_policy_of(job),
+            claim.retry_policy,
             result,
             attempts_made,
             self._clock.now(),
             self._settings.retry_after_max_seconds,
         )
         attempt = {
-            "event_id": job["event_id"],
-            "delivery_id": job["delivery_id"],
-            "destination_id": job["destination_id"],
+            "event_id": claim.event_id,
+            "delivery_id": claim.delivery_id,
+            "destination_id": claim.destination_id,
             "attempt_number": attempts_made,
             "started_at": result.started_at,
             "finished_at": result.finished_at,
@@ -242,16 +244,16 @@ class Scheduler:
             "outcome": result.outcome,
         }
         try:
-            await self._record((job, attempt, status, due))
+            await self._record((claim, attempt, status, due))
         except StorageError as exc:
             # The lease stays; it is released at the next start or reclaimed when it expires,
             # and the attempt is made again (at-least-once).
-            log.error("cannot record attempt of delivery %s: %s", job["delivery_id"], exc)
+            log.error("cannot record attempt of delivery %s: %s", claim.delivery_id, exc)
             return
         if self._on_attempt is not None:
-            self._on_attempt(job, result, status)
+            self._on_attempt(claim, result, status)
 
-    async def _record(self, outcome: tuple) -> None:
+    async def _record(self, outcome: Outcome) -> None:
         """Commit an attempt's outcome together with the others answered in the same tick.
 
         One write for many attempts instead of one each: under load the writer's per-write
@@ -265,13 +267,14 @@ class Scheduler:
         await committed
 
     def _flush_records(self) -> None:
+        assert self._record_batch is not None, "scheduled only by _record, which sets it"
         outcomes, committed = self._record_batch
         self._record_batch = None
         task = asyncio.create_task(self._write_records(outcomes, committed))
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
 
-    async def _write_records(self, outcomes: list[tuple], committed: asyncio.Future) -> None:
+    async def _write_records(self, outcomes: list[Outcome], committed: asyncio.Future) -> None:
         try:
             await self._db.write(store.record_attempts, outcomes)
         except Exception as exc:

@@ -40,7 +40,8 @@ class SseMessage:
 async def read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SseMessage | None]:
     """The messages of a text/event-stream body as the SSE spec parses them; None for a
     comment (a heartbeat). Lines end in LF, CRLF or CR; a field without data is dropped."""
-    event, data, last_id, block_id = "", [], None, None
+    event, last_id, block_id = "", None, None
+    data: list[str] = []
     buffer = b""
     async for chunk in response.content.iter_any():
         buffer += chunk
@@ -56,7 +57,8 @@ async def read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SseMessage
                 elif block_id is not None:
                     # An id without data moves the cursor only (the server says: caught up).
                     yield SseMessage(block_id, "", "")
-                event, data, block_id = "", [], None
+                event, block_id = "", None
+                data = []
             elif text.startswith(":"):
                 yield None
             else:

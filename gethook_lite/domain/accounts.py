@@ -94,22 +94,23 @@ async def create_account(
     now = ctx.clock.now()
     # Argon2 takes tens of milliseconds on purpose: keep it off the event loop.
     password_hash = await asyncio.to_thread(ctx.passwords.hash, password) if password else None
+    account_id = new_id("acct")
     account = {
-        "id": new_id("acct"),
+        "id": account_id,
         "name": name,
         "email": email,
         "password_hash": password_hash,
         "retention_days": ctx.settings.accounts.default_retention_days,
         "created_at": now,
     }
-    key, secret = _new_key_row(account["id"], key_name, "admin", now)
+    key, secret = _new_key_row(account_id, key_name, "admin", now)
     await ctx.db.write(_insert_account_with_key, account, key)
     return account, {**key, "key": secret}
 
 
 def check_signup_allowed(ctx: Context, signup_token: str | None) -> None:
     """Apply the instance's sign-up policy (open, token, closed)."""
-    policy = ctx.settings.accounts.signup
+    policy = ctx.settings.signup_policy
     if policy == "closed":
         raise Forbidden("sign-up is closed on this instance; ask the operator for an account")
     if policy == "token" and signup_token != ctx.settings.accounts.signup_token:
@@ -165,10 +166,9 @@ async def _check_password(ctx: Context, email: str, password: str) -> dict | Non
 
 
 async def _dummy_hash(ctx: Context) -> str:
-    if "dummy_password_hash" not in ctx.caches:
-        dummy = await asyncio.to_thread(ctx.passwords.hash, "not a real password")
-        ctx.caches["dummy_password_hash"] = dummy
-    return ctx.caches["dummy_password_hash"]
+    if ctx.dummy_password_hash is None:
+        ctx.dummy_password_hash = await asyncio.to_thread(ctx.passwords.hash, "not a real password")
+    return ctx.dummy_password_hash
 
 
 async def authenticate(ctx: Context, authorization: str | None) -> Caller:

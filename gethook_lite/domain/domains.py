@@ -19,6 +19,10 @@ import secrets
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import dns.asyncresolver
+import dns.exception
+import dns.resolver
+
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.db import branding as store
@@ -47,7 +51,6 @@ __all__ = [
     "normalise_domain",
     "present_custom_domain",
     "tls_allowed",
-    "txt_resolver",
     "verify_custom_domain",
 ]
 
@@ -67,9 +70,8 @@ MAX_REPORTED_LENGTH = 100
 SECONDS_PER_DAY = 86_400
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_RESOLVER_CACHE = "txt_resolver"
-_NAMES_CACHE = "custom_domain_names"
-_NAMES_GENERATION = "custom_domain_names_generation"
+# The one key of ctx.custom_domain_names: the set of every verified name.
+_VERIFIED = "verified"
 
 
 # -- DNS -------------------------------------------------------------------------------------
@@ -80,7 +82,7 @@ class DnsLookupFailed(Exception):
 
 
 class TxtResolver(Protocol):
-    """Looks up TXT records; tests replace it through ``ctx.caches["txt_resolver"]``."""
+    """Looks up TXT records: ``ctx.txt_resolver``, given to ``create_app`` (tests pass a fake)."""
 
     async def txt(self, name: str) -> list[str]:
         """The TXT values at ``name`` (each record's strings joined); [] when there are none."""
@@ -95,13 +97,6 @@ class DnsTxtResolver:
 
     async def txt(self, name: str) -> list[str]:
         try:
-            # Imported here so that the app starts (and everything else works) without it.
-            import dns.asyncresolver
-            import dns.exception
-            import dns.resolver
-        except ImportError:
-            raise DnsLookupFailed("DNS lookups need the dnspython package") from None
-        try:
             resolver = dns.asyncresolver.Resolver()
             answer = await resolver.resolve(name, "TXT", lifetime=self._timeout)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -109,14 +104,6 @@ class DnsTxtResolver:
         except dns.exception.DNSException as exc:
             raise DnsLookupFailed(str(exc) or type(exc).__name__) from None
         return [b"".join(record.strings).decode("utf-8", "replace") for record in answer]
-
-
-def txt_resolver(ctx: Context) -> TxtResolver:
-    """The instance's TXT resolver, the real one unless a test put another in place."""
-    resolver = ctx.caches.get(_RESOLVER_CACHE)
-    if resolver is None:
-        resolver = ctx.caches[_RESOLVER_CACHE] = DnsTxtResolver()
-    return resolver
 
 
 def challenge_record_name(domain: str) -> str:
@@ -248,7 +235,7 @@ async def verify_custom_domain(ctx: Context, caller: Caller, domain_id: str) -> 
         )
     record = challenge_record_name(row["domain"])
     try:
-        values = await txt_resolver(ctx).txt(record)
+        values = await ctx.txt_resolver.txt(record)
     except DnsLookupFailed as exc:
         raise BadRequest(
             f"could not look up the TXT record {record}: {exc}; try again shortly"
@@ -359,20 +346,18 @@ def _host_without_port(host: str) -> str:
 
 
 async def _domain_names(ctx: Context) -> frozenset[str]:
-    cached = ctx.caches.get(_NAMES_CACHE)
-    if isinstance(cached, frozenset):
+    cached = ctx.custom_domain_names.get(_VERIFIED)
+    if cached is not None:
         return cached
-    generation = ctx.caches.get(_NAMES_GENERATION, 0)
+    generation = ctx.custom_domain_names.generation
     names = frozenset(await ctx.db.read(store.list_custom_domain_names))
     # A registration that changed while this read ran must not be hidden by a stale set.
-    if ctx.caches.get(_NAMES_GENERATION, 0) == generation:
-        ctx.caches[_NAMES_CACHE] = names
+    ctx.custom_domain_names.put(_VERIFIED, names, generation)
     return names
 
 
 def _forget_domain_names(ctx: Context) -> None:
-    ctx.caches[_NAMES_GENERATION] = ctx.caches.get(_NAMES_GENERATION, 0) + 1
-    ctx.caches.pop(_NAMES_CACHE, None)
+    ctx.custom_domain_names.forget()
 
 
 # -- API shape -------------------------------------------------------------------------------

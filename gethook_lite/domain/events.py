@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from typing import Any
 
 import msgspec
 
 from gethook_lite.clock import format_time
+from gethook_lite.constants import EVENT_LIST_BODY_BYTES
 from gethook_lite.context import Context
 from gethook_lite.db import events as store
 from gethook_lite.db.deliveries import cancel_superseded_deliveries
+from gethook_lite.db.events import EventFilters
 from gethook_lite.db.ingest import accept_event, accept_events
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import matching_routes
@@ -22,6 +25,7 @@ from gethook_lite.ingest.event_typing import payload_hash
 
 __all__ = [
     "EVENT_STATUSES",
+    "EventFilters",
     "get_event",
     "list_events",
     "parse_filters",
@@ -45,29 +49,36 @@ def parse_filters(
     event_type: str | None,
     since: str | None,
     until: str | None,
-) -> dict[str, Any]:
+) -> EventFilters:
     """Validate the list filters; 400 naming the parameter on bad input."""
     if status is not None and status not in EVENT_STATUSES:
         raise BadRequest(f"status: must be one of {', '.join(EVENT_STATUSES)}")
-    return {
-        "status": status,
-        "source_id": source_id,
-        "event_type": event_type,
-        "since": optional_time(since, "since"),
-        "until": optional_time(until, "until"),
-    }
+    return EventFilters(
+        status=status,
+        source_id=source_id,
+        event_type=event_type,
+        since=optional_time(since, "since"),
+        until=optional_time(until, "until"),
+    )
 
 
 async def list_events(
     ctx: Context,
     caller: Caller,
     direction: str,
-    filters: dict[str, Any],
+    filters: EventFilters,
     limit: int,
     offset: int,
 ) -> tuple[list[dict], int]:
+    """A newest-first page (shorter than ``limit`` once its bodies fill the page's byte
+    budget) and the number of all matching events."""
     return await ctx.db.read(
-        store.list_events, caller.account_id, direction, filters, limit, offset
+        functools.partial(store.list_events, max_body_bytes=EVENT_LIST_BODY_BYTES),
+        caller.account_id,
+        direction,
+        filters,
+        limit,
+        offset,
     )
 
 
@@ -220,7 +231,7 @@ def present_event(event: dict) -> dict:
 
 def whole_milliseconds(latency_ms: float | None) -> int | None:
     """Latency as a JSON integer: the public clients decode it into an integer type and
-    reject a fraction (API.md, Numbers)."""
+    reject a fraction (docs/wire.md, "Numbers")."""
     return None if latency_ms is None else round(latency_ms)
 
 

@@ -41,6 +41,7 @@ from gethook_lite.clock import format_time, parse_time
 from gethook_lite.config import ExportSettings, Settings
 from gethook_lite.context import Context
 from gethook_lite.db import exports as store
+from gethook_lite.db.events import EventFilters
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.events import EVENT_STATUSES, present_attempt, present_event
 from gethook_lite.domain.text import optional_time
@@ -58,7 +59,6 @@ __all__ = [
     "DIRECTIONS",
     "EXPORT_FORMATS",
     "MEDIA_TYPES",
-    "WORKER_CACHE_KEY",
     "Download",
     "ExportGone",
     "ExportLimitReached",
@@ -83,8 +83,6 @@ CSV_COLUMNS = (
     "id", "direction", "source_id", "event_type", "external_event_id", "status", "final_state",
     "attempts_count", "received_at", "payload_hash", "content_type", "body", "body_encoding",
 )  # fmt: skip
-# Where the running worker is kept in ctx.caches, so that a new job can wake it at once.
-WORKER_CACHE_KEY = "exports.worker"
 # Job ids are ours (new_id), but the file name is built from them: refuse anything else.
 _SAFE_ID = re.compile(r"^exp_[0-9a-z]+$")
 # What the worker fills in later; null in a new job.
@@ -116,7 +114,7 @@ class ExportPlan:
 
     format: str
     directions: tuple[str, ...]
-    filters: dict[str, Any]  # status, source_id, since, until as db.events._where takes them
+    filters: EventFilters
     include_attempts: bool
 
 
@@ -157,9 +155,8 @@ async def create_export(
         "created_at": ctx.clock.now(),
     }
     await ctx.db.write(_insert_within_limits, job, limits)
-    worker = ctx.caches.get(WORKER_CACHE_KEY)
-    if worker is not None:
-        worker.wake()
+    if ctx.export_worker is not None:
+        ctx.export_worker.wake()
     # The job as created (the worker may already be running it: the answer is still `pending`).
     return {**dict.fromkeys(_RESULT_FIELDS), **job}
 
@@ -242,7 +239,7 @@ async def download_export(ctx: Context, caller: Caller, export_id: str) -> Downl
 
 
 def present_export(job: dict) -> dict:
-    """The API shape of an export job (ExportJob in API.md, plus expires_at)."""
+    """The API shape of an export job (docs/wire.md, "Exports", plus expires_at)."""
     return {
         "id": job["id"],
         "account_id": job["account_id"],
@@ -279,12 +276,12 @@ def plan_export(job: dict) -> ExportPlan:
     return ExportPlan(
         format=job["format"],
         directions=("inbound", "outbound") if direction == "all" else (direction,),
-        filters={
-            "status": filters.get("status"),
-            "source_id": filters.get("source_id"),
-            "since": parse_time(filters["since"]) if filters.get("since") else None,
-            "until": parse_time(filters["until"]) if filters.get("until") else None,
-        },
+        filters=EventFilters(
+            status=filters.get("status"),
+            source_id=filters.get("source_id"),
+            since=parse_time(filters["since"]) if filters.get("since") else None,
+            until=parse_time(filters["until"]) if filters.get("until") else None,
+        ),
         include_attempts=bool(filters.get("include_attempts")),
     )
 

@@ -10,14 +10,14 @@ from gethook_lite.config import RoutesSettings
 from gethook_lite.context import Context
 from gethook_lite.db import resources as store
 from gethook_lite.db import route_counts
-from gethook_lite.delivery.retry import PolicyError, RetryPolicy, validate_retry_policy
+from gethook_lite.delivery.retry import PolicyError, validate_retry_policy
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import forget_routes
 from gethook_lite.errors import BadRequest, Conflict, NotFound
 from gethook_lite.ids import new_id
 from gethook_lite.patterns import validate_event_type_pattern
 
-__all__ = ["create_route", "delete_route", "list_routes", "retry_policy_of"]
+__all__ = ["create_route", "delete_route", "list_routes"]
 
 
 async def create_route(
@@ -92,11 +92,6 @@ def _insert_checked(conn, route: dict, limits: RoutesSettings) -> None:
             " (routes.max_per_source); delete one first"
         )
     store.insert_route(conn, route)
-
-
-def retry_policy_of(route_or_job: dict) -> RetryPolicy:
-    """The stored policy of a route (or a claimed delivery, which carries its route's)."""
-    return RetryPolicy(**json.loads(route_or_job["retry_policy"]))
 
 
 async def list_routes(ctx: Context, caller: Caller) -> list[dict]:

@@ -20,12 +20,10 @@ from gethook_lite.context import Context
 from gethook_lite.db import resources as store
 from gethook_lite.patterns import CompiledPattern, compile_pattern
 
-__all__ = ["forget_routes", "matching_routes"]
+__all__ = ["RoutingTable", "forget_routes", "matching_routes"]
 
-_CACHE = "routes_by_source"
-_GENERATION = "routes_generation"
-
-_Table = list[tuple[dict, CompiledPattern]]
+# The live routes of one (account, source), each with its compiled pattern.
+RoutingTable = list[tuple[dict, CompiledPattern]]
 
 
 async def matching_routes(
@@ -33,21 +31,18 @@ async def matching_routes(
 ) -> list[dict]:
     """The active routes an event matches, at most one per destination."""
     key = (account_id, source_id)
-    cache: dict = ctx.caches.setdefault(_CACHE, {})
-    table: _Table | None = cache.get(key)
+    table = ctx.routing_tables.get(key)
     if table is None:
-        generation = ctx.caches.get(_GENERATION, 0)
+        generation = ctx.routing_tables.generation
         routes = await ctx.db.read(store.matching_routes, account_id, source_id)
         table = [(route, compile_pattern(route["event_type_pattern"])) for route in routes]
-        # Keep the copy only if no change happened while it was being read.
-        if ctx.caches.get(_GENERATION, 0) == generation:
-            cache[key] = table
+        ctx.routing_tables.put(key, table, generation)
     if len(table) > ROUTING_INLINE_MAX_ROUTES:
         return await asyncio.to_thread(_match, table, event_type)
     return _match(table, event_type)
 
 
-def _match(table: _Table, event_type: str | None) -> list[dict]:
+def _match(table: RoutingTable, event_type: str | None) -> list[dict]:
     matched: dict[str, dict] = {}
     for route, pattern in table:
         if route["destination_id"] not in matched and pattern.matches(event_type):
@@ -57,5 +52,4 @@ def _match(table: _Table, event_type: str | None) -> list[dict]:
 
 def forget_routes(ctx: Context) -> None:
     """Drop the cached routing table (after any change to routes, destinations or sources)."""
-    ctx.caches[_GENERATION] = ctx.caches.get(_GENERATION, 0) + 1
-    ctx.caches.pop(_CACHE, None)
+    ctx.routing_tables.forget()

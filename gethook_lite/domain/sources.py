@@ -39,10 +39,6 @@ __all__ = [
 
 # 24 random bytes = 192 bits, url-safe: the token is the ingest endpoint's only credential.
 PATH_TOKEN_BYTES = 24
-_CACHE = "sources_by_token"
-# Bumped whenever cached sources are dropped, so a lookup that read the database before the
-# change cannot put the stale source back into the cache after it.
-_GENERATION = "sources_cache_generation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,26 +220,22 @@ async def delete_source(ctx: Context, caller: Caller, source_id: str) -> None:
 
 async def live_source_for_token(ctx: Context, path_token: str) -> LiveSource | None:
     """The source behind an ingest token, cached: ingest looks this up on every request."""
-    cached = ctx.caches.get(_CACHE, {}).get(path_token)
+    cached = ctx.sources_by_token.get(path_token)
     if cached is not None:
         return cached
-    generation = ctx.caches.get(_GENERATION, 0)
+    generation = ctx.sources_by_token.generation
     row = await ctx.db.read(store.find_source_by_token, path_token)
     live = _live_source(ctx, row) if row else None
     # Only live sources are cached; unknown tokens are not, so a spray of random tokens
     # cannot grow the cache. Nor is a source read before a concurrent delete.
-    if live is not None and ctx.caches.get(_GENERATION, 0) == generation:
-        ctx.caches.setdefault(_CACHE, {})[path_token] = live
+    if live is not None:
+        ctx.sources_by_token.put(path_token, live, generation)
     return live
 
 
 def forget_cached_sources(ctx: Context, path_token: str | None = None) -> None:
     """Drop one cached source, or every one (after a change that affects many, e.g. a domain)."""
-    ctx.caches[_GENERATION] = ctx.caches.get(_GENERATION, 0) + 1
-    if path_token is None:
-        ctx.caches.pop(_CACHE, None)
-    else:
-        ctx.caches.get(_CACHE, {}).pop(path_token, None)
+    ctx.sources_by_token.forget(path_token)
 
 
 def _live_source(ctx: Context, row: dict) -> LiveSource:

@@ -141,6 +141,7 @@ class ChangeFeed:
 
     async def _publish_new(self) -> None:
         while True:
+            assert self._position is not None  # set by the first subscribe
             messages, last, read = await self._db.read(
                 _new_messages, self._position, set(self._by_account)
             )

@@ -33,7 +33,8 @@ that failed longest ago first.
 from __future__ import annotations
 
 import ipaddress
-from collections import OrderedDict
+import math
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from gethook_lite.clock import Clock
@@ -47,7 +48,7 @@ from gethook_lite.constants import (
     LOGIN_THROTTLE_MAX_KEYS,
 )
 
-__all__ = ["LoginThrottle", "client_key"]
+__all__ = ["LoginThrottle", "SlidingWindowLimit", "client_key"]
 
 # An IPv6 subscriber usually gets a whole /64: counting addresses inside it separately would
 # hand an attacker 2**64 fresh clients.
@@ -188,3 +189,42 @@ class LoginThrottle:
             return 0.0
         backoff = min(self._cap, self._base * 2 ** min(failures.count - free, 32))
         return max(0.0, failures.last + backoff - now)
+
+
+class SlidingWindowLimit:
+    """At most ``limit`` actions per key in any ``window_seconds`` (e.g. sign-ups per client).
+
+    Unlike login failures, every admitted action counts, and nothing is taken back. Memory is
+    bounded like the login tables: at most ``max_keys`` keys, the least recently active
+    forgotten first.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        limit: int,
+        window_seconds: float,
+        max_keys: int = LOGIN_THROTTLE_MAX_KEYS,
+    ) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._window = window_seconds
+        self._max_keys = max_keys
+        self._times: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def admit(self, key: str) -> int:
+        """Count one action for ``key`` and answer 0, or the seconds to wait (not counted)."""
+        now = self._clock.monotonic()
+        times = self._times.get(key)
+        if times is None:
+            times = self._times[key] = deque()
+            while len(self._times) > self._max_keys:
+                self._times.popitem(last=False)
+        while times and now - times[0] >= self._window:
+            times.popleft()
+        if len(times) >= self._limit:
+            return max(1, math.ceil(times[0] + self._window - now))
+        times.append(now)
+        self._times.move_to_end(key)
+        return 0

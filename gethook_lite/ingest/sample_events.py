@@ -10,7 +10,7 @@ from gethook_lite.context import Context
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.sources import get_source, live_source_for_token
 from gethook_lite.errors import BadRequest, Conflict, NotFound, Unauthorized
-from gethook_lite.ingest.accept import ingest
+from gethook_lite.ingest.accept import SlackChallenge, ingest
 from gethook_lite.ingest.verification import VerificationConfigError
 from gethook_lite.samples import (
     InvalidEventType,
@@ -47,10 +47,14 @@ async def send_sample_event(
     except VerificationConfigError:
         raise Conflict("the source's verification settings are invalid; fix them first") from None
     try:
-        return await ingest(
+        result = await ingest(
             ctx, source["path_token"], [*request.raw_headers(), TEST_EVENT_HEADER], request.body
         )
     except Unauthorized as exc:
         # Our own signature was refused: the caller's API key is fine (not a 401), the
         # source's configuration is what cannot be met.
         raise Conflict(f"the test event was rejected: {exc.message}") from None
+    if isinstance(result, SlackChallenge):
+        # Only a url_verification body is answered so, and no sample is one.
+        raise BadRequest("event_type: a Slack url_verification is not an event")
+    return result

@@ -43,7 +43,7 @@ def _repository(ids: SampleIds) -> dict[str, Any]:
 
 
 def _push(action: str | None, now: float, ids: SampleIds) -> dict[str, Any]:
-    commit = {
+    commit: dict[str, Any] = {
         "id": ids.hex(40),
         "message": "Retry webhook deliveries with exponential backoff",
         "timestamp": iso_time(now - 30),

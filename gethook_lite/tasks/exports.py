@@ -3,9 +3,9 @@
 At most ``exports.worker_concurrency`` jobs at a time, never two of one account, so the load
 on the database and the disk stays bounded. Accounts are served in turn (the account served
 least recently first, then the oldest job), and running jobs advance a page each in turn, so
-a small export is not held behind another account's large ones. A new job wakes the worker at once
-(``wake``, reached through ``ctx.caches``); it also looks every ``EXPORT_POLL_SECONDS`` for jobs
-it missed and for files past their time to live.
+a small export is not held behind another account's large ones. A new job wakes the worker at
+once (``wake``, reached through ``ctx.export_worker``); it also looks every
+``EXPORT_POLL_SECONDS`` for jobs it missed and for files past their time to live.
 
 A job reads its events in keyset pages (one short read each) and formats and appends each
 page in a thread, so the event loop keeps serving requests and memory stays that of one page
@@ -33,7 +33,6 @@ from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import exports as store
 from gethook_lite.domain.exports import (
-    WORKER_CACHE_KEY,
     ExportLimitReached,
     ExportPlan,
     export_file_name,
@@ -97,12 +96,17 @@ class ExportWorker:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
+        await self.prepare()
+        self._ctx.export_worker = self
+        self._task = asyncio.create_task(self._loop(), name="gethook-exports")
+
+    async def prepare(self) -> None:
+        """Requeue the jobs a dead process left running and make the directory: what a start
+        does before the loop (tests then drive the worker with ``run_once``)."""
         requeued = await self._ctx.db.write(store.requeue_interrupted)
         if requeued:
             log.info("resuming %d export job(s) interrupted by a restart", requeued)
         await asyncio.to_thread(_prepare_directory, self._directory)
-        self._ctx.caches[WORKER_CACHE_KEY] = self
-        self._task = asyncio.create_task(self._loop(), name="gethook-exports")
 
     def wake(self) -> None:
         """Look for work now (a job was just created)."""
@@ -110,7 +114,8 @@ class ExportWorker:
 
     async def stop(self) -> None:
         # A job cut short stays `running` in the database and is resumed at the next start.
-        self._ctx.caches.pop(WORKER_CACHE_KEY, None)
+        if self._ctx.export_worker is self:
+            self._ctx.export_worker = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -1,6 +1,7 @@
 """Background task: retention. Each account's ``retention_days`` bounds how long its events
 (with their deliveries and attempts) and its export jobs and files are kept; custom-domain
-claims still unverified after ``accounts.pending_domain_claim_days`` are removed too.
+claims still unverified after ``accounts.pending_domain_claim_days`` are removed, and export
+files left by deleted accounts are swept.
 
 Every ``retention.interval_seconds`` the task deletes what expired, in small write
 transactions of ``retention.batch_size`` rows so that ingest, which shares the one writer,
@@ -64,6 +65,8 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         )
     # Custom-domain claims nobody verified in time (domain/domains.py says why they expire).
     counts["domain_claims"] = await domains.delete_expired_claims(ctx, batch)
+
+    counts["export_files"] += await _sweep_orphan_export_files(ctx)
     counts["pages_released"] = await _release_pages(ctx)
     if counts["events"] or counts["exports"] or counts["domain_claims"]:
         log.info("retention: %s", counts)
@@ -119,6 +122,30 @@ def _remove_export_files(folder: Path, file_names: Iterable[str]) -> int:
             continue
         removed += 1
     return removed
+
+
+async def _sweep_orphan_export_files(ctx: Context) -> int:
+    """Delete export files whose job is gone (its account was deleted, taking the rows with it)."""
+    folder = ctx.settings.data_dir / EXPORTS_DIR
+    # Listed before the ids are read: a job created in between is in the ids, so its new file
+    # is never taken for an orphan.
+    names = await asyncio.to_thread(_export_file_names, folder)
+    if not names:
+        return 0
+    known = await ctx.db.read(store.export_ids)
+    # Files are named <export id>.<format>[.part] by the exporter.
+    orphans = [name for name in names if name.split(".", 1)[0] not in known]
+    removed = await asyncio.to_thread(_remove_export_files, folder, orphans)
+    if removed:
+        log.info("retention: removed %d export file(s) of deleted exports", removed)
+    return removed
+
+
+def _export_file_names(folder: Path) -> list[str]:
+    try:
+        return [entry.name for entry in folder.iterdir() if entry.is_file()]
+    except FileNotFoundError:
+        return []
 
 
 async def _release_pages(ctx: Context) -> int:

@@ -3,18 +3,16 @@ its own account's sources."""
 
 from __future__ import annotations
 
-from tests.api.test_domains import FakeResolver, register, use_resolver
-from tests.api.test_events import make_source
 from tests.conftest import bearer, new_account
+from tests.support.api import make_source, register_domain
+from tests.support.dns import dns_answers
 
 DOMAIN = "hooks.customer.example"
 
 
 def verified_domain(client, auth) -> dict:
-    domain = register(client, auth, DOMAIN)
-    use_resolver(
-        client, FakeResolver({f"_gethook-challenge.{DOMAIN}": [domain["verification_token"]]})
-    )
+    domain = register_domain(client, auth, DOMAIN)
+    dns_answers(client, {f"_gethook-challenge.{DOMAIN}": [domain["verification_token"]]})
     answer = client.post(f"/v1/custom-domains/{domain['id']}/verify", headers=auth)
     assert answer.status_code == 200, answer.text
     return domain
@@ -60,7 +58,7 @@ def test_a_custom_domain_does_not_reach_another_accounts_sources(client, auth):
 
 
 def test_only_own_verified_domains_can_be_attached(client, auth):
-    pending = register(client, auth, "pending.customer.example")
+    pending = register_domain(client, auth, "pending.customer.example")
     refused = client.post(
         "/v1/sources", json={"name": "s", "custom_domain_id": pending["id"]}, headers=auth
     )

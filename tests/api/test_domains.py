@@ -14,23 +14,10 @@ from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.domains import DnsLookupFailed
 from gethook_lite.errors import BadRequest, NotFound
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
+from tests.support.api import register_domain as register
+from tests.support.dns import FakeResolver, dns_answers
 
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-class FakeResolver:
-    """Answers TXT look-ups from a dict (or fails), and remembers what it was asked."""
-
-    def __init__(self, records: dict[str, list[str]] | None = None, error: str | None = None):
-        self.records = records or {}
-        self.error = error
-        self.asked: list[str] = []
-
-    async def txt(self, name: str) -> list[str]:
-        self.asked.append(name)
-        if self.error:
-            raise DnsLookupFailed(self.error)
-        return self.records.get(name, [])
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -40,19 +27,8 @@ def ctx_of(client):
     return client.app.state.ctx
 
 
-def use_resolver(client, resolver: FakeResolver) -> FakeResolver:
-    ctx_of(client).caches["txt_resolver"] = resolver
-    return resolver
-
-
 def run(client, fn, *args):
     return client.blocking_portal.call(fn, *args)
-
-
-def register(client, auth, domain: str = "hooks.example.com", **body) -> dict:
-    answer = client.post("/v1/custom-domains", json={"domain": domain, **body}, headers=auth)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["data"]
 
 
 def error(answer, status: int) -> str:
@@ -68,9 +44,7 @@ def verify(client, auth, domain: dict):
 
 def verified(client, auth, domain: str = "hooks.example.com") -> dict:
     row = register(client, auth, domain)
-    use_resolver(
-        client, FakeResolver({f"_gethook-challenge.{domain}": [row["verification_token"]]})
-    )
+    dns_answers(client, {f"_gethook-challenge.{domain}": [row["verification_token"]]})
     answer = verify(client, auth, row)
     assert answer.status_code == 200, answer.text
     return answer.json()["data"]
@@ -202,26 +176,21 @@ def test_the_first_account_to_verify_owns_the_name(client, auth):
     _, owner_key = new_account(client, "bigcustomer")
     owner = register(client, bearer(owner_key), "hooks.bigcustomer.com")
     # Only the real owner can publish its token in DNS.
-    use_resolver(
-        client,
-        FakeResolver({"_gethook-challenge.hooks.bigcustomer.com": [owner["verification_token"]]}),
-    )
+    dns_answers(client, {"_gethook-challenge.hooks.bigcustomer.com": [owner["verification_token"]]})
     assert error(verify(client, auth, squatter), 400).startswith("expected TXT record")
     done = verify(client, bearer(owner_key), owner)
     assert done.status_code == 200 and done.json()["data"]["status"] == "verified"
     assert client.get("/tls/ask", params={"domain": "hooks.bigcustomer.com"}).status_code == 200
 
     # Now the name is owned: the other claim cannot be verified, even with its own token.
-    use_resolver(
+    dns_answers(
         client,
-        FakeResolver(
-            {
-                "_gethook-challenge.hooks.bigcustomer.com": [
-                    owner["verification_token"],
-                    squatter["verification_token"],
-                ]
-            }
-        ),
+        {
+            "_gethook-challenge.hooks.bigcustomer.com": [
+                owner["verification_token"],
+                squatter["verification_token"],
+            ]
+        },
     )
     refused = error(verify(client, auth, squatter), 409)
     assert "verified by another account first" in refused and "delete it" in refused
@@ -242,7 +211,7 @@ def test_the_first_account_to_verify_owns_the_name(client, auth):
 def test_a_pending_claim_expires(client, auth, clock):
     stale = register(client, auth, "hooks.example.com")
     clock.advance(7 * 86_400 - 1)
-    use_resolver(client, FakeResolver())
+    dns_answers(client)
     assert error(verify(client, auth, stale), 400).startswith("no TXT record")  # still alive
     clock.advance(2)
     expired = error(verify(client, auth, stale), 400)
@@ -287,7 +256,7 @@ def test_domains_need_an_api_key(client):
 
 def test_verify_without_a_txt_record_says_so(client, auth):
     row = register(client, auth)
-    resolver = use_resolver(client, FakeResolver())
+    resolver = dns_answers(client)
     text = error(verify(client, auth, row), 400)
     assert text == (
         "no TXT record _gethook-challenge.hooks.example.com found;"
@@ -301,7 +270,7 @@ def test_verify_without_a_txt_record_says_so(client, auth):
 def test_verify_with_a_different_value_shows_what_was_found(client, auth):
     row = register(client, auth)
     name = "_gethook-challenge.hooks.example.com"
-    use_resolver(client, FakeResolver({name: ["gethook-verify-old", "v=spf1 -all"]}))
+    dns_answers(client, {name: ["gethook-verify-old", "v=spf1 -all"]})
     text = error(verify(client, auth, row), 400)
     assert text == (
         f"expected TXT record {name} to contain {row['verification_token']};"
@@ -311,7 +280,7 @@ def test_verify_with_a_different_value_shows_what_was_found(client, auth):
 
 def test_verify_reports_a_failed_lookup_without_changing_the_domain(client, auth):
     row = register(client, auth)
-    use_resolver(client, FakeResolver(error="The DNS operation timed out."))
+    dns_answers(client, error="The DNS operation timed out.")
     text = error(verify(client, auth, row), 400)
     assert text == (
         "could not look up the TXT record _gethook-challenge.hooks.example.com:"
@@ -325,9 +294,7 @@ def test_verify_with_the_token_marks_the_domain_verified(client, auth, clock):
     clock.advance(60)
     name = "_gethook-challenge.hooks.example.com"
     # Among other records, and quoted twice by a DNS console: still the token.
-    resolver = use_resolver(
-        client, FakeResolver({name: ["other", f'"{row["verification_token"]}"']})
-    )
+    resolver = dns_answers(client, {name: ["other", f'"{row["verification_token"]}"']})
     answer = verify(client, auth, row)
     assert answer.status_code == 200, answer.text
     done = answer.json()["data"]
@@ -344,7 +311,7 @@ def test_verify_with_the_token_marks_the_domain_verified(client, auth, clock):
 def test_verify_and_delete_of_unknown_or_foreign_domains_are_404(client, auth):
     _, other_key = new_account(client, "other")
     theirs = register(client, bearer(other_key))
-    use_resolver(client, FakeResolver())
+    dns_answers(client)
     for domain_id in (theirs["id"], "dom_nope"):
         assert error(verify(client, auth, {"id": domain_id}), 404) == "custom domain not found"
         gone = client.delete(f"/v1/custom-domains/{domain_id}", headers=auth)
@@ -372,14 +339,12 @@ def test_ingest_url_follows_verification_and_deletion_of_the_domain(client, auth
     attach(client, source["id"], row["id"])
     pending = client.get(f"/v1/sources/{source['id']}", headers=auth).json()["data"]
     assert pending["ingest_url"] == base_url and pending["custom_domain_id"] == row["id"]
-    use_resolver(
-        client, FakeResolver({"_gethook-challenge.hooks.example.com": [row["verification_token"]]})
-    )
+    dns_answers(client, {"_gethook-challenge.hooks.example.com": [row["verification_token"]]})
     verified_domain = verify(client, auth, row).json()["data"]
     verified_row = client.get(f"/v1/sources/{source['id']}", headers=auth).json()["data"]
     assert verified_domain["status"] == "verified"
     assert verified_row["ingest_url"] == f"https://hooks.example.com/ingest/{source['path_token']}"
-    assert "sources_by_token" not in ctx_of(client).caches
+    assert len(ctx_of(client).sources_by_token) == 0
     assert client.delete(f"/v1/custom-domains/{row['id']}", headers=auth).status_code == 204
     after = client.get(f"/v1/sources/{source['id']}", headers=auth).json()["data"]
     assert after["ingest_url"] == base_url and after["custom_domain_id"] is None
@@ -447,12 +412,21 @@ def test_tls_ask_forgets_a_deleted_domain(client, auth):
 # -- the real resolver's parsing -----------------------------------------------------------------
 
 
-def test_default_resolver_is_created_lazily_and_kept(client):
-    ctx = ctx_of(client)
-    ctx.caches.pop("txt_resolver", None)
-    first = domains.txt_resolver(ctx)
-    assert isinstance(first, domains.DnsTxtResolver)
-    assert domains.txt_resolver(ctx) is first
+def test_the_default_resolver_is_the_real_one_and_a_given_one_is_used(tmp_path, clock):
+    settings = make_settings(tmp_path)
+    app = create_app(settings, clock=clock, passwords=FAST_PASSWORDS, start_scheduler=False)
+    with TestClient(app) as client:
+        first = ctx_of(client).txt_resolver
+        assert isinstance(first, domains.DnsTxtResolver)
+        assert ctx_of(client).txt_resolver is first  # one for the instance's lifetime
+    given = FakeResolver()
+    app = create_app(
+        settings, clock=clock, passwords=FAST_PASSWORDS, start_scheduler=False, txt_resolver=given
+    )
+    with TestClient(app) as client:
+        auth = bearer(new_account(client)[1])
+        verify(client, auth, register(client, auth))
+        assert given.asked == ["_gethook-challenge.hooks.example.com"]
 
 
 class _FakeDnsResolver:

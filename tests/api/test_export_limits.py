@@ -15,8 +15,8 @@ from litestar.testing import TestClient
 from gethook_lite.app import create_app
 from gethook_lite.domain.exports import exports_dir
 from gethook_lite.tasks.exports import ExportWorker
-from tests.api.test_exports import call, create_export, paused_worker, publish
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
+from tests.support.exports import call, create_export, paused_worker, publish
 
 
 @contextmanager

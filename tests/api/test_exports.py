@@ -1,23 +1,33 @@
 """Export jobs through the in-process app: shapes, validation, isolation, the worker's files.
 
-The export worker runs in the app as in production; tests that need it paused, restarted or
-tuned (small pages) stop it and start their own ``ExportWorker`` on the same context.
+The app's export worker is paused for every test here; each test runs the queued jobs itself
+(``finished_job``), with a worker tuned as it needs (small pages), so a job is done when the
+call returns. One test keeps the worker's own loop running to show a new job wakes it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
 import json
-import time
-from contextlib import contextmanager
 
 import pytest
 
-from gethook_lite.domain.exports import CSV_COLUMNS, WORKER_CACHE_KEY, exports_dir
+from gethook_lite.db import exports as export_store
+from gethook_lite.domain.exports import CSV_COLUMNS, exports_dir
 from gethook_lite.tasks.exports import ExportWorker
 from tests.conftest import bearer, new_account
+from tests.support.exports import (
+    call,
+    create_export,
+    driven_worker,
+    finished_job,
+    paused_worker,
+    publish,
+    run_jobs,
+)
 from tests.support.receiver import Receiver, Reply
 
 JOB_FIELDS = {
@@ -27,16 +37,6 @@ JOB_FIELDS = {
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def publish(client, auth, count: int, **fields) -> list[str]:
-    ids = []
-    for n in range(count):
-        body = {"payload": {"n": n}, "event_type": f"order.{n % 3}", **fields}
-        answer = client.post("/v1/outbound-events", json=body, headers=auth)
-        assert answer.status_code == 202, answer.text
-        ids.append(answer.json()["data"]["id"])
-    return ids
 
 
 def make_source(client, auth) -> dict:
@@ -53,25 +53,14 @@ def ingest(client, source: dict, body: bytes, content_type="application/json") -
     return answer.json()["data"]["id"]
 
 
-def create_export(client, auth, **request) -> dict:
-    answer = client.post("/v1/exports", json=request, headers=auth)
-    assert answer.status_code == 202, answer.text
-    return answer.json()["data"]
+@pytest.fixture(autouse=True)
+def _jobs_run_by_the_tests(client):
+    paused_worker(client)
 
 
-def wait_for_job(client, auth, export_id: str, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/exports/{export_id}", headers=auth).json()["data"]
-        if job["status"] in ("completed", "failed"):
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"export {export_id} still {job['status']}")
-
-
-def run_export(client, auth, **request) -> tuple[dict, bytes]:
-    """Create an export, wait for it, download it; return (job, file content)."""
-    job = wait_for_job(client, auth, create_export(client, auth, **request)["id"])
+def run_export(client, auth, worker: ExportWorker | None = None, **request) -> tuple[dict, bytes]:
+    """Create an export, run it, download it; return (job, file content)."""
+    job = finished_job(client, auth, create_export(client, auth, **request)["id"], worker)
     assert job["status"] == "completed", job
     answer = client.get(f"/v1/exports/{job['id']}/download", headers=auth)
     assert answer.status_code == 200, answer.text
@@ -93,30 +82,6 @@ def api_events(client, auth, path: str = "/v1/outbound-events", **params) -> lis
 
 def jsonl(content: bytes) -> list[dict]:
     return [json.loads(line) for line in content.decode().splitlines()]
-
-
-def call(client, fn, *args):
-    return client.blocking_portal.call(fn, *args)
-
-
-@contextmanager
-def own_worker(client, **options):
-    """Replace the app's export worker with one built with ``options``."""
-    ctx = client.app.state.ctx
-    paused_worker(client)
-    worker = ExportWorker(ctx, **options)
-    call(client, worker.start)
-    try:
-        yield worker
-    finally:
-        call(client, worker.stop)
-
-
-def paused_worker(client) -> None:
-    """Stop whichever export worker runs now (jobs then stay pending)."""
-    worker = client.app.state.ctx.caches.get(WORKER_CACHE_KEY)
-    if worker is not None:
-        call(client, worker.stop)
 
 
 def sql(client, statement: str, *params):
@@ -148,8 +113,8 @@ def test_create_answers_202_with_a_pending_job(client, auth, account):
 
 def test_job_completes_with_counts_and_is_listed_newest_first(client, auth):
     publish(client, auth, 3)
-    first = wait_for_job(client, auth, create_export(client, auth, format="csv")["id"])
-    second = wait_for_job(client, auth, create_export(client, auth, format="jsonl")["id"])
+    first = finished_job(client, auth, create_export(client, auth, format="csv")["id"])
+    second = finished_job(client, auth, create_export(client, auth, format="jsonl")["id"])
     assert first["status"] == "completed" and first["row_count"] == 3
     assert first["size_bytes"] > 0 and first["completed_at"] and first["expires_at"]
     assert first["error"] is None
@@ -195,7 +160,7 @@ def test_malformed_json_is_400_and_unknown_fields_are_ignored(client, auth):
 
 def test_viewer_key_reads_but_cannot_create(client, auth):
     publish(client, auth, 1)
-    job = wait_for_job(client, auth, create_export(client, auth, format="csv")["id"])
+    job = finished_job(client, auth, create_export(client, auth, format="csv")["id"])
     made = client.post("/v1/api-keys", json={"name": "v", "role": "viewer"}, headers=auth)
     viewer = bearer(made.json()["data"]["key"])
     refused = client.post("/v1/exports", json={"format": "csv"}, headers=viewer)
@@ -227,7 +192,7 @@ def test_another_accounts_source_is_404(client, auth):
 
 def test_another_accounts_job_is_invisible(client, auth):
     publish(client, auth, 2)
-    job = wait_for_job(client, auth, create_export(client, auth, format="csv")["id"])
+    job = finished_job(client, auth, create_export(client, auth, format="csv")["id"])
     _, other_key = new_account(client, "other")
     other = bearer(other_key)
     for path in (f"/v1/exports/{job['id']}", f"/v1/exports/{job['id']}/download"):
@@ -260,7 +225,7 @@ def test_jsonl_lines_are_the_api_view_of_each_event(client, auth):
 def test_download_headers_name_the_file_after_the_job(client, auth):
     publish(client, auth, 1)
     for format, media_type in (("jsonl", "application/x-ndjson"), ("csv", "text/csv")):
-        job = wait_for_job(client, auth, create_export(client, auth, format=format)["id"])
+        job = finished_job(client, auth, create_export(client, auth, format=format)["id"])
         answer = client.get(f"/v1/exports/{job['id']}/download", headers=auth)
         assert answer.headers["content-type"].startswith(media_type)
         assert (
@@ -327,8 +292,8 @@ def test_small_pages_stream_every_event_once_in_id_order(client, auth):
         + [e["id"] for e in api_events(client, auth)]
     )
     for options in ({"page_events": 4}, {"page_body_bytes": 1}):
-        with own_worker(client, **options):
-            job, content = run_export(client, auth, format="jsonl")
+        worker = driven_worker(client, **options)
+        job, content = run_export(client, auth, worker, format="jsonl")
         assert [event["id"] for event in jsonl(content)] == expected
         assert job["row_count"] == 21
 
@@ -367,18 +332,15 @@ def test_include_attempts_adds_each_events_attempts(client, auth):
 
 def test_download_is_409_until_the_job_completes(client, auth):
     publish(client, auth, 2)
-    paused_worker(client)
     job = create_export(client, auth, format="csv")
     answer = client.get(f"/v1/exports/{job['id']}/download", headers=auth)
     assert answer.status_code == 409
     assert answer.json() == {"error": "export is not completed yet (status: pending)"}
-    with own_worker(client):
-        assert wait_for_job(client, auth, job["id"])["row_count"] == 2
+    assert finished_job(client, auth, job["id"])["row_count"] == 2
 
 
 def test_job_left_running_by_a_restart_is_run_again_from_scratch(client, auth):
     publish(client, auth, 3)
-    paused_worker(client)
     job = create_export(client, auth, format="jsonl")
     sql(client, "UPDATE exports SET status = 'running' WHERE id = ?", job["id"])
     leftover = exports_dir(client.app.state.ctx.settings) / f"{job['id']}.jsonl.part"
@@ -386,9 +348,9 @@ def test_job_left_running_by_a_restart_is_run_again_from_scratch(client, auth):
     assert client.get(f"/v1/exports/{job['id']}", headers=auth).json()["data"]["status"] == (
         "running"
     )
-    with own_worker(client):  # what the next start does
-        done = wait_for_job(client, auth, job["id"])
-        content = client.get(f"/v1/exports/{job['id']}/download", headers=auth).content
+    worker = driven_worker(client)  # prepared as the next start prepares it
+    done = finished_job(client, auth, job["id"], worker)
+    content = client.get(f"/v1/exports/{job['id']}/download", headers=auth).content
     assert done["status"] == "completed" and done["row_count"] == 3
     assert len(jsonl(content)) == 3 and not leftover.exists()
 
@@ -397,7 +359,7 @@ def test_write_failure_marks_the_job_failed_without_leaking_paths(client, auth):
     directory = exports_dir(client.app.state.ctx.settings)
     directory.rmdir()
     directory.write_text("not a directory")  # every write into it now fails
-    job = wait_for_job(client, auth, create_export(client, auth, format="csv")["id"])
+    job = finished_job(client, auth, create_export(client, auth, format="csv")["id"])
     assert job["status"] == "failed"
     assert job["error"].startswith("could not write the export file")
     assert str(directory) not in job["error"]
@@ -407,7 +369,7 @@ def test_write_failure_marks_the_job_failed_without_leaking_paths(client, auth):
 
 def test_files_expire_after_the_ttl(client, auth, clock):
     publish(client, auth, 1)
-    job = wait_for_job(client, auth, create_export(client, auth, format="csv")["id"])
+    job = finished_job(client, auth, create_export(client, auth, format="csv")["id"])
     path = exports_dir(client.app.state.ctx.settings) / f"{job['id']}.csv"
     ttl = client.app.state.ctx.settings.exports.ttl_hours * 3600
     clock.advance(ttl - 1)
@@ -415,8 +377,30 @@ def test_files_expire_after_the_ttl(client, auth, clock):
     clock.advance(1)
     gone = client.get(f"/v1/exports/{job['id']}/download", headers=auth)
     assert gone.status_code == 410 and "expired" in gone.json()["error"]
-    # The worker deletes the file on its next pass (a new job wakes it).
-    wait_for_job(client, auth, create_export(client, auth, format="csv")["id"])
+    # The worker deletes the file on its next pass.
+    run_jobs(client)
     assert not path.exists()
     kept = client.get(f"/v1/exports/{job['id']}", headers=auth).json()["data"]
     assert kept["status"] == "completed" and kept["row_count"] == 1
+
+
+def test_a_new_job_wakes_the_running_worker_at_once(client, auth):
+    publish(client, auth, 1)
+    ctx = client.app.state.ctx
+    # It would otherwise look only once an hour: finishing within seconds proves the wake.
+    worker = ExportWorker(ctx, poll_seconds=3600)
+    call(client, worker.start)
+    try:
+        job = create_export(client, auth, format="csv")
+
+        async def completed() -> dict:
+            async with asyncio.timeout(10):
+                while True:
+                    row = await ctx.db.read(export_store.get_export, job["account_id"], job["id"])
+                    if row["status"] == "completed":
+                        return row
+                    await asyncio.sleep(0.01)
+
+        assert call(client, completed)["row_count"] == 1
+    finally:
+        call(client, worker.stop)

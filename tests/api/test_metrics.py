@@ -6,8 +6,8 @@ from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from gethook_lite.app import create_app
-from tests.api.test_events import drain, ingest, make_route, make_source
 from tests.conftest import FAST_PASSWORDS, make_settings
+from tests.support.api import drain, ingest, make_route, make_source
 from tests.support.receiver import Receiver, Reply
 
 

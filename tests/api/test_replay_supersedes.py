@@ -3,7 +3,7 @@ receiver that dedupes on ``webhook-id`` never gets the event twice under two ids
 
 from __future__ import annotations
 
-from tests.api.test_events import drain, event_detail, ingest, make_route, make_source
+from tests.support.api import drain, event_detail, ingest, make_route, make_source
 from tests.support.receiver import Receiver, Reply
 
 

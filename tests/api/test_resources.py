@@ -1,9 +1,9 @@
 """Sources, destinations, routes and their presets through the in-process app.
 
-Covers the wire contract of API.md for these resources: shapes and envelope, validation errors
-naming the field, tenant isolation (another account's ids are 404, in paths and in bodies),
-viewer keys refused on writes, PATCH semantics, deletion, and secrets that never come back after
-creation nor sit in the database file in plain text.
+Covers the wire contract (docs/wire.md, /openapi.json) for these resources: shapes and envelope,
+validation errors naming the field, tenant isolation (another account's ids are 404, in paths
+and in bodies), viewer keys refused on writes, PATCH semantics, deletion, and secrets that never
+come back after creation nor sit in the database file in plain text.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from gethook_lite.app import DATABASE_FILE, create_app
 from gethook_lite.clock import FakeClock
 from gethook_lite.db import events as event_store
 from gethook_lite.db import resources as resource_store
+from gethook_lite.db.rows import insert
 from gethook_lite.delivery.signing import decode_signing_secret
 from gethook_lite.domain import destinations as destination_domain
 from gethook_lite.domain import sources
@@ -396,7 +397,7 @@ def test_deleted_sources_events_stay_readable(client, auth):
         "received_at": 1.0,
         "created_at": 1.0,
     }
-    run(client, ctx_of(client).db.write, event_store.insert_event, event)
+    run(client, ctx_of(client).db.write, insert, "events", event)
     client.delete(f"/v1/sources/{source['id']}", headers=auth)
     kept = db_row(client, event_store.get_event, source["account_id"], "inbound", event_id)
     assert kept is not None and kept["source_id"] == source["id"]

@@ -9,8 +9,8 @@ import pytest
 
 from gethook_lite.errors import BadRequest
 from gethook_lite.ingest.url_verification import SlackChallenge, slack_challenge
-from tests.api.test_events import make_route, make_source
-from tests.unit.test_verification import SLACK_SECRET, _slack_headers
+from tests.support.api import make_route, make_source
+from tests.support.slack import SLACK_SECRET, slack_headers
 
 CHALLENGE = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
 URL_CHECK = json.dumps(
@@ -43,7 +43,7 @@ def test_a_signed_url_check_gets_its_challenge_back_and_is_not_an_event(
     client, auth, clock, slack_source
 ):
     answer = post(
-        client, slack_source, URL_CHECK, _slack_headers(SLACK_SECRET, int(clock.now()), URL_CHECK)
+        client, slack_source, URL_CHECK, slack_headers(SLACK_SECRET, int(clock.now()), URL_CHECK)
     )
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/json"
@@ -56,7 +56,7 @@ def test_an_unsigned_or_badly_signed_url_check_is_refused(client, auth, clock, s
     assert unsigned.status_code == 401
     assert "verification failed" in unsigned.json()["error"]
     forged = post(
-        client, slack_source, URL_CHECK, _slack_headers("guess", int(clock.now()), URL_CHECK)
+        client, slack_source, URL_CHECK, slack_headers("guess", int(clock.now()), URL_CHECK)
     )
     assert forged.status_code == 401
     assert CHALLENGE not in unsigned.text + forged.text
@@ -65,7 +65,7 @@ def test_an_unsigned_or_badly_signed_url_check_is_refused(client, auth, clock, s
 
 def test_a_signed_slack_event_is_still_stored_and_routed(client, auth, clock, slack_source):
     body = b'{"type": "event_callback", "event": {"type": "app_mention"}, "event_id": "Ev1"}'
-    answer = post(client, slack_source, body, _slack_headers(SLACK_SECRET, int(clock.now()), body))
+    answer = post(client, slack_source, body, slack_headers(SLACK_SECRET, int(clock.now()), body))
     assert answer.status_code == 202, answer.text
     assert answer.json()["data"]["status"] == "queued"
     assert event_total(client, auth) == 1
@@ -80,7 +80,7 @@ def test_a_url_check_on_a_source_that_is_not_slack_is_an_ordinary_event(client, 
 
 def test_a_url_check_without_a_string_challenge_is_a_400(client, auth, clock, slack_source):
     body = b'{"type": "url_verification", "challenge": 7}'
-    answer = post(client, slack_source, body, _slack_headers(SLACK_SECRET, int(clock.now()), body))
+    answer = post(client, slack_source, body, slack_headers(SLACK_SECRET, int(clock.now()), body))
     assert answer.status_code == 400
     assert answer.json()["error"].startswith("challenge:")
     assert event_total(client, auth) == 0

@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from tests.api.test_events import make_source
+from tests.support.api import make_source
 
 OLD_SECRET = "whsec_old_stripe_secret_1111"
 NEW_SECRET = "whsec_new_stripe_secret_2222"

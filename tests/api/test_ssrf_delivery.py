@@ -10,8 +10,8 @@ from aiohttp.abc import AbstractResolver
 from litestar.testing import TestClient
 
 from gethook_lite.app import create_app
-from tests.api.test_events import drain, event_detail, ingest, make_route, make_source
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings
+from tests.support.api import drain, event_detail, ingest, make_route, make_source
 from tests.support.receiver import Receiver
 
 

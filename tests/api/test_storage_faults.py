@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
 from gethook_lite.app import DATABASE_FILE
-from tests.api.test_events import ingest, make_source
+from tests.conftest import make_settings
+from tests.support.api import ingest, make_source
+
+# A short wait for another process's lock, so the locked-database test takes milliseconds.
+BUSY_TIMEOUT_MS = 100
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path, **{"storage.busy_timeout_ms": BUSY_TIMEOUT_MS})
 
 
 def run_write(client, fn, *args):
@@ -39,14 +49,17 @@ def test_full_disk_gives_503_then_recovers(client, auth):
     assert client.get("/v1/events", headers=auth).json()["data"]["total"] == 2
 
 
-@pytest.mark.slow
 def test_database_locked_by_another_process_gives_503_then_recovers(client, auth, settings):
     source = make_source(client, auth)
     other = sqlite3.connect(settings.data_dir / DATABASE_FILE, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # holds the write lock, as another program might
+        began = time.monotonic()
         refused = client.post(f"/ingest/{source['path_token']}", content=b"{}")
+        waited = time.monotonic() - began
         assert refused.status_code == 503
+        # The write waited for the lock as long as storage.busy_timeout_ms says, not longer.
+        assert BUSY_TIMEOUT_MS / 1000 <= waited < 3
         assert set(refused.json()) == {"error"}
         other.execute("ROLLBACK")
         assert ingest(client, source)["status"] == "accepted"

@@ -9,8 +9,8 @@ import pytest
 
 from gethook_lite.ingest.verification import verify_request
 from gethook_lite.samples import sample_event_types
-from tests.api.test_events import drain, event_detail, make_route, make_source
 from tests.conftest import bearer, new_account
+from tests.support.api import drain, event_detail, make_route, make_source
 from tests.support.receiver import Receiver
 
 STRIPE_SECRET = "whsec_test_events_secret_0123456789"

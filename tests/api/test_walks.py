@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.api.test_events import ingest, make_route, make_source
 from tests.conftest import bearer, new_account
+from tests.support.api import ingest, make_route, make_source
 
 PUBLIC_WRITES = {"/v1/accounts", "/v1/auth/register", "/v1/auth/login"}
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")

@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.e2e.test_delivery import wire
+from tests.support.delivery import wire
 from tests.support.receiver import Receiver, Reply
 from tests.support.server import GethookServer
 

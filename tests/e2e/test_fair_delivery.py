@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.test_delivery import FAST_RETRIES, wait_for_event
+from tests.support.delivery import FAST_RETRIES, wait_for_event
 from tests.support.receiver import Receiver, Reply
 from tests.support.server import GethookServer
 

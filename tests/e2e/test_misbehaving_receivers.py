@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.test_delivery import wait_for_event, wire
+from tests.support.delivery import wait_for_event, wire
 from tests.support.receiver import Receiver, Reply
 
 ONE_ATTEMPT = {"max_attempts": 1}

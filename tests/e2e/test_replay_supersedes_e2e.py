@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from gethook_lite.clock import parse_time
-from tests.e2e.test_delivery import wait_for_event, wire
+from tests.support.delivery import wait_for_event, wire
 from tests.support.receiver import Receiver, Reply
 
 

@@ -3,7 +3,7 @@ verifies it at ingest and delivers it to a real receiver with our Standard Webho
 
 from __future__ import annotations
 
-from tests.e2e.test_delivery import wait_for_event, wire
+from tests.support.delivery import wait_for_event, wire
 from tests.support.receiver import Receiver
 from tests.support.standard_webhooks import verify_standard_webhook
 

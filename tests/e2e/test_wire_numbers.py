@@ -14,11 +14,11 @@ from collections import defaultdict
 
 import httpx
 
-from tests.e2e.test_delivery import wait_for_event
+from tests.support.delivery import wait_for_event
 from tests.support.receiver import Receiver, Reply
 
-# Every integer field of API.md's shapes (and of our extensions served today); each must be
-# seen at least once below, and always as a JSON integer.
+# Every integer field of the API's shapes and of our extensions served today (docs/wire.md,
+# "Numbers"); each must be seen at least once below, and always as a JSON integer.
 INTEGER_FIELDS = frozenset(
     {
         "retention_days",  # Account
@@ -44,7 +44,8 @@ INTEGER_FIELDS = frozenset(
         "delivery_attempts",  # platform stats
     }
 )
-# A percentage with two decimals: a rate, not a count (API.md's Numbers rule does not cover it).
+# A percentage with two decimals: a rate, not a count (docs/wire.md's Numbers rule does not
+# cover it).
 FRACTIONAL_FIELDS = frozenset({"success_rate_pct"})
 # Retry waits may be configured in fractions of a second (0.2); a whole number of seconds is
 # served as an integer, so a client holding them as integers works with every whole policy.

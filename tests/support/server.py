@@ -26,9 +26,15 @@ class GethookServer:
     """Starts, stops and kills a server process on one data directory."""
 
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, open_files: int | None = None
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        open_files: int | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.data_dir = data_dir
+        # Where it listens (--host); clients always connect through 127.0.0.1.
+        self.host = host
         # The process's open-file limit (soft and hard), to test running out of descriptors.
         self.open_files = open_files
         self.port = free_port()
@@ -41,7 +47,13 @@ class GethookServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> GethookServer:
-        env = {**os.environ, "GETHOOK_SERVER_LOG_LEVEL": "info", **self.env}
+        # No sign-up throttle unless a test sets one: suites make many accounts from 127.0.0.1.
+        env = {
+            **os.environ,
+            "GETHOOK_SERVER_LOG_LEVEL": "info",
+            "GETHOOK_ACCOUNTS_SIGNUPS_PER_CLIENT": "0",
+            **self.env,
+        }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -50,7 +62,7 @@ class GethookServer:
                 "gethook_lite",
                 "serve",
                 "--host",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
                 "--data-dir",

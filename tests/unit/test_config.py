@@ -13,7 +13,8 @@ from gethook_lite.config import ConfigError, load_settings
 def test_defaults_work_without_any_file():
     settings = load_settings(env={})
     assert settings.server.port == 8080
-    assert settings.accounts.signup == "open"
+    assert settings.accounts.signup == "auto"
+    assert settings.signup_policy == "open"  # on loopback
     assert settings.server.base_url() == "http://127.0.0.1:8080"
 
 

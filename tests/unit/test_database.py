@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -50,5 +51,192 @@ def test_closed_database_refuses_writes(tmp_path):
         await db.close()
         with pytest.raises(StorageError):
             await db.write(count_names)
+
+    asyncio.run(scenario())
+
+
+# Waits on the writer or reader threads are bounded: a broken build fails, never hangs.
+WAIT = 10.0
+
+
+def insert_name(conn, name: str) -> int:
+    return conn.execute("INSERT INTO counters VALUES (?, 1)", (name,)).lastrowid
+
+
+def insert_then_fail(conn, name: str) -> None:
+    insert_name(conn, name)
+    raise ValueError("this write fails after its insert")
+
+
+class Gate:
+    """Holds the writer thread inside a write until the test opens it."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def hold(self, conn, name: str) -> int:
+        rowid = insert_name(conn, name)
+        self.entered.set()
+        assert self.opened.wait(WAIT), "the test never opened the gate"
+        return rowid
+
+    async def held(self) -> None:
+        assert await asyncio.to_thread(self.entered.wait, WAIT)
+
+
+async def queued(*coroutines) -> list[asyncio.Task]:
+    """Start the calls as tasks and let each reach the database's queue."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    await asyncio.sleep(0)
+    return tasks
+
+
+def test_close_answers_every_write_queued_or_in_flight_then_refuses_more(tmp_path):
+    async def scenario():
+        db = Database(tmp_path / "x.db")
+        await db.open()
+        gate = Gate()
+        in_flight = asyncio.ensure_future(db.write(gate.hold, "n-in-flight"))
+        await gate.held()
+        waiting = await queued(
+            *(db.write(insert_name, f"n-write-{i}") for i in range(20)),
+            *(db.write_many(insert_names, f"n-many-{i}") for i in range(20)),
+            db.write_ephemeral(insert_name, "n-ephemeral"),
+            db.write(insert_then_fail, "n-failed"),
+        )
+        closing = asyncio.ensure_future(db.close())
+        await asyncio.sleep(0)  # close() has begun: the database is closed to new calls
+        with pytest.raises(StorageError, match="closed"):
+            await db.write(insert_name, "n-late")
+        with pytest.raises(StorageError, match="closed"):
+            await db.read(count_names)
+        gate.opened.set()
+        await asyncio.wait_for(closing, WAIT)
+        # Every caller has its answer by the time close() returns.
+        assert in_flight.done() and all(task.done() for task in waiting)
+        assert isinstance(in_flight.result(), int)
+        assert all(isinstance(task.result(), int) for task in waiting[:-1])
+        assert isinstance(waiting[-1].exception(), ValueError)
+        # And what was answered as a success is committed.
+        await db.open()
+        try:
+            assert await db.read(count_names) == 1 + 20 + 20 + 1
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_every_kind_of_call_after_close_is_a_storage_error(tmp_path):
+    async def scenario():
+        db = Database(tmp_path / "x.db")
+        await db.open()
+        await db.close()
+        for call in (
+            db.write(insert_name, "n1"),
+            db.write_many(insert_names, "n1"),
+            db.write_ephemeral(insert_name, "n1"),
+            db.read(count_names),
+            db.migrate(),
+        ):
+            with pytest.raises(StorageError, match="the database is closed"):
+                await call
+        assert await db.ping() is False
+        await db.close()  # closing twice is harmless
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_write_in_a_batch_rolls_back_alone(tmp_path):
+    async def scenario():
+        db = Database(tmp_path / "x.db")
+        await db.open()
+        try:
+            statements: list[str] = []
+
+            def trace(conn, name: str) -> int:
+                conn.set_trace_callback(statements.append)
+                return gate.hold(conn, name)
+
+            gate = Gate()
+            first = asyncio.ensure_future(db.write(trace, "n0"))
+            await gate.held()
+            # Queued while the writer is busy: the next batch holds all three.
+            batch = await queued(
+                db.write(insert_name, "n1"),
+                db.write(insert_then_fail, "n2"),
+                db.write(insert_name, "n3"),
+            )
+            gate.opened.set()
+            results = await asyncio.gather(first, *batch, return_exceptions=True)
+            await db.write(lambda conn: conn.set_trace_callback(None))
+            assert isinstance(results[2], ValueError)
+            assert await db.read(lambda conn: [r[0] for r in conn.execute(NAMES)]) == [
+                "n0",
+                "n1",
+                "n3",
+            ]
+            # One transaction for the three writes (after the first one's COMMIT), the
+            # failing one rolled back to its own savepoint.
+            after_first = statements[statements.index("COMMIT") + 1 :]
+            assert after_first.count("BEGIN IMMEDIATE") == 2  # the batch, then the untrace
+            batch_sql = after_first[: after_first.index("COMMIT") + 1]
+            assert batch_sql.count("SAVEPOINT job") == 3
+            assert batch_sql.count("ROLLBACK TO job") == 1
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+NAMES = "SELECT name FROM counters WHERE name LIKE 'n%' ORDER BY name"
+
+
+def test_reads_run_while_a_write_batch_is_in_progress_and_in_parallel(tmp_path):
+    async def scenario():
+        db = Database(tmp_path / "x.db", readers=2)
+        await db.open()
+        try:
+            gate = Gate()
+            writing = asyncio.ensure_future(db.write(gate.hold, "n-uncommitted"))
+            await gate.held()
+            # The writer is inside its transaction: a read does not wait for it, and sees
+            # the last committed state.
+            assert await asyncio.wait_for(db.read(count_names), WAIT) == 0
+            # Both readers at once: each waits at the barrier for the other.
+            both = threading.Barrier(2, timeout=WAIT)
+            assert await asyncio.gather(
+                db.read(lambda conn: both.wait()), db.read(lambda conn: both.wait())
+            ) in ([0, 1], [1, 0])
+            gate.opened.set()
+            await writing
+            assert await db.read(count_names) == 1
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_read_errors_are_storage_errors_and_arguments_pass_by_keyword(tmp_path):
+    async def scenario():
+        db = Database(tmp_path / "x.db")
+        await db.open()
+        try:
+
+            def names(conn, prefix: str, *, limit: int) -> list[str]:
+                sql = "SELECT name FROM counters WHERE name LIKE ? ORDER BY name LIMIT ?"
+                return [row[0] for row in conn.execute(sql, (prefix + "%", limit))]
+
+            await db.write(insert_names, ["n1", "n2", "n3"])
+            assert await db.read(names, "n", limit=2) == ["n1", "n2"]
+            with pytest.raises(StorageError, match="database read failed"):
+                await db.read(lambda conn: conn.execute("SELECT nope FROM nowhere"))
+            # Readers are query_only: a write sent to one is refused, not committed.
+            with pytest.raises(StorageError, match="read failed"):
+                await db.read(insert_name, "n9")
+            assert await db.read(count_names) == 3
+        finally:
+            await db.close()
 
     asyncio.run(scenario())

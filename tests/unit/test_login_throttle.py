@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gethook_lite.clock import FakeClock
-from gethook_lite.domain.throttle import LoginThrottle, client_key
+from gethook_lite.domain.throttle import LoginThrottle, SlidingWindowLimit, client_key
 
 OWNER = "203.0.113.10"
 EMAIL = "owner@example.com"
@@ -140,3 +140,24 @@ def test_an_ipv6_subscriber_cannot_rotate_addresses_in_its_64() -> None:
     for n in range(5):
         assert fail(throttle, EMAIL, f"2001:db8:1:2::{n + 1:x}") == 0
     assert throttle.retry_after(EMAIL, "2001:db8:1:2::ffff") == 60
+
+
+def test_sliding_window_admits_the_limit_then_says_how_long_to_wait() -> None:
+    clock = FakeClock()
+    limit = SlidingWindowLimit(clock, limit=3, window_seconds=60)
+    assert [limit.admit("a") for _ in range(3)] == [0, 0, 0]
+    assert limit.admit("a") == 60  # refused attempts are not counted
+    assert limit.admit("b") == 0  # other keys are counted apart
+    clock.advance(30)
+    assert limit.admit("a") == 30
+    clock.advance(30)
+    assert limit.admit("a") == 0  # the first three left the window
+
+
+def test_sliding_window_forgets_the_least_recent_keys_beyond_its_bound() -> None:
+    limit = SlidingWindowLimit(FakeClock(), limit=1, window_seconds=60, max_keys=2)
+    assert limit.admit("a") == 0
+    assert limit.admit("b") == 0
+    assert limit.admit("c") == 0  # "a" forgotten
+    assert limit.admit("a") == 0
+    assert limit.admit("c") == 60

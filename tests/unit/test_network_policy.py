@@ -20,6 +20,7 @@ from gethook_lite.delivery.network_policy import (
     InvalidDestinationUrl,
     NetworkPolicy,
     PolicyResolver,
+    system_lookup,
 )
 
 OPEN = NetworkPolicy()  # the default: private destinations allowed
@@ -300,30 +301,16 @@ def test_strict_policy_accepts_public_urls_without_dns() -> None:
 
 # --- check_host -----------------------------------------------------------------------------
 
-AddrInfo = tuple[int, int, int, str, tuple]
 
-
-def _patch_getaddrinfo(
-    monkeypatch: pytest.MonkeyPatch, answer: Callable[[str], Awaitable[list[AddrInfo]]]
-) -> list[str]:
-    """Replace DNS for the event loops of this test; return the list of names looked up."""
+def _with_dns(policy: NetworkPolicy) -> tuple[NetworkPolicy, list[str]]:
+    """The same rules looking names up in ``DNS``; and the list of names looked up."""
     asked: list[str] = []
 
-    async def fake_getaddrinfo(self, host, port, *args, **kwargs):
+    async def lookup(host: str, port: int) -> list[str]:
         asked.append(host)
-        return await answer(host)
+        return await _fake_dns(host)
 
-    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", fake_getaddrinfo)
-    return asked
-
-
-def _infos(*ips: str) -> list[AddrInfo]:
-    infos: list[AddrInfo] = []
-    for ip in ips:
-        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-        sockaddr = (ip, 443, 0, 0) if family == socket.AF_INET6 else (ip, 443)
-        infos.append((family, socket.SOCK_STREAM, 6, "", sockaddr))
-    return infos
+    return NetworkPolicy(allow_private=policy.allow_private, lookup=lookup), asked
 
 
 DNS = {
@@ -335,12 +322,12 @@ DNS = {
 }
 
 
-async def _fake_dns(host: str) -> list[AddrInfo]:
+async def _fake_dns(host: str) -> list[str]:
     if host == "slow.test":
         await asyncio.sleep(10)
     if host not in DNS:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    return _infos(*DNS[host])
+    return DNS[host]
 
 
 @pytest.mark.parametrize(
@@ -359,10 +346,8 @@ async def _fake_dns(host: str) -> list[AddrInfo]:
         (OPEN, "1.1.1.1", False),
     ],
 )
-def test_check_host(
-    monkeypatch: pytest.MonkeyPatch, policy: NetworkPolicy, host: str, refused: bool
-) -> None:
-    asked = _patch_getaddrinfo(monkeypatch, _fake_dns)
+def test_check_host(policy: NetworkPolicy, host: str, refused: bool) -> None:
+    policy, asked = _with_dns(policy)
     if refused:
         with pytest.raises(BlockedAddress):
             asyncio.run(policy.check_host(host, 443))
@@ -371,15 +356,21 @@ def test_check_host(
     assert asked == ([] if host[0] in "[0123456789" else [host])
 
 
-def test_check_host_gives_up_on_slow_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    _patch_getaddrinfo(monkeypatch, _fake_dns)
-    asyncio.run(OPEN.check_host("slow.test", 443, dns_timeout_seconds=0.01))
+def test_check_host_gives_up_on_slow_dns() -> None:
+    policy, _ = _with_dns(OPEN)
+    asyncio.run(policy.check_host("slow.test", 443, dns_timeout_seconds=0.01))
 
 
-def test_check_host_error_names_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    _patch_getaddrinfo(monkeypatch, _fake_dns)
+def test_check_host_error_names_the_host() -> None:
+    policy, _ = _with_dns(OPEN)
     with pytest.raises(BlockedAddress, match=r"url host metadata\.test resolves to 169\.254"):
-        asyncio.run(OPEN.check_host("metadata.test", 443))
+        asyncio.run(policy.check_host("metadata.test", 443))
+
+
+def test_the_system_lookup_answers_addresses_for_a_name() -> None:
+    # The default lookup, against the machine's own resolver: localhost is in every hosts file.
+    addresses = asyncio.run(system_lookup("localhost", 443))
+    assert addresses and all(address in ("127.0.0.1", "::1") for address in addresses)
 
 
 # --- PolicyResolver with a real aiohttp client ----------------------------------------------

@@ -14,7 +14,7 @@ from gethook_lite.presets import (
     provider_presets,
 )
 
-# From API.md, "Inbound verification and typing".
+# The public GetHook API's inbound verification schemes (docs/wire.md, "Presets").
 KNOWN_AUTH_MODES = {
     "none",
     "hmac",

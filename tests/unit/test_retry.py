@@ -126,7 +126,7 @@ def test_invalid_policies(raw: object, field: str) -> None:
 
 
 def test_default_schedule_matches_api_md() -> None:
-    # API.md: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h for 8 attempts.
+    # docs/wire.md, "Retries": about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h for 8 attempts.
     assert retry_schedule(DEFAULT_RETRY_POLICY) == (
         5.0,
         5 * MINUTE,

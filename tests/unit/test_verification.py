@@ -24,13 +24,13 @@ from gethook_lite.ingest.verification import (
     validate_verification_config,
     verify_request,
 )
+from tests.support.slack import SLACK_SECRET, slack_headers
 
 NOW = 1_800_000_000
 BODY = b'{"id":"evt_1","type":"invoice.paid","amount":4200}'
 STRIPE_SECRET = "whsec_stripe_test_secret_value"
 GITHUB_SECRET = "github-webhook-secret"
 SHOPIFY_SECRET = "shopify-app-secret"
-SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SW_KEY = bytes(range(24))
 SW_SECRET = "whsec_" + base64.b64encode(SW_KEY).decode()
 HMAC_SECRET = "generic-secret"
@@ -54,11 +54,7 @@ def _shopify_header(secret: str, body: bytes = BODY) -> str:
 
 
 def _slack_headers(secret: str, timestamp: int, body: bytes = BODY) -> dict[str, str]:
-    basestring = f"v0:{timestamp}:".encode() + body
-    return {
-        "x-slack-signature": "v0=" + _hmac(secret.encode(), basestring).hex(),
-        "x-slack-request-timestamp": str(timestamp),
-    }
+    return slack_headers(secret, timestamp, body)
 
 
 def _sw_signature(key: bytes, msg_id: str, timestamp: int, body: bytes = BODY) -> str:

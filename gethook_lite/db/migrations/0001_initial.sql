@@ -1,4 +1,5 @@
--- The whole schema of API.md. Times are unix seconds (REAL, UTC); JSON is stored as TEXT.
+-- The first schema (docs/wire.md and /openapi.json describe what it serves).
+-- Times are unix seconds (REAL, UTC); JSON is stored as TEXT.
 -- Columns ending in _enc hold Fernet-encrypted text (secrets at rest).
 
 CREATE TABLE accounts (

@@ -1,0 +1,217 @@
+"""Operators' commands: backup, restore, and accounts/keys beside a running server.
+
+They take the same ``--config`` / ``--data-dir`` as ``gethook serve`` and read the same
+settings; ``cli.py`` registers them with ``add_operator_commands``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from gethook_lite.config import Settings
+from gethook_lite.constants import BACKUP_NICENESS
+from gethook_lite.data_dir import DATABASE_FILE, DataDirLocked, data_dir_lock
+from gethook_lite.secrets_box import KEY_FILE
+
+__all__ = ["add_operator_commands", "database_path", "encryption_key"]
+
+
+def database_path(settings: Settings) -> Path:
+    return settings.data_dir / DATABASE_FILE
+
+
+def key_path(settings: Settings) -> Path:
+    return settings.data_dir / KEY_FILE
+
+
+def encryption_key(settings: Settings) -> bytes:
+    """The key the server uses: configured, else ``secret.key`` (never generated here)."""
+    if settings.storage.encryption_key:
+        return settings.storage.encryption_key.encode()
+    path = key_path(settings)
+    if not path.exists():
+        raise click.ClickException(f"no encryption key: {path} does not exist")
+    return path.read_bytes().strip()
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_operator_commands(
+    main: click.Group,
+    accounts: click.Group,
+    keys: click.Group,
+    config_option: Callable,
+    data_dir_option: Callable,
+    load: Callable[..., Settings],
+) -> None:
+    """Register the commands on cli.py's groups, with its options and its settings loader."""
+
+    def settings_for(config_file: str | None, data_dir: str | None) -> Settings:
+        return load(config_file, **{"storage.data_dir": data_dir})
+
+    @main.command()
+    @click.argument("path", type=click.Path(dir_okay=True, path_type=Path))
+    @config_option
+    @data_dir_option
+    def backup(path: Path, config_file: str | None, data_dir: str | None) -> None:
+        """Write a verified backup (database + encryption key) to PATH (a file or a folder).
+
+        Safe while the server runs: the copy is the database as of its last committed
+        transaction. The archive holds the key: keep it as private as the key itself.
+        """
+        from gethook_lite.ops import BackupError, create_backup
+
+        settings = settings_for(config_file, data_dir)
+        # Compression and checks take CPU the server may need for traffic: it goes first.
+        os.nice(BACKUP_NICENESS)
+        try:
+            written, summary = create_backup(
+                database_path(settings), encryption_key(settings), path, time.time()
+            )
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"wrote {written}")
+        click.echo(
+            f"verified: integrity ok, schema {summary.schema_version}, "
+            f"{summary.accounts} accounts, {summary.events} events, "
+            + ("key opens the stored secrets" if summary.key_checked else "no secrets stored yet")
+        )
+
+    @main.command()
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--force", is_flag=True, help="Replace an existing database (kept aside).")
+    @config_option
+    @data_dir_option
+    def restore(path: Path, force: bool, config_file: str | None, data_dir: str | None) -> None:
+        """Put the backup at PATH in place as the data directory's database and key.
+
+        The server must be stopped. An existing database is only replaced with --force, and
+        is then moved to a before-restore-* folder in the data directory, not deleted.
+        """
+        from gethook_lite.ops import BackupError, restore_backup
+
+        settings = settings_for(config_file, data_dir)
+        configured = settings.storage.encryption_key.encode() or None
+        try:
+            with data_dir_lock(settings.data_dir):
+                result = restore_backup(
+                    path,
+                    settings.data_dir,
+                    database_path(settings),
+                    key_path(settings),
+                    configured_key=configured,
+                    force=force,
+                    now=time.time(),
+                )
+        except DataDirLocked:
+            raise click.ClickException(
+                f"a gethook server is running on {settings.data_dir}; stop it before restoring"
+            ) from None
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        if result.set_aside is not None:
+            click.echo(f"previous database and key moved to {result.set_aside}")
+        summary = result.summary
+        click.echo(
+            f"restored {path} ({_when(summary.created_at)}, {summary.accounts} accounts, "
+            f"{summary.events} events) into {settings.data_dir}"
+        )
+
+    @accounts.command("list")
+    @config_option
+    @data_dir_option
+    def accounts_list(config_file: str | None, data_dir: str | None) -> None:
+        """List every account (works beside a running server)."""
+        from gethook_lite.db import accounts as store
+        from gethook_lite.ops import admin
+
+        settings = settings_for(config_file, data_dir)
+        rows = _operator(admin.read, database_path(settings), store.list_accounts)
+        click.echo("ID\tNAME\tEMAIL\tRETENTION_DAYS\tACTIVE_KEYS\tCREATED_AT")
+        for row in rows:
+            click.echo(
+                f"{row['id']}\t{row['name']}\t{row['email'] or '-'}\t{row['retention_days']}"
+                f"\t{row['active_keys']}\t{_when(row['created_at'])}"
+            )
+
+    @accounts.command("set-retention")
+    @click.argument("account_id")
+    @click.argument("days", type=click.IntRange(1, 3650))
+    @config_option
+    @data_dir_option
+    def accounts_set_retention(
+        account_id: str, days: int, config_file: str | None, data_dir: str | None
+    ) -> None:
+        """Keep ACCOUNT_ID's events, attempts and exports for DAYS days."""
+        from gethook_lite.db import retention as store
+        from gethook_lite.ops import admin
+
+        settings = settings_for(config_file, data_dir)
+        changed = _operator(
+            admin.write, database_path(settings), store.set_retention_days, account_id, days
+        )
+        if not changed:
+            raise click.ClickException(f"no account {account_id}")
+        click.echo(f"{account_id}: retention {days} days (applies from the next retention pass)")
+
+    @keys.command("list")
+    @click.option("--account", "account_id", required=True, help="The account id (acct_…).")
+    @config_option
+    @data_dir_option
+    def keys_list(account_id: str, config_file: str | None, data_dir: str | None) -> None:
+        """List an account's API keys (prefixes only; keys are never stored)."""
+        from gethook_lite.db import accounts as store
+        from gethook_lite.ops import admin
+
+        settings = settings_for(config_file, data_dir)
+        database = database_path(settings)
+        if _operator(admin.read, database, store.get_account, account_id) is None:
+            raise click.ClickException(f"no account {account_id}")
+        rows = _operator(admin.read, database, store.list_api_keys, account_id)
+        click.echo("ID\tNAME\tROLE\tPREFIX\tCREATED_AT\tREVOKED_AT")
+        for row in rows:
+            click.echo(
+                f"{row['id']}\t{row['name']}\t{row['role']}\t{row['key_prefix']}…"
+                f"\t{_when(row['created_at'])}\t{_when(row['revoked_at'])}"
+            )
+
+    @keys.command("revoke")
+    @click.argument("key_id")
+    @config_option
+    @data_dir_option
+    def keys_revoke(key_id: str, config_file: str | None, data_dir: str | None) -> None:
+        """Revoke the API key KEY_ID at once (also on a running server)."""
+        from gethook_lite.db import accounts as store
+        from gethook_lite.ops import admin
+
+        settings = settings_for(config_file, data_dir)
+        database = database_path(settings)
+        key = _operator(admin.read, database, store.find_api_key, key_id)
+        if key is None:
+            raise click.ClickException(f"no API key {key_id}")
+        if key["revoked_at"] is not None:
+            click.echo(f"{key_id} was already revoked at {_when(key['revoked_at'])}")
+            return
+        _operator(
+            admin.write, database, store.revoke_api_key, key["account_id"], key_id, time.time()
+        )
+        click.echo(f"revoked {key_id} ({key['name']}, account {key['account_id']})")
+
+
+def _operator(fn: Callable, *args):
+    from gethook_lite.ops import OperatorError
+
+    try:
+        return fn(*args)
+    except OperatorError as exc:
+        raise click.ClickException(str(exc)) from None

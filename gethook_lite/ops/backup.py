@@ -1,0 +1,229 @@
+"""Backups: one archive holding a consistent copy of the database and its encryption key.
+
+The archive (tar.gz, mode 0600: it holds the key) contains ``gethook.db`` (a single file, no
+WAL), ``secret.key`` and ``manifest.json``. It is written as ``<name>.part`` and renamed once
+it is complete and verified, so a half-written file never looks like a backup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sqlite3
+import tarfile
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from gethook_lite import __version__
+from gethook_lite.db import snapshots
+
+__all__ = [
+    "ARCHIVE_DATABASE",
+    "ARCHIVE_KEY",
+    "ARCHIVE_MANIFEST",
+    "BACKUP_NAME_PREFIX",
+    "BackupError",
+    "BackupSummary",
+    "backup_file_name",
+    "check_database",
+    "create_backup",
+    "list_backups",
+    "prune_backups",
+    "read_archive",
+    "verify_archive",
+]
+
+ARCHIVE_DATABASE = "gethook.db"
+ARCHIVE_KEY = "secret.key"
+ARCHIVE_MANIFEST = "manifest.json"
+BACKUP_NAME_PREFIX = "gethook-backup-"
+_BACKUP_SUFFIX = ".tar.gz"
+_ARCHIVE_FORMAT = 1
+
+
+class BackupError(Exception):
+    """A backup could not be made, read or verified; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSummary:
+    """What a verified archive holds (also its manifest.json)."""
+
+    format: int
+    gethook_version: str
+    created_at: float
+    schema_version: int
+    database_bytes: int
+    accounts: int
+    events: int
+    deliveries: int
+    key_checked: bool  # an encrypted value in the copy was decrypted with the archived key
+
+
+def backup_file_name(now: float) -> str:
+    """``gethook-backup-YYYYMMDD-HHMMSS.tar.gz`` in UTC: names sort by age."""
+    return BACKUP_NAME_PREFIX + time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + _BACKUP_SUFFIX
+
+
+def create_backup(
+    database: Path, key: bytes, target: Path, now: float
+) -> tuple[Path, BackupSummary]:
+    """Copy the (possibly live) ``database`` with ``key`` into an archive at ``target``.
+
+    ``target`` may be a directory (a timestamped name is chosen in it). The archive is read
+    back and verified before it gets its final name; returns (path, summary).
+    """
+    if not database.exists():
+        raise BackupError(f"no database at {database}")
+    if target.is_dir():
+        target = target / backup_file_name(now)
+    if target.exists():
+        raise BackupError(f"{target} exists; choose another name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gethook-backup-") as scratch:
+        copy = Path(scratch) / ARCHIVE_DATABASE
+        try:
+            snapshots.copy_database(database, copy)
+        except sqlite3.Error as exc:
+            raise BackupError(f"cannot copy the database {database}: {exc}") from None
+        # The full integrity check runs once, on the archive as written (verify_archive).
+        summary = check_database(copy, key, created_at=now, integrity=False)
+        partial = target.with_name(target.name + ".part")
+        _write_archive(partial, copy, key, summary)
+    try:
+        verify_archive(partial)
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    return target, summary
+
+
+def check_database(
+    path: Path, key: bytes, *, created_at: float, integrity: bool = True
+) -> BackupSummary:
+    """Integrity check of the file at ``path`` (unless ``integrity`` is False), and proof that
+    ``key`` opens its secrets; what it holds."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise BackupError(f"the database copy cannot be opened: {exc}") from None
+    try:
+        problems = snapshots.integrity_problems(conn) if integrity else []
+        if problems:
+            raise BackupError("integrity check failed: " + "; ".join(problems[:5]))
+        sample = snapshots.encrypted_sample(conn)
+        counts = snapshots.row_counts(conn)
+        version = snapshots.schema_version(conn)
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"the database copy is unreadable: {exc}") from None
+    finally:
+        conn.close()
+    if version == 0:
+        raise BackupError("the database copy has no schema (not a gethook database?)")
+    if sample is not None:
+        try:
+            Fernet(key).decrypt(sample.encode())
+        except (InvalidToken, ValueError):
+            raise BackupError("the encryption key does not open this database's secrets") from None
+    return BackupSummary(
+        format=_ARCHIVE_FORMAT,
+        gethook_version=__version__,
+        created_at=created_at,
+        schema_version=version,
+        database_bytes=path.stat().st_size,
+        key_checked=sample is not None,
+        **counts,
+    )
+
+
+def _write_archive(path: Path, database: Path, key: bytes, summary: BackupSummary) -> None:
+    # O_EXCL + 0600 from the first byte: the archive holds the encryption key.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        with tarfile.open(fileobj=file, mode="w:gz") as archive:
+            _add_bytes(archive, ARCHIVE_MANIFEST, json.dumps(asdict(summary), indent=2).encode())
+            _add_bytes(archive, ARCHIVE_KEY, key)
+            info = archive.gettarinfo(str(database), arcname=ARCHIVE_DATABASE)
+            info.mode = 0o600
+            with database.open("rb") as db_file:
+                archive.addfile(info, db_file)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _add_bytes(archive: tarfile.TarFile, name: str, content: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(content)
+    info.mode = 0o600
+    info.mtime = int(time.time())
+    archive.addfile(info, io.BytesIO(content))
+
+
+def read_archive(path: Path, into: Path) -> tuple[Path, bytes, dict]:
+    """Extract an archive's database into the folder ``into``; (db path, key, manifest)."""
+    try:
+        with tarfile.open(path, mode="r:gz") as archive:
+            names = set(archive.getnames())
+            missing = {ARCHIVE_DATABASE, ARCHIVE_KEY, ARCHIVE_MANIFEST} - names
+            if missing:
+                raise BackupError(f"{path} is not a gethook backup (missing {sorted(missing)})")
+            manifest = json.loads(_member_bytes(archive, ARCHIVE_MANIFEST))
+            key = _member_bytes(archive, ARCHIVE_KEY).strip()
+            # Only our three known members are read, by name: nothing in the archive chooses
+            # where a file is written.
+            database = into / ARCHIVE_DATABASE
+            source = archive.extractfile(ARCHIVE_DATABASE)
+            if source is None:
+                raise BackupError(f"{path}: {ARCHIVE_DATABASE} is not a file")
+            fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with source, os.fdopen(fd, "wb") as out:
+                while chunk := source.read(1 << 20):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+    except (tarfile.TarError, OSError, EOFError, json.JSONDecodeError) as exc:
+        raise BackupError(f"cannot read the backup {path}: {exc}") from None
+    return database, key, manifest
+
+
+def _member_bytes(archive: tarfile.TarFile, name: str) -> bytes:
+    member = archive.extractfile(name)
+    if member is None:
+        raise BackupError(f"{name} in the archive is not a file")
+    with member:
+        return member.read()
+
+
+def verify_archive(path: Path) -> BackupSummary:
+    """Read the archive back: its database passes the integrity check and opens with its key."""
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".gethook-verify-") as scratch:
+        database, key, manifest = read_archive(path, Path(scratch))
+        return check_database(database, key, created_at=manifest.get("created_at", 0.0))
+
+
+def list_backups(directory: Path) -> list[Path]:
+    """The finished backups in ``directory`` that we named, oldest first."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        entry
+        for entry in directory.iterdir()
+        if entry.name.startswith(BACKUP_NAME_PREFIX) and entry.name.endswith(_BACKUP_SUFFIX)
+    )
+
+
+def prune_backups(directory: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` backups in ``directory``; the files deleted."""
+    backups = list_backups(directory)
+    doomed = backups[: max(0, len(backups) - keep)]
+    for path in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return doomed
