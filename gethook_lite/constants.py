@@ -74,3 +74,14 @@ MAX_LINGERING_REFUSALS = 64
 # Open files kept free beside client connections and outbound deliveries: the database and its
 # WAL (per connection), logs, the event loop, DNS and lingering refusals.
 FD_RESERVE = 64 + MAX_LINGERING_REFUSALS
+
+# A dashboard session lasts this long from sign-in, however active (then sign in again): a
+# working day, so a cookie left on a shared machine does not stay good for weeks.
+WEB_SESSION_LIFETIME_SECONDS = 12 * 3600
+
+# The dashboard's events page shows this many per page (the cursor pages on by event id).
+WEB_EVENTS_PAGE_SIZE = 50
+
+# The events page asks for new rows this often while its tab is visible (until it can follow
+# the live event stream instead; see gethook_lite/web/static/app.js).
+WEB_EVENTS_POLL_MILLISECONDS = 3000

@@ -33,7 +33,9 @@ EVENT_COLUMNS = (
     "replay_of", "received_at", "created_at",
 )  # fmt: skip
 
-EventFilters = dict[str, Any]  # status, source_id, event_type, since, until (all optional)
+# status (one, or a tuple of several), source_id, event_type, since, until, destination_id
+# (events with a delivery to it) and before (ids older than this one: a page cursor); all optional.
+EventFilters = dict[str, Any]
 
 
 def insert_event(conn: sqlite3.Connection, event: Row) -> Row:
@@ -65,7 +67,11 @@ def find_duplicate(
 
 def _where(account_id: str, direction: str, filters: EventFilters) -> tuple[str, list]:
     clauses, params = ["account_id = ?", "direction = ?"], [account_id, direction]
-    for column in ("status", "source_id", "event_type"):
+    status_clause, status_params = _status_clause(filters.get("status"))
+    if status_clause:
+        clauses.append(status_clause)
+        params.extend(status_params)
+    for column in ("source_id", "event_type"):
         if filters.get(column) is not None:
             clauses.append(f"{column} = ?")
             params.append(filters[column])
@@ -75,7 +81,24 @@ def _where(account_id: str, direction: str, filters: EventFilters) -> tuple[str,
     if filters.get("until") is not None:
         clauses.append("received_at <= ?")
         params.append(filters["until"])
+    if filters.get("destination_id") is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id"
+            " AND d.destination_id = ?)"
+        )
+        params.append(filters["destination_id"])
+    if filters.get("before") is not None:
+        clauses.append("id < ?")
+        params.append(filters["before"])
     return " AND ".join(clauses), params
+
+
+def _status_clause(status: str | tuple[str, ...] | None) -> tuple[str, list]:
+    if status is None:
+        return "", []
+    if isinstance(status, tuple):
+        return f"status IN ({', '.join('?' for _ in status)})", list(status)
+    return "status = ?", [status]
 
 
 def list_events(
@@ -107,13 +130,14 @@ def _count(
 ) -> int:
     """How many events match: from the per-day tallies when only status filters (they hold
     per-status counts), else counted through the best index."""
-    narrowing = ("source_id", "event_type", "since", "until")
+    narrowing = ("source_id", "event_type", "since", "until", "destination_id", "before")
     if all(filters.get(name) is None for name in narrowing):
         sql = "SELECT coalesce(sum(n), 0) FROM event_tallies WHERE account_id = ? AND direction = ?"
         tally_params = [account_id, direction]
-        if filters.get("status") is not None:
-            sql += " AND status = ?"
-            tally_params.append(filters["status"])
+        status_clause, status_params = _status_clause(filters.get("status"))
+        if status_clause:
+            sql += f" AND {status_clause}"
+            tally_params.extend(status_params)
         return conn.execute(sql, tally_params).fetchone()[0]
     return conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
 

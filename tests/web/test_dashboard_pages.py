@@ -1,0 +1,151 @@
+"""The dashboard's pages and buttons, in-process: each calls the API's domain functions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gethook_lite.constants import WEB_EVENTS_PAGE_SIZE
+from tests.web.helpers import csrf_of, sign_in
+
+
+@pytest.fixture
+def setup(client, account, auth):
+    """A signed-in admin with a source, a destination and a route between them."""
+    source = client.post("/v1/sources", headers=auth, json={"name": "shop"}).json()["data"]
+    dest = client.post(
+        "/v1/destinations", headers=auth, json={"name": "billing", "url": "http://127.0.0.1:9/x"}
+    ).json()["data"]
+    client.post(
+        "/v1/routes", headers=auth, json={"source_id": source["id"], "destination_id": dest["id"]}
+    )
+    assert sign_in(client, key=account[1]).status_code == 303
+    return source, dest
+
+
+def _ingest(client, source, body: bytes, content_type="application/json", **headers) -> str:
+    answer = client.post(
+        f"/ingest/{source['path_token']}",
+        content=body,
+        headers={"content-type": content_type, **headers},
+    )
+    assert answer.status_code == 202, answer.text
+    return answer.json()["data"]["id"]
+
+
+def test_a_script_in_a_body_header_or_type_is_shown_as_text(client, setup):
+    source, _ = setup
+    evil = "<script>alert(1)</script>"
+    event_id = _ingest(
+        client,
+        source,
+        f'{{"type": "{evil}", "note": "{evil}"}}'.encode(),
+        **{"x-evil": evil},
+    )
+    for path in ("/events", f"/events/{event_id}", "/events/rows?direction=inbound"):
+        page = client.get(path).text
+        assert evil not in page, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+
+
+def test_event_detail_pretty_prints_json_and_labels_binary(client, setup):
+    source, _ = setup
+    json_id = _ingest(client, source, b'{"a":{"b":1}}')
+    page = client.get(f"/events/{json_id}").text
+    assert "JSON, pretty-printed" in page and "{\n  &#34;a&#34;: {\n    &#34;b&#34;: 1" in page
+    binary_id = _ingest(client, source, b"\xff\xfe\x00\x01", "application/octet-stream")
+    page = client.get(f"/events/{binary_id}").text
+    assert "Binary body" in page and "//4AAQ==" in page
+    text_id = _ingest(client, source, b"plain words", "text/plain")
+    assert "plain words" in client.get(f"/events/{text_id}").text
+
+
+def test_events_quick_views_destination_filter_and_cursor(client, setup, auth):
+    source, dest = setup
+    ids = [_ingest(client, source, b"{}") for _ in range(WEB_EVENTS_PAGE_SIZE + 2)]
+    page = client.get("/events").text
+    assert f"{len(ids)} matching events" in page
+    shown = re.findall(r'href="/events/(evt_[^"]+)"', page)
+    assert shown == list(reversed(ids))[:WEB_EVENTS_PAGE_SIZE]
+    older = re.search(r'href="/events\?([^"]*before=[^"]+)"', page).group(1).replace("&amp;", "&")
+    rest = re.findall(r'href="/events/(evt_[^"]+)"', client.get(f"/events?{older}").text)
+    assert rest == list(reversed(ids))[WEB_EVENTS_PAGE_SIZE:]
+    assert "0 matching events" in client.get("/events?view=failed").text
+    assert "0 matching events" in client.get("/events?view=dead_letter").text
+    by_dest = client.get(f"/events?destination_id={dest['id']}").text
+    assert f"{len(ids)} matching events" in by_dest
+    assert "0 matching events" in client.get("/events?destination_id=dest_other").text
+    assert client.get("/events?view=nope").status_code == 400
+    assert client.get("/events?since=yesterday").status_code == 400
+    assert f"{len(ids)} matching" in client.get("/events?since=2000-01-01T00:00").text
+
+
+def test_replay_button_makes_a_new_event_and_opens_it(client, setup):
+    source, _ = setup
+    event_id = _ingest(client, source, b'{"n": 1}')
+    page = client.get(f"/events/{event_id}").text
+    answer = client.post(
+        f"/events/{event_id}/replay", data={"csrf_token": csrf_of(page)}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    new_page = client.get(answer.headers["location"]).text
+    assert "This event is a replay of" in new_page and event_id in new_page
+
+
+def test_send_test_event_from_the_sources_page(client, setup):
+    source, _ = setup
+    page = client.get("/sources").text
+    assert source["ingest_url"] in page and "data-copy" in page
+    answer = client.post(
+        f"/sources/{source['id']}/test-event",
+        data={"csrf_token": csrf_of(page), "event_type": ""},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert "x-gethook-test-event" in client.get(answer.headers["location"]).text
+
+
+def test_rotate_secret_is_shown_once_and_deactivate_cancels(client, setup, auth):
+    _, dest = setup
+    page = client.get("/destinations").text
+    token = csrf_of(page)
+    rotated = client.post(f"/destinations/{dest['id']}/rotate-secret", data={"csrf_token": token})
+    secret = re.search(r'value="(whsec_[^"]+)"', rotated.text).group(1)
+    assert rotated.headers["cache-control"] == "no-store"
+    assert secret not in client.get("/destinations").text
+    client.post(f"/destinations/{dest['id']}/active", data={"csrf_token": token, "active": "false"})
+    assert (
+        client.get(f"/v1/destinations/{dest['id']}", headers=auth).json()["data"]["active"] is False
+    )
+    client.post(f"/destinations/{dest['id']}/active", data={"csrf_token": token, "active": "true"})
+    assert (
+        client.get(f"/v1/destinations/{dest['id']}", headers=auth).json()["data"]["active"] is True
+    )
+
+
+def test_api_keys_create_and_revoke(client, setup, auth):
+    token = csrf_of(client.get("/api-keys").text)
+    created = client.post("/api-keys", data={"csrf_token": token, "name": "ci", "role": "viewer"})
+    assert created.status_code == 200
+    key = re.search(r'value="(hk_[^"]+)"', created.text).group(1)
+    listed = client.get("/v1/api-keys", headers=auth).json()["data"]
+    new = next(item for item in listed if item["name"] == "ci")
+    assert new["role"] == "viewer" and key.startswith(new["key_prefix"])
+    client.post(f"/api-keys/{new['id']}/revoke", data={"csrf_token": token})
+    assert client.get("/v1/api-keys", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_overview_and_routes_pages(client, setup):
+    source, _ = setup
+    _ingest(client, source, b"{}")
+    overview = client.get("/").text
+    assert "Events per day" in overview and "<svg" in overview
+    routes = client.get("/routes").text
+    assert "shop" in routes and "billing" in routes and "8 attempts" in routes
+
+
+def test_unknown_event_is_a_404_page(client, setup):
+    answer = client.get("/events/evt_nope")
+    assert answer.status_code == 404 and "event not found" in answer.text
+    assert answer.headers["content-type"].startswith("text/html")
