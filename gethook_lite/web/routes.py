@@ -14,11 +14,15 @@ from litestar.static_files import create_static_files_router
 from gethook_lite.db import StorageError
 from gethook_lite.errors import DomainError
 from gethook_lite.web.auth_pages import AUTH_HANDLERS, safe_next
+from gethook_lite.web.destination_pages import DESTINATION_HANDLERS
 from gethook_lite.web.event_pages import EVENT_HANDLERS
 from gethook_lite.web.guard import SignInRequired
+from gethook_lite.web.key_pages import KEY_HANDLERS
+from gethook_lite.web.overview_page import overview
 from gethook_lite.web.render import html
-from gethook_lite.web.resource_pages import RESOURCE_HANDLERS
+from gethook_lite.web.route_pages import ROUTE_HANDLERS
 from gethook_lite.web.security import security_headers_middleware
+from gethook_lite.web.source_pages import SOURCE_HANDLERS
 
 __all__ = ["web_router"]
 
@@ -69,7 +73,11 @@ web_router = Router(
     route_handlers=[
         *AUTH_HANDLERS,
         *EVENT_HANDLERS,
-        *RESOURCE_HANDLERS,
+        overview,
+        *SOURCE_HANDLERS,
+        *DESTINATION_HANDLERS,
+        *ROUTE_HANDLERS,
+        *KEY_HANDLERS,
         create_static_files_router(path="/static", directories=[str(_STATIC)]),
     ],
     middleware=[security_headers_middleware],

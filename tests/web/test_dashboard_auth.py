@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from litestar.testing import TestClient
+
+from gethook_lite.app import create_app
 from gethook_lite.constants import LOGIN_FAILURE_LIMIT, WEB_SESSION_LIFETIME_SECONDS
-from tests.conftest import bearer
+from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
 from tests.web.helpers import csrf_of, sign_in
 
 
@@ -135,3 +138,14 @@ def test_every_page_has_strict_security_headers(client, account):
         assert answer.status_code in (200, 404), (path, answer.text)
         assert "script-src 'self'" in answer.headers["content-security-policy"], path
         assert "style=" not in answer.text and "<script>" not in answer.text, path
+
+
+def test_the_cookie_is_secure_over_https(tmp_path, clock):
+    app = create_app(
+        make_settings(tmp_path), clock=clock, passwords=FAST_PASSWORDS, start_scheduler=False
+    )
+    with TestClient(app, base_url="https://dash.example") as https_client:
+        _, key = new_account(https_client)
+        answer = sign_in(https_client, key=key)
+        assert answer.status_code == 303
+        assert "; Secure" in answer.headers["set-cookie"]

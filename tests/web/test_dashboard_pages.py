@@ -149,3 +149,58 @@ def test_unknown_event_is_a_404_page(client, setup):
     answer = client.get("/events/evt_nope")
     assert answer.status_code == 404 and "event not found" in answer.text
     assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_create_a_source_a_destination_and_a_route_from_the_pages(client, setup, auth):
+    token = csrf_of(client.get("/sources").text)
+    answer = client.post(
+        "/sources",
+        data={"csrf_token": token, "name": "gh", "provider": "github", "secret": "s3cret"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    listed = client.get("/v1/sources", headers=auth).json()["data"]
+    github = next(source for source in listed if source["name"] == "gh")
+    assert github["auth_mode"] == "github" and "s3cret" not in client.get("/sources").text
+
+    made = client.post(
+        "/destinations",
+        data={"csrf_token": token, "name": "erp", "url": "http://127.0.0.1:9/erp"},
+    )
+    assert made.status_code == 200 and re.search(r'value="whsec_', made.text)
+    erp = next(
+        dest
+        for dest in client.get("/v1/destinations", headers=auth).json()["data"]
+        if dest["name"] == "erp"
+    )
+    answer = client.post(
+        "/routes",
+        data={
+            "csrf_token": token,
+            "source_id": github["id"],
+            "destination_id": erp["id"],
+            "event_type_pattern": "issues.*",
+            "max_attempts": "3",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    route = next(
+        item
+        for item in client.get("/v1/routes", headers=auth).json()["data"]
+        if item["destination_id"] == erp["id"]
+    )
+    assert route["retry_policy"]["max_attempts"] == 3 and route["event_type_pattern"] == "issues.*"
+    client.post(f"/routes/{route['id']}/delete", data={"csrf_token": token})
+    remaining = client.get("/v1/routes", headers=auth).json()["data"]
+    assert all(item["id"] != route["id"] for item in remaining)
+
+
+def test_bad_form_input_is_shown_on_the_page_with_a_400(client, setup):
+    token = csrf_of(client.get("/destinations").text)
+    answer = client.post("/destinations", data={"csrf_token": token, "name": "x", "url": "ftp://x"})
+    assert answer.status_code == 400 and 'role="alert"' in answer.text and "url" in answer.text
+    answer = client.post("/routes", data={"csrf_token": token, "destination_id": "dest_nope"})
+    assert answer.status_code in (400, 404)
+    answer = client.post("/api-keys", data={"csrf_token": token, "name": " "})
+    assert answer.status_code == 400 and "name: must not be empty" in answer.text
