@@ -93,9 +93,12 @@ async def list_events(
     filters: dict[str, Any],
     limit: int,
     offset: int,
-) -> tuple[list[dict], int]:
+    *,
+    count: bool = True,
+) -> tuple[list[dict], int | None]:
+    """A newest-first page and the number of all matches (None when not ``count``)."""
     return await ctx.db.read(
-        store.list_events, caller.account_id, direction, filters, limit, offset
+        store.list_events, caller.account_id, direction, filters, limit, offset, count
     )
 
 

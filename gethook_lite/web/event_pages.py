@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
@@ -12,9 +13,13 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from gethook_lite.api.common import Ctx
-from gethook_lite.constants import WEB_EVENTS_PAGE_SIZE, WEB_EVENTS_POLL_MILLISECONDS
+from gethook_lite.constants import (
+    BULK_REPLAY_MAX_EVENTS,
+    WEB_EVENTS_PAGE_SIZE,
+    WEB_EVENTS_POLL_MILLISECONDS,
+)
 from gethook_lite.context import Context
-from gethook_lite.domain import destinations, events, sources
+from gethook_lite.domain import bulk_replay, destinations, events, sources
 from gethook_lite.errors import BadRequest, NotFound
 from gethook_lite.web.guard import action_session, page_session
 from gethook_lite.web.layout import page
@@ -44,12 +49,28 @@ class EventQuery:
 
     @classmethod
     def from_request(cls, request: Request) -> EventQuery:
-        given = {
-            name: str(request.query_params.get(name) or "")[:255]
-            for name in cls.__dataclass_fields__
-        }
+        return cls.from_mapping(request.query_params)
+
+    @classmethod
+    def from_mapping(cls, values: Any) -> EventQuery:
+        given = {name: str(values.get(name) or "")[:255] for name in cls.__dataclass_fields__}
         given["direction"] = given["direction"] or "inbound"
         return cls(**given)
+
+    @property
+    def wants_total(self) -> bool:
+        """Count the matches only when it is cheap (no narrowing filter: the per-day tallies
+        answer) or the bulk replay button needs the number; an older page never counts."""
+        if self.before:
+            return False
+        narrowing = (self.source_id, self.destination_id, self.event_type, self.since, self.until)
+        return self.narrowed_by_status or not any(narrowing)
+
+    @property
+    def narrowed_by_status(self) -> bool:
+        """Whether a bulk replay is offered: only for a chosen status or view, so that
+        "replay everything" is never one click away."""
+        return bool(self.view or self.status)
 
     def filters(self) -> dict:
         """The domain's filters (validated there); 400 naming a bad parameter."""
@@ -96,7 +117,13 @@ async def _page_of_events(
     except BadRequest as exc:
         return [], 0, exc.message
     items, total = await events.list_events(
-        ctx, session.caller, query.direction, filters, WEB_EVENTS_PAGE_SIZE, 0
+        ctx,
+        session.caller,
+        query.direction,
+        filters,
+        WEB_EVENTS_PAGE_SIZE,
+        0,
+        count=query.wants_total,
     )
     return items, total, None
 
@@ -126,7 +153,31 @@ async def events_page(request: Request, ctx: Ctx) -> Response:
         # Only the newest page follows new events; an older page stays put while read.
         live_url=None if query.before or error else f"/events/rows?{query.link()}",
         poll_ms=WEB_EVENTS_POLL_MILLISECONDS,
+        bulk=_bulk_outcome(request),
+        bulk_limit=BULK_REPLAY_MAX_EVENTS,
     )
+
+
+def _bulk_outcome(request: Request) -> dict | None:
+    """What the last bulk replay did, carried in the redirect's query (numbers only)."""
+    replayed = request.query_params.get("replayed", "")
+    if not replayed.isdigit():
+        return None
+    return {"replayed": int(replayed), "more_left": request.query_params.get("more") == "1"}
+
+
+@post("/events/replay", status_code=303)
+async def replay_all(request: Request, ctx: Ctx) -> Response:
+    """Replay every event matching the list's filters (the count was on the button)."""
+    session, form = await action_session(request, ctx)
+    query = EventQuery.from_mapping(form)
+    if not query.narrowed_by_status:
+        raise BadRequest("choose a status or a view (such as dead letter) to replay in bulk")
+    filters = query.filters()
+    done = await bulk_replay.replay_matching(ctx, session.caller, query.direction, filters)
+    more = "&more=1" if done.more_left else ""
+    location = f"/events?{query.link(before='')}&replayed={done.replayed}{more}"
+    return Redirect(location, status_code=303)
 
 
 @get("/events/rows")
@@ -183,4 +234,4 @@ async def replay(request: Request, ctx: Ctx, event_id: FromPath[str]) -> Respons
     return Redirect(f"/events/{replayed['replay_event_id']}", status_code=303)
 
 
-EVENT_HANDLERS = [events_page, event_rows, event_page, replay]
+EVENT_HANDLERS = [events_page, event_rows, replay_all, event_page, replay]

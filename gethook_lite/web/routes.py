@@ -30,9 +30,12 @@ log = logging.getLogger("gethook_lite.web")
 
 
 def _sign_in_required(request: Request, _: SignInRequired) -> Response:
-    if request.method != "GET" or request.url.path == "/events/rows":
-        # A background refresh or a form without a session: say so; the page script reloads.
+    if request.url.path == "/events/rows":
+        # The background refresh: say so; the page script reloads into the sign-in form.
         return Response("", status_code=401, media_type=MediaType.TEXT)
+    if request.method != "GET":
+        # A form posted after the session ended: sign in again, then start over.
+        return Redirect("/login", status_code=303)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     query = "" if target == "/" else f"?next={quote(safe_next(target), safe='')}"
     return Redirect(f"/login{query}", status_code=303)

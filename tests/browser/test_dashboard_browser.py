@@ -136,3 +136,23 @@ def test_keyboard_reaches_the_navigation_and_forms(page_factory, dashboard, snap
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     expect(page.locator(":focus")).to_have_attribute("href", "/")
+
+
+def test_bulk_replay_of_dead_letters_with_the_count_first(page_factory, dashboard):
+    page = page_factory()
+    sign_in_with_password(page)
+    first = dashboard.ingest(b'{"type": "bulk.one"}')
+    second = dashboard.ingest(b'{"type": "bulk.two"}')
+    page.goto(f"/events?view=dead_letter&destination_id={dashboard.failing['id']}")
+    # "crm" answers 500 twice: both become dead letters, and the list shows them live.
+    expect(page.get_by_role("link", name=first)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(page.get_by_role("link", name=second)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    page.reload()  # the button's count is rendered with the page
+    button = page.get_by_role("button", name=re.compile(r"^Replay all \d+ matching$"))
+    count = int(re.search(r"\d+", button.inner_text()).group())
+    assert count >= 2
+    messages = []
+    page.once("dialog", lambda dialog: messages.append(dialog.message))
+    button.click()
+    expect(page.get_by_role("status")).to_contain_text(f"Replayed {count} events")
+    assert messages and f"Replay {count} events" in messages[0]

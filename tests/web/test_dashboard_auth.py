@@ -149,3 +149,9 @@ def test_the_cookie_is_secure_over_https(tmp_path, clock):
         answer = sign_in(https_client, key=key)
         assert answer.status_code == 303
         assert "; Secure" in answer.headers["set-cookie"]
+
+
+def test_a_form_posted_after_the_session_ended_goes_to_sign_in(client, account):
+    answer = client.post("/destinations", data={"name": "x"}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    assert client.get("/events/rows").status_code == 401

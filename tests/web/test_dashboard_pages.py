@@ -74,11 +74,11 @@ def test_events_quick_views_destination_filter_and_cursor(client, setup, auth):
     assert "0 matching events" in client.get("/events?view=failed").text
     assert "0 matching events" in client.get("/events?view=dead_letter").text
     by_dest = client.get(f"/events?destination_id={dest['id']}").text
-    assert f"{len(ids)} matching events" in by_dest
-    assert "0 matching events" in client.get("/events?destination_id=dest_other").text
+    assert "Newest first" in by_dest and by_dest.count('href="/events/evt_') == WEB_EVENTS_PAGE_SIZE
+    assert "No events match" in client.get("/events?destination_id=dest_other").text
     assert client.get("/events?view=nope").status_code == 400
     assert client.get("/events?since=yesterday").status_code == 400
-    assert f"{len(ids)} matching" in client.get("/events?since=2000-01-01T00:00").text
+    assert "Newest first" in client.get("/events?since=2000-01-01T00:00").text
 
 
 def test_replay_button_makes_a_new_event_and_opens_it(client, setup):
@@ -204,3 +204,47 @@ def test_bad_form_input_is_shown_on_the_page_with_a_400(client, setup):
     assert answer.status_code in (400, 404)
     answer = client.post("/api-keys", data={"csrf_token": token, "name": " "})
     assert answer.status_code == 400 and "name: must not be empty" in answer.text
+
+
+def test_bulk_replay_of_the_matching_events_shows_the_count_then_the_result(client, setup, auth):
+    source, _ = setup
+    ids = [_ingest(client, source, b"{}") for _ in range(3)]
+    page = client.get("/events?status=queued").text
+    assert "Replay all 3 matching" in page and "Replay 3 events matching" in page
+    assert "Replay all" not in client.get("/events").text  # never without a status or view
+    answer = client.post(
+        "/events/replay",
+        data={"csrf_token": csrf_of(page), "status": "queued", "direction": "inbound"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    result = client.get(answer.headers["location"]).text
+    assert "Replayed 3 events" in result
+    for event_id in ids:
+        event = client.get(f"/v1/events/{event_id}", headers=auth).json()["data"]["event"]
+        assert event["status"] == "replayed"
+    replays = client.get("/v1/events?limit=10", headers=auth).json()["data"]["items"]
+    assert sum(item["created_by"] == "replay" for item in replays) == 3
+    refused = client.post("/events/replay", data={"csrf_token": csrf_of(page)})
+    assert refused.status_code == 400
+
+
+def test_bulk_replay_stops_at_its_limit_and_says_more_are_left(client, setup, account):
+    from gethook_lite.domain import bulk_replay, events
+    from gethook_lite.domain.accounts import Caller
+
+    source, _ = setup
+    ids = [_ingest(client, source, b"{}") for _ in range(5)]
+    ctx = client.app.state.ctx
+    key_id = client.get("/v1/api-keys", headers={"Authorization": f"Bearer {account[1]}"}).json()[
+        "data"
+    ][0]["id"]
+    caller = Caller(account_id=account[0], key_id=key_id, role="admin")
+    filters = events.parse_filters("queued", None, None, None, None)
+    with client.portal() as portal:
+        done = portal.call(bulk_replay.replay_matching, ctx, caller, "inbound", filters, 2)
+        assert done.replayed == 2 and done.more_left
+        done = portal.call(bulk_replay.replay_matching, ctx, caller, "inbound", filters, 10)
+    # The 2 replays made first are queued too, and newer than the rest: they count as well.
+    assert done.replayed == 5 and not done.more_left
+    assert len(ids) == 5
