@@ -26,7 +26,7 @@ from gethook_lite.web.layout import page
 from gethook_lite.web.render import body_view, html
 from gethook_lite.web.sessions import WebSession
 
-__all__ = ["EVENT_HANDLERS", "EventQuery"]
+__all__ = ["EVENT_HANDLERS", "EventQuery", "as_utc"]
 
 _DIRECTIONS = ("inbound", "outbound")
 # What a datetime-local field sends (minutes, optional seconds); the form says it is UTC.
@@ -80,8 +80,8 @@ class EventQuery:
             self.status or None,
             self.source_id or None,
             self.event_type or None,
-            _as_utc(self.since),
-            _as_utc(self.until),
+            as_utc(self.since),
+            as_utc(self.until),
             view=self.view or None,
             destination_id=self.destination_id or None,
             before=self.before or None,
@@ -93,7 +93,8 @@ class EventQuery:
         return urlencode({name: value for name, value in values.items() if value})
 
 
-def _as_utc(value: str) -> str | None:
+def as_utc(value: str) -> str | None:
+    """A datetime-local value (the form says UTC) as RFC 3339; anything else as given."""
     if not value:
         return None
     if _LOCAL_TIME.match(value):

@@ -21,6 +21,9 @@ NAV = (
     ("/destinations", "Destinations"),
     ("/routes", "Routes"),
     ("/api-keys", "API keys"),
+    ("/exports", "Exports"),
+    ("/domains", "Custom domains"),
+    ("/brand", "Brand"),
 )
 
 

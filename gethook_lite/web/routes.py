@@ -16,12 +16,14 @@ from gethook_lite.errors import DomainError
 from gethook_lite.web.auth_pages import AUTH_HANDLERS, safe_next
 from gethook_lite.web.destination_pages import DESTINATION_HANDLERS
 from gethook_lite.web.event_pages import EVENT_HANDLERS
+from gethook_lite.web.export_pages import EXPORT_HANDLERS
 from gethook_lite.web.guard import SignInRequired
 from gethook_lite.web.key_pages import KEY_HANDLERS
 from gethook_lite.web.overview_page import overview
 from gethook_lite.web.render import html
 from gethook_lite.web.route_pages import ROUTE_HANDLERS
 from gethook_lite.web.security import security_headers_middleware
+from gethook_lite.web.settings_pages import SETTINGS_HANDLERS
 from gethook_lite.web.source_pages import SOURCE_HANDLERS
 
 __all__ = ["web_router"]
@@ -30,7 +32,7 @@ log = logging.getLogger("gethook_lite.web")
 
 
 def _sign_in_required(request: Request, _: SignInRequired) -> Response:
-    if request.url.path == "/events/rows":
+    if request.url.path.endswith("/rows"):
         # The background refresh: say so; the page script reloads into the sign-in form.
         return Response("", status_code=401, media_type=MediaType.TEXT)
     if request.method != "GET":
@@ -81,6 +83,8 @@ web_router = Router(
         *DESTINATION_HANDLERS,
         *ROUTE_HANDLERS,
         *KEY_HANDLERS,
+        *EXPORT_HANDLERS,
+        *SETTINGS_HANDLERS,
         create_static_files_router(path="/static", directories=[str(_STATIC)]),
     ],
     middleware=[security_headers_middleware],

@@ -156,3 +156,30 @@ def test_bulk_replay_of_dead_letters_with_the_count_first(page_factory, dashboar
     button.click()
     expect(page.get_by_role("status")).to_contain_text(f"Replayed {count} events")
     assert messages and f"Replay {count} events" in messages[0]
+
+
+def test_an_export_shows_its_progress_then_its_file(page_factory, dashboard, snap):
+    page = page_factory()
+    sign_in_with_password(page)
+    page.goto("/exports")
+    page.get_by_text("New export").click()
+    page.get_by_label("Format", exact=True).select_option("csv")
+    page.get_by_label("Include attempts").check()
+    page.get_by_role("button", name="Start export").click()
+    # The job's row refreshes itself until the file is ready.
+    expect(page.get_by_role("link", name=re.compile("^Download"))).to_be_visible(timeout=15_000)
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("^Download")).first.click()
+    assert download.value.suggested_filename.endswith(".csv")
+    snap(page, "exports")
+    page.goto("/domains")
+    page.get_by_label("Domain", exact=True).fill("hooks.acme.example")
+    page.get_by_role("button", name="Add domain").click()
+    expect(page.get_by_label("TXT value")).to_have_value(re.compile(r"\S+"))
+    snap(page, "domains")
+    page.goto("/brand")
+    page.get_by_label("Company name", exact=True).fill("Acme Payments")
+    page.get_by_label("Primary colour").fill("#0F766E")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Brand settings saved.")
+    snap(page, "brand")

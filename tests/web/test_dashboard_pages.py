@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -248,3 +249,48 @@ def test_bulk_replay_stops_at_its_limit_and_says_more_are_left(client, setup, ac
     # The 2 replays made first are queued too, and newer than the rest: they count as well.
     assert done.replayed == 5 and not done.more_left
     assert len(ids) == 5
+
+
+def test_exports_start_show_progress_and_download(client, setup):
+    source, _ = setup
+    _ingest(client, source, b'{"n": 1}')
+    page = client.get("/exports").text
+    answer = client.post(
+        "/exports",
+        data={"csrf_token": csrf_of(page), "format": "jsonl", "direction": "inbound"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    deadline = time.monotonic() + 10
+    while "Download" not in (rows := client.get("/exports/rows").text):
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.05)
+    job_id = re.search(r'href="/exports/(exp_[^"/]+)/download"', rows).group(1)
+    download = client.get(f"/exports/{job_id}/download")
+    assert download.status_code == 200 and b'"n": 1' in download.content.replace(b'\\"', b'"')
+    bad = client.post("/exports", data={"csrf_token": csrf_of(page), "format": "xml"})
+    assert bad.status_code == 400 and "format" in bad.text
+
+
+def test_custom_domains_and_brand_settings(client, setup, auth):
+    token = csrf_of(client.get("/domains").text)
+    client.post("/domains", data={"csrf_token": token, "domain": "hooks.example.com"})
+    page = client.get("/domains").text
+    assert "_gethook-challenge.hooks.example.com" in page
+    domain_id = client.get("/v1/custom-domains", headers=auth).json()["data"][0]["id"]
+    client.post(f"/domains/{domain_id}/delete", data={"csrf_token": token})
+    assert client.get("/v1/custom-domains", headers=auth).json()["data"] == []
+
+    saved = client.post(
+        "/brand",
+        data={"csrf_token": token, "company_name": "Acme <b>", "primary_color": "#112233"},
+    )
+    assert (
+        saved.status_code == 200
+        and "Acme &lt;b&gt;" in saved.text
+        and 'fill="#112233"' in saved.text
+    )
+    brand = client.get("/v1/brand-settings", headers=auth).json()["data"]
+    assert brand["company_name"] == "Acme <b>" and brand["logo_url"] is None
+    refused = client.post("/brand", data={"csrf_token": token, "primary_color": "red"})
+    assert refused.status_code == 400 and 'value="red"' in refused.text

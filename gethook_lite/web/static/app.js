@@ -20,13 +20,10 @@ function subscribeToEventChanges(url, intervalMs, onChange) {
   return stop;
 }
 
-function startLiveEvents() {
-  const rows = document.getElementById("event-rows");
-  if (!rows || !rows.dataset.liveUrl) return;
-  const url = rows.dataset.liveUrl;
-  const intervalMs = Number(rows.dataset.pollMs) || 3000;
+// Fetch a server-rendered (and escaped) fragment and swap it into `element` when it changed.
+function fragmentRefresher(element, url) {
   let busy = false;
-  const refresh = async () => {
+  return async () => {
     if (busy) return;
     busy = true;
     try {
@@ -34,10 +31,9 @@ function startLiveEvents() {
       if (answer.status === 401) { window.location.reload(); return; }
       if (!answer.ok) return;
       const html = await answer.text();
-      // The fragment is rendered (and escaped) by the server, like the page itself.
-      if (html !== rows.dataset.lastHtml) {
-        rows.innerHTML = html;
-        rows.dataset.lastHtml = html;
+      if (html !== element.dataset.lastHtml) {
+        element.innerHTML = html;
+        element.dataset.lastHtml = html;
       }
     } catch (_) {
       // Offline or restarting: try again on the next tick.
@@ -45,7 +41,25 @@ function startLiveEvents() {
       busy = false;
     }
   };
-  subscribeToEventChanges(url, intervalMs, refresh);
+}
+
+function startLiveEvents() {
+  const rows = document.getElementById("event-rows");
+  if (!rows || !rows.dataset.liveUrl) return;
+  const url = rows.dataset.liveUrl;
+  subscribeToEventChanges(url, Number(rows.dataset.pollMs) || 3000, fragmentRefresher(rows, url));
+}
+
+// Export jobs in progress: refresh their rows until none is pending or running.
+function startExportProgress() {
+  const rows = document.getElementById("export-rows");
+  if (!rows || !rows.dataset.refreshUrl) return;
+  const refresh = fragmentRefresher(rows, rows.dataset.refreshUrl);
+  const timer = setInterval(async () => {
+    if (document.visibilityState !== "visible") return;
+    await refresh();
+    if (!/>(pending|running)</.test(rows.innerHTML)) clearInterval(timer);
+  }, Number(rows.dataset.pollMs) || 2000);
 }
 
 // --- Copy buttons and confirmations -------------------------------------------------------
@@ -79,4 +93,5 @@ document.addEventListener("DOMContentLoaded", () => {
   wireCopyButtons();
   wireConfirmations();
   startLiveEvents();
+  startExportProgress();
 });
