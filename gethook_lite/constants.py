@@ -89,3 +89,8 @@ WEB_EVENTS_POLL_MILLISECONDS = 3000
 # A bulk replay (the dashboard's "replay all matching") replays at most this many events per
 # request: each is a routed write like a single replay, and the request waits for all of them.
 BULK_REPLAY_MAX_EVENTS = 1000
+
+# Destination health (success rate, p95 latency, last error) covers this window, from at most
+# this many of the newest attempts: the read stays bounded however busy the account is.
+DESTINATION_HEALTH_WINDOW_SECONDS = 86_400
+DESTINATION_HEALTH_MAX_ATTEMPTS = 5_000

@@ -11,6 +11,7 @@ from gethook_lite.api.resources import present_destination
 from gethook_lite.context import Context
 from gethook_lite.db import web_sessions as dashboard_store
 from gethook_lite.domain import destinations
+from gethook_lite.domain.destination_health import destination_health
 from gethook_lite.errors import BadRequest
 from gethook_lite.web.guard import action_session, page_session
 from gethook_lite.web.layout import page
@@ -39,6 +40,7 @@ async def _destinations_page(
         status_code=status_code,
         destinations=[present_destination(ctx, destination) for destination in found],
         pending=pending,
+        health=await destination_health(ctx, session.caller),
         new_secret=new_secret,
         form_error=form_error,
     )

@@ -78,7 +78,17 @@ def test_a_script_in_a_body_renders_as_text_and_does_not_run(page_factory, dashb
 def test_rotate_a_secret_shown_once_and_send_a_test_event(page_factory, dashboard, snap):
     page = page_factory()
     sign_in_with_password(page)
+    dashboard.ingest(b'{"type": "health.check"}')
     page.goto("/destinations")
+    # Health at a glance: "crm" answers 500, "billing" 200.
+    crm = page.get_by_role("row", name=re.compile("crm"))
+    deadline = time.monotonic() + 10
+    while "HTTP 500" not in crm.inner_text() and time.monotonic() < deadline:
+        time.sleep(0.3)
+        page.reload()
+    expect(crm).to_contain_text("HTTP 500")
+    expect(crm).to_contain_text("0.0 %")
+    expect(page.get_by_role("row", name=re.compile("billing"))).to_contain_text("100.0 %")
     row = page.get_by_role("row", name=re.compile("billing"))
     row.get_by_role("button", name="Rotate secret").click()
     secret = page.get_by_label("New signing secret", exact=True)
