@@ -91,4 +91,18 @@ async def set_active(request: Request, ctx: Ctx, destination_id: FromPath[str]) 
     return Redirect("/destinations", status_code=303)
 
 
-DESTINATION_HANDLERS = [destinations_page, create_destination, rotate_secret, set_active]
+@post("/destinations/{destination_id:str}/delete", status_code=303)
+async def delete_destination(request: Request, ctx: Ctx, destination_id: FromPath[str]) -> Response:
+    """Its routes go with it and its pending deliveries are cancelled."""
+    session, _ = await action_session(request, ctx)
+    await destinations.delete_destination(ctx, session.caller, destination_id)
+    return Redirect("/destinations", status_code=303)
+
+
+DESTINATION_HANDLERS = [
+    destinations_page,
+    create_destination,
+    rotate_secret,
+    set_active,
+    delete_destination,
+]

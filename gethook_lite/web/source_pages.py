@@ -77,4 +77,12 @@ async def send_test_event(request: Request, ctx: Ctx, source_id: FromPath[str]) 
     return Redirect(f"/events/{event_id}", status_code=303)
 
 
-SOURCE_HANDLERS = [sources_page, create_source, send_test_event]
+@post("/sources/{source_id:str}/delete", status_code=303)
+async def delete_source(request: Request, ctx: Ctx, source_id: FromPath[str]) -> Response:
+    """Its ingest URL answers 404 from now on; its events stay readable."""
+    session, _ = await action_session(request, ctx)
+    await sources.delete_source(ctx, session.caller, source_id)
+    return Redirect("/sources", status_code=303)
+
+
+SOURCE_HANDLERS = [sources_page, create_source, send_test_event, delete_source]

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from gethook_lite.constants import WEB_EVENTS_PAGE_SIZE
+from tests.conftest import new_account
 from tests.web.helpers import csrf_of, sign_in
 
 
@@ -294,3 +295,33 @@ def test_custom_domains_and_brand_settings(client, setup, auth):
     assert brand["company_name"] == "Acme <b>" and brand["logo_url"] is None
     refused = client.post("/brand", data={"csrf_token": token, "primary_color": "red"})
     assert refused.status_code == 400 and 'value="red"' in refused.text
+
+
+def test_another_accounts_ids_answer_404_and_are_never_touched(client, setup):
+    source, dest = setup
+    event_id = _ingest(client, source, b"{}")
+    other_key = new_account(client, "other")[1]
+    client.cookies.clear()
+    sign_in(client, key=other_key)
+    token = csrf_of(client.get("/").text)
+    assert client.get(f"/events/{event_id}").status_code == 404
+    for path in (
+        f"/events/{event_id}/replay",
+        f"/destinations/{dest['id']}/rotate-secret",
+        f"/destinations/{dest['id']}/active",
+        f"/sources/{source['id']}/test-event",
+    ):
+        answer = client.post(path, data={"csrf_token": token, "active": "false"})
+        assert answer.status_code == 404, path
+    assert event_id not in client.get("/events").text
+    assert "billing" not in client.get("/destinations").text
+
+
+def test_delete_a_source_and_a_destination(client, setup, auth):
+    source, dest = setup
+    token = csrf_of(client.get("/sources").text)
+    client.post(f"/sources/{source['id']}/delete", data={"csrf_token": token})
+    assert client.get(f"/v1/sources/{source['id']}", headers=auth).status_code == 404
+    client.post(f"/destinations/{dest['id']}/delete", data={"csrf_token": token})
+    assert client.get(f"/v1/destinations/{dest['id']}", headers=auth).status_code == 404
+    assert client.get("/v1/routes", headers=auth).json()["data"] == []
