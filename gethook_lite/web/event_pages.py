@@ -110,13 +110,14 @@ async def _names(ctx: Context, session: WebSession) -> tuple[list[dict], list[di
 
 
 async def _page_of_events(
-    ctx: Context, session: WebSession, query: EventQuery
-) -> tuple[list[dict], int, str | None]:
-    """A page of events, the count of all matches, and the error to show instead if any."""
+    ctx: Context, session: WebSession, query: EventQuery, *, count: bool = True
+) -> tuple[list[dict], int | None, str | None]:
+    """A page of events, the count of all matches (when cheap or needed, see
+    ``EventQuery.wants_total``), and the error to show instead if any."""
     try:
         filters = query.filters()
     except BadRequest as exc:
-        return [], 0, exc.message
+        return [], None, exc.message
     items, total = await events.list_events(
         ctx,
         session.caller,
@@ -124,7 +125,7 @@ async def _page_of_events(
         filters,
         WEB_EVENTS_PAGE_SIZE,
         0,
-        count=query.wants_total,
+        count=count and query.wants_total,
     )
     return items, total, None
 
@@ -186,7 +187,8 @@ async def event_rows(request: Request, ctx: Ctx) -> Response:
     """The rows of the events table alone: what the page's live refresh swaps in."""
     session = await page_session(request, ctx)
     query = EventQuery.from_request(request)
-    items, _, _ = await _page_of_events(ctx, session, query)
+    # The rows alone, never counted: every open events page polls them every few seconds.
+    items, _, _ = await _page_of_events(ctx, session, query, count=False)
     source_list = await sources.list_sources(ctx, session.caller)
     return html(
         "_event_rows.html",

@@ -55,7 +55,9 @@ class Dashboard:
         return answer.json()["data"]["id"]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open, its event loop runs in the
+# main thread and later tests that call asyncio.run() would fail. One module, one browser.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
@@ -68,7 +70,7 @@ def browser():
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard(tmp_path_factory) -> Iterator[Dashboard]:
     """One server for the module: an account with email and password, a source routed to a
     receiver that answers 200 and to one that answers 500 (dead-lettered after 2 attempts)."""
