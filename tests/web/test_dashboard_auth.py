@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.testing import TestClient
 
 from gethook_lite.app import create_app
-from gethook_lite.constants import LOGIN_FAILURE_LIMIT, WEB_SESSION_LIFETIME_SECONDS
+from gethook_lite.constants import LOGIN_PAIR_FREE_FAILURES, WEB_SESSION_LIFETIME_SECONDS
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
 from tests.web.helpers import csrf_of, sign_in
 
@@ -50,7 +50,7 @@ def test_wrong_password_is_refused_and_throttled_like_the_api(client):
     client.post(
         "/v1/auth/register", json={"name": "corp", "email": "a@b.co", "password": "secret-pass"}
     )
-    for _ in range(LOGIN_FAILURE_LIMIT):
+    for _ in range(LOGIN_PAIR_FREE_FAILURES):
         answer = sign_in(client, email="a@b.co", password="wrong-pass")
         assert answer.status_code == 401 and "invalid email or password" in answer.text
     answer = sign_in(client, email="a@b.co", password="secret-pass")
