@@ -2,7 +2,7 @@
 
 Run by hand: ``python benchmarks/change_log_cost.py [full|off]``. Each round writes the same events
 through the real writer (group commit, synchronous=FULL), once with the change-log triggers
-of migration 0009 and once with them dropped, alternating to spread the machine's noise.
+of migration 0010 and once with them dropped, alternating to spread the machine's noise.
 """
 
 from __future__ import annotations

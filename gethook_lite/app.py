@@ -58,6 +58,7 @@ from gethook_lite.secrets_box import (
     load_or_create_key,
 )
 from gethook_lite.tasks import start_background_tasks
+from gethook_lite.web import web_router
 
 __all__ = [
     "DATABASE_FILE",
@@ -291,6 +292,8 @@ def create_app(
             public_insights_router,
             branding_router,
             public_branding_router,
+            # The dashboard's HTML pages at / (its own session guard, CSP and error pages).
+            web_router,
         ],
         dependencies=PUBLIC,
         exception_handlers=EXCEPTION_HANDLERS,

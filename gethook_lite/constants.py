@@ -156,3 +156,23 @@ BACKUP_RETRY_SECONDS = 600.0
 # Sign-ups (POST /v1/accounts and /v1/auth/register) per client address are counted over this
 # window; accounts.signups_per_client is how many it may make in it.
 SIGNUP_LIMIT_WINDOW_SECONDS = 3600
+
+# A dashboard session lasts this long from sign-in, however active (then sign in again): a
+# working day, so a cookie left on a shared machine does not stay good for weeks.
+WEB_SESSION_LIFETIME_SECONDS = 12 * 3600
+
+# The dashboard's events page shows this many per page (the cursor pages on by event id).
+WEB_EVENTS_PAGE_SIZE = 50
+
+# The events page asks for new rows this often while its tab is visible (until it can follow
+# the live event stream instead; see gethook_lite/web/static/app.js).
+WEB_EVENTS_POLL_MILLISECONDS = 3000
+
+# A bulk replay (the dashboard's "replay all matching") replays at most this many events per
+# request: each is a routed write like a single replay, and the request waits for all of them.
+BULK_REPLAY_MAX_EVENTS = 1000
+
+# Destination health (success rate, p95 latency, last error) covers this window, from at most
+# this many of the newest attempts: the read stays bounded however busy the account is.
+DESTINATION_HEALTH_WINDOW_SECONDS = 86_400
+DESTINATION_HEALTH_MAX_ATTEMPTS = 5_000

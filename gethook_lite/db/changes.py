@@ -1,4 +1,4 @@
-"""The change log (migration 0009): reading it in cursor order, and what its rows refer to."""
+"""The change log (migration 0010): reading it in cursor order, and what its rows refer to."""
 
 from __future__ import annotations
 

@@ -40,17 +40,37 @@ class EventFilters(msgspec.Struct, frozen=True, kw_only=True):
     """Which events a listing or an export reads; None means "any". Times are Unix seconds
     compared with ``received_at`` (both ends included)."""
 
-    status: str | None = None
+    # One status, or several (the dashboard's views such as "failed": several statuses).
+    status: str | tuple[str, ...] | None = None
     source_id: str | None = None
     event_type: str | None = None
     since: float | None = None
     until: float | None = None
+    # Events with a delivery to this destination.
+    destination_id: str | None = None
+    # Only events older than this id (a page cursor).
+    before: str | None = None
 
     @property
     def by_status_only(self) -> bool:
         """Nothing but (at most) the status narrows: the per-day tallies can count the matches."""
-        narrowing = (self.source_id, self.event_type, self.since, self.until)
+        narrowing = (
+            self.source_id,
+            self.event_type,
+            self.since,
+            self.until,
+            self.destination_id,
+            self.before,
+        )
         return all(value is None for value in narrowing)
+
+    def status_clause(self) -> tuple[str, list[str]]:
+        """The condition on ``status`` (empty when any status passes) and its parameters."""
+        if self.status is None:
+            return "", []
+        if isinstance(self.status, tuple):
+            return f"status IN ({', '.join('?' for _ in self.status)})", list(self.status)
+        return "status = ?", [self.status]
 
 
 def find_duplicate(
@@ -83,11 +103,11 @@ def event_where(
     that pass ``filters``: the one definition the listing and exports share."""
     clauses = ["account_id = ?", "direction = ?"]
     params: list[str | float] = [account_id, direction]
-    for column, value in (
-        ("status", filters.status),
-        ("source_id", filters.source_id),
-        ("event_type", filters.event_type),
-    ):
+    status_clause, status_params = filters.status_clause()
+    if status_clause:
+        clauses.append(status_clause)
+        params.extend(status_params)
+    for column, value in (("source_id", filters.source_id), ("event_type", filters.event_type)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
@@ -97,6 +117,15 @@ def event_where(
     if filters.until is not None:
         clauses.append("received_at <= ?")
         params.append(filters.until)
+    if filters.destination_id is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id"
+            " AND d.destination_id = ?)"
+        )
+        params.append(filters.destination_id)
+    if filters.before is not None:
+        clauses.append("id < ?")
+        params.append(filters.before)
     return " AND ".join(clauses), params
 
 
@@ -109,8 +138,10 @@ def list_events(
     offset: int,
     *,
     max_body_bytes: int,
-) -> tuple[list[Row], int]:
-    """A newest-first page of events and the number of all that match.
+    count: bool = True,
+) -> tuple[list[Row], int | None]:
+    """A newest-first page of events and the number of all that match (None unless ``count``:
+    with narrowing filters counting walks every match, far slower than the page itself).
 
     The page stops early, after at least one event, once its bodies add up to
     ``max_body_bytes``: ``limit`` events of the largest allowed body would otherwise be held in
@@ -130,6 +161,8 @@ def list_events(
         if body_bytes >= max_body_bytes:
             break
     cursor.close()
+    if not count:
+        return items, None
     return items, _count(conn, account_id, direction, filters, where, params)
 
 
@@ -146,9 +179,10 @@ def _count(
     if filters.by_status_only:
         sql = "SELECT coalesce(sum(n), 0) FROM event_tallies WHERE account_id = ? AND direction = ?"
         tally_params = [account_id, direction]
-        if filters.status is not None:
-            sql += " AND status = ?"
-            tally_params.append(filters.status)
+        status_clause, status_params = filters.status_clause()
+        if status_clause:
+            sql += f" AND {status_clause}"
+            tally_params.extend(status_params)
         return conn.execute(sql, tally_params).fetchone()[0]
     return conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
 

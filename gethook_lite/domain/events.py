@@ -25,6 +25,7 @@ from gethook_lite.ingest.event_typing import payload_hash
 
 __all__ = [
     "EVENT_STATUSES",
+    "EVENT_VIEWS",
     "EventFilters",
     "get_event",
     "list_events",
@@ -42,6 +43,15 @@ EVENT_STATUSES = (
 )  # fmt: skip
 MAX_EXTERNAL_ID_LENGTH = 255
 
+# Saved views that answer "what is failing now" (the dashboard's quick filters): each is a set
+# of statuses. "failed" is every event whose last attempt failed, retrying or given up.
+EVENT_VIEWS = {
+    "failed": ("retry_scheduled", "dead_letter"),
+    "retrying": ("retry_scheduled",),
+    "dead_letter": ("dead_letter",),
+}
+_MAX_ID_LENGTH = 255
+
 
 def parse_filters(
     status: str | None,
@@ -49,16 +59,36 @@ def parse_filters(
     event_type: str | None,
     since: str | None,
     until: str | None,
+    *,
+    view: str | None = None,
+    destination_id: str | None = None,
+    before: str | None = None,
 ) -> EventFilters:
-    """Validate the list filters; 400 naming the parameter on bad input."""
+    """Validate the list filters; 400 naming the parameter on bad input.
+
+    ``view`` (one of EVENT_VIEWS) stands for a set of statuses and cannot be combined with
+    ``status``; ``before`` is a page cursor: only events older than that event id.
+    """
     if status is not None and status not in EVENT_STATUSES:
         raise BadRequest(f"status: must be one of {', '.join(EVENT_STATUSES)}")
+    statuses: str | tuple[str, ...] | None = status
+    if view is not None:
+        if view not in EVENT_VIEWS:
+            raise BadRequest(f"view: must be one of {', '.join(EVENT_VIEWS)}")
+        if status is not None:
+            raise BadRequest("view: cannot be combined with status")
+        statuses = EVENT_VIEWS[view]
+    for name, value in (("destination_id", destination_id), ("before", before)):
+        if value is not None and len(value) > _MAX_ID_LENGTH:
+            raise BadRequest(f"{name}: must be at most {_MAX_ID_LENGTH} characters")
     return EventFilters(
-        status=status,
+        status=statuses,
         source_id=source_id,
         event_type=event_type,
         since=optional_time(since, "since"),
         until=optional_time(until, "until"),
+        destination_id=destination_id,
+        before=before,
     )
 
 
@@ -69,11 +99,13 @@ async def list_events(
     filters: EventFilters,
     limit: int,
     offset: int,
-) -> tuple[list[dict], int]:
+    *,
+    count: bool = True,
+) -> tuple[list[dict], int | None]:
     """A newest-first page (shorter than ``limit`` once its bodies fill the page's byte
-    budget) and the number of all matching events."""
+    budget) and the number of all matching events (None when not ``count``)."""
     return await ctx.db.read(
-        functools.partial(store.list_events, max_body_bytes=EVENT_LIST_BODY_BYTES),
+        functools.partial(store.list_events, max_body_bytes=EVENT_LIST_BODY_BYTES, count=count),
         caller.account_id,
         direction,
         filters,

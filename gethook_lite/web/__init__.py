@@ -1,0 +1,6 @@
+"""The built-in dashboard at ``/``: server-rendered pages over the same domain functions as
+the API, with their templates and static files shipped as package data."""
+
+from gethook_lite.web.routes import web_router
+
+__all__ = ["web_router"]
