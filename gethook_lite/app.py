@@ -37,6 +37,7 @@ from gethook_lite.data_dir import (
 from gethook_lite.data_dir import data_dir_lock as _data_dir_lock
 from gethook_lite.data_dir import unwritable as _unwritable
 from gethook_lite.db import Database, StorageError
+from gethook_lite.db.database import SchemaTooNew
 from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_meta_once
 from gethook_lite.delivery.dispatch import Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
@@ -92,6 +93,9 @@ async def _open_database(settings: Settings) -> Database:
     )
     try:
         await db.open()
+    except SchemaTooNew as exc:
+        # Nothing was changed: the check runs before any migration.
+        raise StartupError(f"{db.path}: {exc}") from None
     except StorageError as exc:
         raise StartupError(
             f"storage.data_dir: cannot open {db.path} ({exc.__cause__ or exc}); check that the"
