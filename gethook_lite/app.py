@@ -38,7 +38,7 @@ from gethook_lite.data_dir import data_dir_lock as _data_dir_lock
 from gethook_lite.data_dir import unwritable as _unwritable
 from gethook_lite.db import Database, StorageError
 from gethook_lite.db.database import SchemaTooNew
-from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_meta_once
+from gethook_lite.db.instance_meta import KEY_CHECK, get_meta, key_sample, set_meta_once
 from gethook_lite.delivery.dispatch import Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
@@ -66,8 +66,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_KEY_CHECK = "key_check"  # the instance_meta row holding the encrypted known value
 
 
 def _make_data_dir_private(data_dir: Path) -> None:
@@ -106,8 +104,7 @@ async def _open_database(settings: Settings) -> Database:
 
 async def _secret_box(settings: Settings, db: Database) -> SecretBox:
     """The key that opens this database's secrets, checked against the stored key check."""
-    check = await db.read(get_meta, _KEY_CHECK)
-    sample = check or await db.read(any_encrypted_secret)
+    sample = await db.read(key_sample)
     try:
         key = load_or_create_key(
             settings.storage.encryption_key, settings.data_dir, create=sample is None
@@ -127,8 +124,8 @@ async def _secret_box(settings: Settings, db: Database) -> SecretBox:
             f"{where}: this key does not open the secrets in {db.path}; use the secret.key"
             " (or storage.encryption_key) that was backed up with this database"
         )
-    if check is None:
-        await db.write(set_meta_once, _KEY_CHECK, box.encrypt(KEY_CHECK_PLAINTEXT))
+    if await db.read(get_meta, KEY_CHECK) is None:
+        await db.write(set_meta_once, KEY_CHECK, box.encrypt(KEY_CHECK_PLAINTEXT))
     return box
 
 

@@ -225,3 +225,8 @@ def version() -> None:
 from gethook_lite.cli_ops import add_operator_commands  # noqa: E402
 
 add_operator_commands(main, accounts, keys, _config_option, _data_dir_option, _settings)
+
+# gethook doctor lives with its checks in ops/doctor.
+from gethook_lite.ops.doctor import add_doctor_command  # noqa: E402
+
+add_doctor_command(main, _config_option, _data_dir_option, _settings)
