@@ -252,3 +252,14 @@ def test_migrate_check_on_a_fresh_and_a_current_data_dir(tmp_path):
     assert gethook("migrate", "--data-dir", str(data_dir)).returncode == 0
     current = gethook("migrate", "--check", "--data-dir", str(data_dir))
     assert current.returncode == 0 and "up to date" in current.stdout, current
+
+
+def test_migrate_waits_for_a_stopped_server_but_check_works_beside_it(tmp_path):
+    server = GethookServer(tmp_path / "data").start()
+    try:
+        applied = gethook("migrate", "--data-dir", str(server.data_dir))
+        assert applied.returncode == 1 and "another gethook process" in applied.stderr
+        check = gethook("migrate", "--check", "--data-dir", str(server.data_dir))
+        assert check.returncode == 0 and "up to date" in check.stdout, check
+    finally:
+        server.stop()
