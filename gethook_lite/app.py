@@ -39,8 +39,9 @@ from gethook_lite.data_dir import (
 from gethook_lite.data_dir import data_dir_lock as _data_dir_lock
 from gethook_lite.data_dir import unwritable as _unwritable
 from gethook_lite.db import Database, StorageError
+from gethook_lite.db.database import SchemaTooNew
 from gethook_lite.db.deliveries import Claim
-from gethook_lite.db.instance_meta import any_encrypted_secret, get_meta, set_meta_once
+from gethook_lite.db.instance_meta import KEY_CHECK, get_meta, key_sample, set_meta_once
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
@@ -71,8 +72,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_KEY_CHECK = "key_check"  # the instance_meta row holding the encrypted known value
-
 
 def _make_data_dir_private(data_dir: Path) -> None:
     """The directory 0700 and the database files 0600, created so or tightened (see
@@ -97,6 +96,9 @@ async def _open_database(settings: Settings) -> Database:
     )
     try:
         await db.open()
+    except SchemaTooNew as exc:
+        # Nothing was changed: the check runs before any migration.
+        raise StartupError(f"{db.path}: {exc}") from None
     except StorageError as exc:
         raise StartupError(
             f"storage.data_dir: cannot open {db.path} ({exc.__cause__ or exc}); check that the"
@@ -107,8 +109,7 @@ async def _open_database(settings: Settings) -> Database:
 
 async def _secret_box(settings: Settings, db: Database) -> SecretBox:
     """The key that opens this database's secrets, checked against the stored key check."""
-    check = await db.read(get_meta, _KEY_CHECK)
-    sample = check or await db.read(any_encrypted_secret)
+    sample = await db.read(key_sample)
     try:
         key = load_or_create_key(
             settings.storage.encryption_key, settings.data_dir, create=sample is None
@@ -128,8 +129,8 @@ async def _secret_box(settings: Settings, db: Database) -> SecretBox:
             f"{where}: this key does not open the secrets in {db.path}; use the secret.key"
             " (or storage.encryption_key) that was backed up with this database"
         )
-    if check is None:
-        await db.write(set_meta_once, _KEY_CHECK, box.encrypt(KEY_CHECK_PLAINTEXT))
+    if await db.read(get_meta, KEY_CHECK) is None:
+        await db.write(set_meta_once, KEY_CHECK, box.encrypt(KEY_CHECK_PLAINTEXT))
     return box
 
 

@@ -108,21 +108,55 @@ def config_template() -> str:
 
 
 @main.command()
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only say which migrations would run; exit 0 if none, 1 if some would, 3 if refused.",
+)
 @_config_option
 @_data_dir_option
-def migrate(config_file: str | None, data_dir: str | None) -> None:
-    """Apply database migrations (also done at every start)."""
+def migrate(check: bool, config_file: str | None, data_dir: str | None) -> None:
+    """Apply database migrations (also done at every start; the server must be stopped)."""
     from gethook_lite.app import open_context
+    from gethook_lite.data_dir import data_dir_lock
 
     settings = _settings(config_file, **{"storage.data_dir": data_dir})
+    if check:
+        sys.exit(_migration_check(settings))
 
     async def run() -> None:
-        # Opening applies every pending migration (logging each one) and checks the key.
-        async with open_context(settings):
-            pass
+        # Opening applies every pending migration (logging each one) and checks the key. The
+        # lock: a running server's code would not know the schema it is given.
+        with data_dir_lock(settings.data_dir):
+            async with open_context(settings):
+                pass
 
     _run(run())
     click.echo(f"database in {settings.data_dir} is up to date")
+
+
+# Exit codes of ``migrate --check`` (README, "Upgrading"): scripts tell "to do" from "refused".
+_CHECK_UP_TO_DATE, _CHECK_PENDING, _CHECK_REFUSED = 0, 1, 3
+
+
+def _migration_check(settings: Settings) -> int:
+    from gethook_lite.data_dir import DATABASE_FILE
+    from gethook_lite.ops.schema import migration_plan
+
+    database = settings.data_dir / DATABASE_FILE
+    plan = migration_plan(database)
+    if plan.refused:
+        click.echo(f"Error: {database}: {plan.refused}", err=True)
+        return _CHECK_REFUSED
+    names = ", ".join(f"{version:04d}" for version in plan.pending)
+    if not plan.database_exists:
+        click.echo(f"no database at {database} yet: the first start creates it ({names})")
+        return _CHECK_PENDING
+    if not plan.pending:
+        click.echo(f"{database} is up to date (schema {plan.newest_known})")
+        return _CHECK_UP_TO_DATE
+    click.echo(f"{database} would be migrated to schema {plan.newest_known}: {names}")
+    return _CHECK_PENDING
 
 
 @main.group()
@@ -191,6 +225,11 @@ def version() -> None:
 from gethook_lite.cli_ops import add_operator_commands  # noqa: E402
 
 add_operator_commands(main, accounts, keys, _config_option, _data_dir_option, _settings)
+
+# gethook doctor lives with its checks in ops/doctor.
+from gethook_lite.ops.doctor import add_doctor_command  # noqa: E402
+
+add_doctor_command(main, _config_option, _data_dir_option, _settings)
 
 # Developer commands (listen, tail, trigger): clients of a running server.
 from gethook_lite.cli_dev import listen, tail, trigger  # noqa: E402

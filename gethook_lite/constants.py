@@ -8,6 +8,10 @@ __all__ = [
     "CLAIM_COALESCE_SECONDS",
     "CLAIM_WINDOW_FACTOR",
     "CLOCK_STEP_THRESHOLD_SECONDS",
+    "DOCTOR_FULL_DISK_BYTES",
+    "DOCTOR_LARGE_WAL_BYTES",
+    "DOCTOR_LOW_DISK_BYTES",
+    "DOCTOR_OLD_BACKUP_SECONDS",
     "EVENT_LIST_BODY_BYTES",
     "EVENT_STREAM_PATH",
     "FD_RESERVE",
@@ -176,3 +180,18 @@ BULK_REPLAY_MAX_EVENTS = 1000
 # this many of the newest attempts: the read stays bounded however busy the account is.
 DESTINATION_HEALTH_WINDOW_SECONDS = 86_400
 DESTINATION_HEALTH_MAX_ATTEMPTS = 5_000
+
+# `gethook doctor`: free space on the data directory's disk below which it warns (a day or two of
+# events and a backup on a small VPS) and below which it reports an error (SQLite refuses writes
+# on a full disk, and every ingest then fails with 503).
+DOCTOR_LOW_DISK_BYTES = 1024 * 1024 * 1024
+DOCTOR_FULL_DISK_BYTES = 100 * 1024 * 1024
+
+# `gethook doctor` warns when gethook.db-wal is larger than this: SQLite checkpoints it back to
+# a few MB after each burst, so a WAL this big means checkpoints are being held off (a reader
+# that never finishes) and reads slow down as it grows.
+DOCTOR_LARGE_WAL_BYTES = 256 * 1024 * 1024
+
+# `gethook doctor` warns when the newest backup is older than this (without scheduled backups;
+# with them, when older than two of their intervals).
+DOCTOR_OLD_BACKUP_SECONDS = 7 * 24 * 3600.0

@@ -32,7 +32,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from gethook_lite.constants import MAX_WRITE_BATCH, SQLITE_BUSY_TIMEOUT_MS
 
-__all__ = ["Database", "StorageError"]
+__all__ = ["Database", "SchemaTooNew", "StorageError", "known_migrations", "pending_migrations"]
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -43,6 +43,10 @@ Result = TypeVar("Result")
 
 class StorageError(Exception):
     """The database could not do what was asked (locked, read-only, full disk, closed)."""
+
+
+class SchemaTooNew(StorageError):
+    """The database holds migrations this build does not know: a newer gethook wrote it."""
 
 
 class _Write(NamedTuple):
@@ -469,10 +473,10 @@ def _apply_migrations(conn: sqlite3.Connection) -> list[int]:
         "CREATE TABLE IF NOT EXISTS schema_migrations"
         " (version INTEGER PRIMARY KEY, applied_at REAL)"
     )
-    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    pending = set(pending_migrations(conn))
     done = []
     for version, sql in _migration_files():
-        if version in applied:
+        if version not in pending:
             continue
         conn.executescript(
             f"BEGIN IMMEDIATE;\n{sql}\n;"
@@ -481,6 +485,36 @@ def _apply_migrations(conn: sqlite3.Connection) -> list[int]:
         log.info("applied database migration %04d", version)
         done.append(version)
     return done
+
+
+def pending_migrations(conn: sqlite3.Connection) -> list[int]:
+    """The migration versions this build would apply to ``conn``'s database (read only).
+
+    Raises SchemaTooNew when the database has a version this build lacks: running older code
+    on it (or "completing" it with older migrations) could damage what the newer one wrote.
+    """
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    applied = (
+        {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        if has_table
+        else set()
+    )
+    known = known_migrations()
+    unknown = applied - set(known)
+    if unknown:
+        raise SchemaTooNew(
+            f"the database was written by a newer GetHook Lite (schema version {max(unknown)};"
+            f" this build knows up to {max(known)}): run that version or newer, or restore a"
+            " backup made before the upgrade"
+        )
+    return [version for version in known if version not in applied]
+
+
+def known_migrations() -> list[int]:
+    """The versions of the numbered migration files this build ships, in order."""
+    return [version for version, _ in _migration_files()]
 
 
 def _migration_files() -> list[tuple[int, str]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["any_encrypted_secret", "get_meta", "set_meta_once"]
+__all__ = ["KEY_CHECK", "any_encrypted_secret", "get_meta", "key_sample", "set_meta_once"]
+
+KEY_CHECK = "key_check"  # the row holding a known value encrypted with the instance's key
 
 
 def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
@@ -29,3 +31,9 @@ def any_encrypted_secret(conn: sqlite3.Connection) -> str | None:
         " WHERE verification_config_enc IS NOT NULL LIMIT 1"
     ).fetchone()
     return row[0] if row is not None else None
+
+
+def key_sample(conn: sqlite3.Connection) -> str | None:
+    """The stored value that tells whether a key is this database's: the key check, else (a
+    database from before it) any encrypted secret; None while nothing is encrypted."""
+    return get_meta(conn, KEY_CHECK) or any_encrypted_secret(conn)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).parents[2]
 
 _FAKE_VENV_PYTHON = """#!/bin/sh
 case "$1 $2" in
-"-m pip"|"-m pytest") echo "$*" >> "{log}"; exit 0;;
+"-m pip"|"-m pytest"|"-m PyInstaller") echo "$*" >> "{log}"; exit 0;;
 esac
 exec "{real}" "$@"
 """
@@ -94,11 +94,22 @@ def test_ci_setup_installs_every_time(checkout):
     assert _dev(checkout, "setup") == []
 
 
+def test_build_installs_the_build_extra_and_runs_the_spec(checkout):
+    lines = _dev(checkout, "build")
+    assert "-m pip install --quiet -e .[build]" in lines
+    assert not any(".[dev]" in line for line in lines)
+    assert lines[-1] == (
+        "-m PyInstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller"
+        " deploy/gethook.spec"
+    )
+    assert _dev(checkout, "build") == [lines[-1]]
+
+
 def test_plain_install_does_not_pull_test_tools():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {
         dep.split(">")[0].split("<")[0].split("[")[0].split("=")[0].strip().lower()
         for dep in project["dependencies"]
     }
-    assert not names & {"pytest", "pytest-timeout", "httpx", "ruff", "schemathesis"}
+    assert not names & {"pytest", "pytest-timeout", "httpx", "ruff", "schemathesis", "pyinstaller"}
     assert "pytest" in " ".join(project["optional-dependencies"]["dev"])

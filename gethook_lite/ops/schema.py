@@ -1,0 +1,40 @@
+"""What ``gethook migrate`` would do to a data directory's database, without changing it."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
+from gethook_lite.db.database import SchemaTooNew, known_migrations, pending_migrations
+
+__all__ = ["MigrationPlan", "migration_plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationPlan:
+    """The migrations that would run; ``refused`` says why none may (a newer database)."""
+
+    database_exists: bool
+    pending: tuple[int, ...]
+    newest_known: int
+    refused: str | None = None
+
+
+def migration_plan(database: Path) -> MigrationPlan:
+    """Read ``database`` (read only, beside a running server too) and plan its migrations."""
+    newest = max(known_migrations())
+    if not database.exists():
+        return MigrationPlan(False, tuple(known_migrations()), newest)
+    conn = sqlite3.connect(
+        f"{database.as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+    )
+    try:
+        return MigrationPlan(True, tuple(pending_migrations(conn)), newest)
+    except SchemaTooNew as exc:
+        return MigrationPlan(True, (), newest, refused=str(exc))
+    except sqlite3.Error as exc:
+        return MigrationPlan(True, (), newest, refused=f"cannot read {database}: {exc}")
+    finally:
+        conn.close()
