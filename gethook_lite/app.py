@@ -25,6 +25,7 @@ from gethook_lite.api.metrics import metrics
 from gethook_lite.api.openapi import openapi_json
 from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
+from gethook_lite.api.stream import stream_router
 from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
 from gethook_lite.config import Settings
@@ -210,6 +211,8 @@ def _observer(ctx: Context) -> Callable[[Claim, AttemptResult, str], None]:
 
     def observe(claim: Claim, result: AttemptResult, next_status: str) -> None:
         ctx.metrics.record_attempt(result.outcome, result.latency_ms / 1000, next_status)
+        if ctx.change_feed is not None:  # the event's new status, for live stream readers
+            ctx.change_feed.poke()
         attempt_log.info(
             "delivery attempt %s: %s -> %s",
             result.outcome,
@@ -284,6 +287,7 @@ def create_app(
             api_key_router,
             resource_router,
             test_event_router,
+            stream_router,
             event_router,
             insights_router,
             public_insights_router,

@@ -230,3 +230,9 @@ add_operator_commands(main, accounts, keys, _config_option, _data_dir_option, _s
 from gethook_lite.ops.doctor import add_doctor_command  # noqa: E402
 
 add_doctor_command(main, _config_option, _data_dir_option, _settings)
+
+# Developer commands (listen, tail, trigger): clients of a running server.
+from gethook_lite.cli_dev import listen, tail, trigger  # noqa: E402
+
+for _command in (listen, tail, trigger):
+    main.add_command(_command)

@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "DeliverySettings",
     "ExportSettings",
+    "LiveSettings",
     "MetricsSettings",
     "RetentionSettings",
     "RoutesSettings",
@@ -275,6 +276,38 @@ class RetentionSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
         _require(1 <= self.batch_size <= 10_000, "retention.batch_size", "must be 1..10000")
 
 
+class LiveSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # The live view of traffic: GET /v1/events/stream and the rejected requests it shows.
+    # A comment line this often keeps proxies from closing a quiet stream.
+    heartbeat_seconds: float = 15.0
+    # Messages one stream subscriber may have waiting; a reader further behind is
+    # disconnected (it resumes by cursor) so that it never holds memory or slows ingest.
+    subscriber_buffer: int = 1000
+    # The feed reads new changes when a write wakes it, and at least this often.
+    poll_seconds: float = 1.0
+    # Requests refused by verification kept per source (the most recent), and the bytes of
+    # each one's body kept.
+    rejected_per_source: int = 100
+    rejected_body_bytes: int = 65_536
+
+    def validate(self) -> None:
+        _require(
+            0.05 <= self.heartbeat_seconds <= 3600, "live.heartbeat_seconds", "must be 0.05..3600"
+        )
+        _require(
+            1 <= self.subscriber_buffer <= 1_000_000, "live.subscriber_buffer", "must be 1..1000000"
+        )
+        _require(0.01 <= self.poll_seconds <= 60, "live.poll_seconds", "must be 0.01..60")
+        _require(
+            0 <= self.rejected_per_source <= 10_000, "live.rejected_per_source", "must be 0..10000"
+        )
+        _require(
+            0 <= self.rejected_body_bytes <= 1_048_576,
+            "live.rejected_body_bytes",
+            "must be 0..1048576",
+        )
+
+
 class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # GET /metrics in Prometheus text format; with a token, scrapers send Bearer <token>.
     enabled: bool = True
@@ -313,6 +346,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    live: LiveSettings = msgspec.field(default_factory=LiveSettings)
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
 
     @property
@@ -335,6 +369,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.routes,
             self.exports,
             self.retention,
+            self.live,
             self.backup,
         ):
             section.validate()

@@ -13,6 +13,7 @@ __all__ = [
     "DOCTOR_LOW_DISK_BYTES",
     "DOCTOR_OLD_BACKUP_SECONDS",
     "EVENT_LIST_BODY_BYTES",
+    "EVENT_STREAM_PATH",
     "FD_RESERVE",
     "GONE_STATUS",
     "LEASE_MARGIN_SECONDS",
@@ -35,6 +36,8 @@ __all__ = [
     "SHUTDOWN_GRACE_SECONDS",
     "SIGNUP_LIMIT_WINDOW_SECONDS",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "STREAM_FEED_COALESCE_SECONDS",
+    "STREAM_PAGE",
 ]
 
 # Writes committed together at most; large enough to amortise an fsync over a burst, small
@@ -132,6 +135,15 @@ ROUTING_INLINE_MAX_ROUTES = 64
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
+# The live stream (domain/stream.py, domain/stream_feed.py). Change-log rows read per query:
+# a replay or a burst is read in pages this size, so one read never holds much in memory.
+STREAM_PAGE = 500
+# After publishing, the feed waits this long before reading again: under a burst one read then
+# covers many commits, while a reader still sees a change a few milliseconds after its commit.
+STREAM_FEED_COALESCE_SECONDS = 0.005
+# The event stream's path: the server's graceful shutdown closes connections on it at once
+# (gethook_lite/server.py), since a live stream never ends by itself.
+EVENT_STREAM_PATH = "/v1/events/stream"
 # A scheduled backup with no earlier one in its folder runs this long after start (or after one
 # interval, if shorter): soon enough that a fresh install is covered the same day, late enough
 # that a crash-looping server does not write an archive per restart.

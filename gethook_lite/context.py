@@ -55,6 +55,8 @@ class Context:
         self.txt_resolver = txt_resolver
         # The delivery scheduler once started (gethook_lite.delivery.scheduler).
         self.scheduler: Any = None
+        # The live stream's feed once started (gethook_lite.domain.stream_feed).
+        self.change_feed: Any = None
         # The running export worker, which a new job wakes (gethook_lite.tasks.exports).
         self.export_worker: ExportWorker | None = None
         # What ingest reads on every request, kept in memory and dropped on every change.

@@ -31,7 +31,12 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gethook_lite.config import Settings
-from gethook_lite.constants import FD_RESERVE, MAX_LINGERING_REFUSALS, REFUSAL_LINGER_SECONDS
+from gethook_lite.constants import (
+    EVENT_STREAM_PATH,
+    FD_RESERVE,
+    MAX_LINGERING_REFUSALS,
+    REFUSAL_LINGER_SECONDS,
+)
 
 __all__ = ["GuardedHttpToolsProtocol", "HttpLimits", "connection_cap", "uvicorn_config"]
 
@@ -98,6 +103,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        # A live event stream never completes by itself: graceful shutdown would wait for it
+        # until its timeout. Closing the connection ends it now; its reader resumes by cursor.
+        cycle = self.cycle
+        if (
+            cycle is not None
+            and not cycle.response_complete
+            and cycle.scope.get("path") == EVENT_STREAM_PATH
+        ):
+            self.transport.close()
+            return
+        super().shutdown()
 
     def eof_received(self) -> None:
         # While lingering after a refusal, the client's EOF ends the connection at once.

@@ -98,6 +98,11 @@ def build_openapi(app: Litestar) -> dict[str, Any]:
     document = _rename_envelopes(document)
     _describe_structs(document, app)
     document["paths"]["/ingest/{token}"] = copy.deepcopy(_INGEST_PATH)
+    # The event stream answers text/event-stream, which the generator cannot describe either.
+    # (Imported here: api.stream imports this package's common helpers.)
+    from gethook_lite.api.stream import STREAM_OPENAPI, STREAM_PATH
+
+    document["paths"][STREAM_PATH] = copy.deepcopy(STREAM_OPENAPI)
     components = document.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = {
         "type": "object",

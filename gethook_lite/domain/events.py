@@ -224,6 +224,10 @@ def _outbound_body(payload: Any) -> tuple[bytes, str]:
 def _wake(ctx: Context, status: str) -> None:
     if status == "queued" and ctx.scheduler is not None:
         ctx.scheduler.wake()
+    # Live stream readers (domain.stream_feed) see the new event at once, not at the poll.
+    feed = ctx.change_feed
+    if feed is not None:
+        feed.poke()
 
 
 def present_event(event: dict) -> dict:

@@ -9,8 +9,10 @@ import msgspec
 from gethook_lite.context import Context
 from gethook_lite.db.ingest import accept_events
 from gethook_lite.domain.domains import ingest_host_allowed
+from gethook_lite.domain.rejected_requests import record_rejection
 from gethook_lite.domain.routing import matching_routes
 from gethook_lite.domain.sources import LiveSource, live_source_for_token
+from gethook_lite.domain.stream import notify_change
 from gethook_lite.errors import NotFound, Unauthorized
 from gethook_lite.ids import new_id
 from gethook_lite.ingest.event_typing import identify_event, payload_hash
@@ -75,7 +77,9 @@ async def ingest(
         verify_request(source.auth_mode, source.verification_config, headers, body, now)
     except VerificationFailed as exc:
         ctx.metrics.verification_failures.labels(source.auth_mode).inc()
-        raise Unauthorized(f"webhook verification failed: {exc}") from None
+        # Kept (bounded) and streamed, so whoever set the source up can see why it refused.
+        await record_rejection(ctx, source, kept_headers, body, exc.detail, now)
+        raise Unauthorized(f"webhook verification failed: {exc.detail}") from None
     if source.auth_mode == "slack":
         challenge = slack_challenge(body)
         if challenge is not None:
@@ -101,4 +105,5 @@ async def ingest(
     event_id, status = await ctx.db.write_many(accept_events, (event, routes))
     if status == "queued" and ctx.scheduler is not None:
         ctx.scheduler.wake()
+    notify_change(ctx)
     return event_id, status

@@ -103,7 +103,12 @@ class VerificationConfigError(ValueError):
 
 
 class VerificationFailed(Exception):
-    """The request did not pass verification; str() is a short reason safe to show the caller."""
+    """The request did not pass verification; str() is a short reason safe to show the caller,
+    ``detail`` the same in words a person can act on (never a secret or an expected value)."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.detail = detail or reason
 
 
 def sign_hmac(secret: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
@@ -317,12 +322,20 @@ def verify_request(
 def _header(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if not isinstance(value, str) or not value.strip():
-        raise VerificationFailed(f"missing {name} header")
+        raise VerificationFailed(
+            f"missing {name} header",
+            f"missing {name} header: the sender did not sign this request the way this"
+            " source's verification expects (is the source's provider or auth mode right?)",
+        )
     return value.strip()
 
 
 def _malformed(name: str) -> VerificationFailed:
-    return VerificationFailed(f"malformed {name} header")
+    return VerificationFailed(
+        f"malformed {name} header",
+        f"malformed {name} header: its value does not have the format this source's"
+        " verification expects (is the source's provider or auth mode right?)",
+    )
 
 
 def _to_bytes(text: str) -> bytes:
@@ -352,18 +365,29 @@ def _parse_timestamp(text: str) -> int | None:
     return int(text)
 
 
-def _check_tolerance(timestamp: int, now: float, tolerance: int) -> None:
+def _check_tolerance(timestamp: int, now: float, tolerance: int, header: str) -> None:
     # Both directions: a timestamp far in the future is as suspect as a replayed old one.
-    if abs(now - timestamp) > tolerance:
-        raise VerificationFailed("timestamp outside tolerance")
+    age = now - timestamp
+    if abs(age) > tolerance:
+        when = f"{age:.0f} s old" if age > 0 else f"{-age:.0f} s in the future"
+        raise VerificationFailed(
+            "timestamp outside tolerance",
+            f"{header} timestamp is {when}; tolerance is {tolerance} s (a replayed or"
+            " long-delayed request, or a clock that is off on the sender or on this server)",
+        )
 
 
-def _require_match(expected: bytes, candidates: list[bytes | None]) -> None:
+def _require_match(expected: bytes, candidates: list[bytes | None], header: str) -> None:
     if not any(
         candidate is not None and hmac.compare_digest(candidate, expected)
         for candidate in candidates
     ):
-        raise VerificationFailed("no matching signature")
+        raise VerificationFailed(
+            "no matching signature",
+            f"no signature in {header} matches this body signed with the source's secret:"
+            " check that the source has the sender's current signing secret, and that nothing"
+            " between them re-encoded the body",
+        )
 
 
 def _verify_none(config: _Config, headers: Mapping[str, str], body: bytes, now: float) -> None:
@@ -380,7 +404,9 @@ def _verify_hmac(config: _Config, headers: Mapping[str, str], body: bytes, now: 
     received = decode(value[len(prefix) :])
     if received is None:
         raise _malformed(name)
-    _require_match(sign_hmac(_to_bytes(config["secret"]), body, config["algorithm"]), [received])
+    _require_match(
+        sign_hmac(_to_bytes(config["secret"]), body, config["algorithm"]), [received], name
+    )
 
 
 def _verify_basic_auth(
@@ -392,13 +418,20 @@ def _verify_basic_auth(
         raise _malformed("authorization")
     expected = _to_bytes(f"{config['username']}:{config['password']}")
     if not hmac.compare_digest(received, expected):
-        raise VerificationFailed("invalid credentials")
+        raise VerificationFailed(
+            "invalid credentials",
+            "invalid credentials: the Basic username or password in Authorization is not the"
+            " source's",
+        )
 
 
 def _verify_api_key(config: _Config, headers: Mapping[str, str], body: bytes, now: float) -> None:
     received = _to_bytes(_header(headers, config["header"]))
     if not hmac.compare_digest(received, _to_bytes(config["value"])):
-        raise VerificationFailed("invalid API key")
+        raise VerificationFailed(
+            "invalid API key",
+            f"invalid API key: the {config['header']} header does not hold the source's key",
+        )
 
 
 def _parse_stripe_signature(value: str) -> tuple[str, list[str]]:
@@ -427,8 +460,10 @@ def _verify_stripe(config: _Config, headers: Mapping[str, str], body: bytes, now
     timestamp, signatures = _parse_stripe_signature(_header(headers, "stripe-signature"))
     # Stripe keys the HMAC with the whole secret string, whsec_ prefix included.
     expected = sign_hmac(_to_bytes(config["secret"]), f"{timestamp}.".encode() + body)
-    _require_match(expected, [_decode_hex(signature) for signature in signatures])
-    _check_tolerance(int(timestamp), now, config["tolerance_seconds"])
+    _require_match(
+        expected, [_decode_hex(signature) for signature in signatures], "Stripe-Signature"
+    )
+    _check_tolerance(int(timestamp), now, config["tolerance_seconds"], "Stripe-Signature")
 
 
 def _verify_github(config: _Config, headers: Mapping[str, str], body: bytes, now: float) -> None:
@@ -436,14 +471,16 @@ def _verify_github(config: _Config, headers: Mapping[str, str], body: bytes, now
     received = _decode_hex(signature)
     if scheme != "sha256" or not sep or received is None:
         raise _malformed("x-hub-signature-256")
-    _require_match(sign_hmac(_to_bytes(config["secret"]), body), [received])
+    _require_match(sign_hmac(_to_bytes(config["secret"]), body), [received], "X-Hub-Signature-256")
 
 
 def _verify_shopify(config: _Config, headers: Mapping[str, str], body: bytes, now: float) -> None:
     received = _decode_base64(_header(headers, "x-shopify-hmac-sha256"))
     if received is None:
         raise _malformed("x-shopify-hmac-sha256")
-    _require_match(sign_hmac(_to_bytes(config["secret"]), body), [received])
+    _require_match(
+        sign_hmac(_to_bytes(config["secret"]), body), [received], "X-Shopify-Hmac-Sha256"
+    )
 
 
 def _verify_slack(config: _Config, headers: Mapping[str, str], body: bytes, now: float) -> None:
@@ -456,8 +493,10 @@ def _verify_slack(config: _Config, headers: Mapping[str, str], body: bytes, now:
     if version != "v0" or not sep or received is None:
         raise _malformed("x-slack-signature")
     basestring = b"v0:" + timestamp.encode() + b":" + body
-    _require_match(sign_hmac(_to_bytes(config["secret"]), basestring), [received])
-    _check_tolerance(int(timestamp), now, config["tolerance_seconds"])
+    _require_match(
+        sign_hmac(_to_bytes(config["secret"]), basestring), [received], "X-Slack-Signature"
+    )
+    _check_tolerance(int(timestamp), now, config["tolerance_seconds"], "X-Slack-Request-Timestamp")
 
 
 def _parse_standard_signatures(value: str) -> list[bytes | None]:
@@ -485,8 +524,8 @@ def _verify_standard_webhooks(
     if key is None:  # unreachable after validation; kept so a bad key can never verify
         raise VerificationFailed("source verification is misconfigured")
     signed = _to_bytes(f"{message_id}.{timestamp}.") + body
-    _require_match(sign_hmac(key, signed), signatures)
-    _check_tolerance(int(timestamp), now, config["tolerance_seconds"])
+    _require_match(sign_hmac(key, signed), signatures, "webhook-signature")
+    _check_tolerance(int(timestamp), now, config["tolerance_seconds"], "webhook-timestamp")
 
 
 _Verifier = Callable[[_Config, Mapping[str, str], bytes, float], None]

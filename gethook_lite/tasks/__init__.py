@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gethook_lite.context import Context
-from gethook_lite.tasks import backups, exports, header_sealing, retention
+from gethook_lite.tasks import backups, exports, header_sealing, live_feed, retention
 
 __all__ = ["BackgroundTask", "start_background_tasks"]
 
@@ -20,7 +20,7 @@ class BackgroundTask(Protocol):
 
 async def start_background_tasks(ctx: Context) -> list[BackgroundTask]:
     started = []
-    for module in (header_sealing, exports, retention, backups):
+    for module in (live_feed, header_sealing, exports, retention, backups):
         task = await module.start(ctx)
         if task is not None:
             started.append(task)

@@ -19,6 +19,8 @@ from pathlib import Path
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import retention as store
+from gethook_lite.db.changes import delete_expired_changes
+from gethook_lite.db.rejected_requests import delete_expired_rejected
 from gethook_lite.domain import domains
 
 __all__ = ["EXPORTS_DIR", "RetentionTask", "purge_once", "start"]
@@ -42,6 +44,8 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         "exports": 0,
         "export_files": 0,
         "domain_claims": 0,
+        "changes": 0,
+        "rejected_requests": 0,
         "pages_released": 0,
     }
     for account_id, days in await ctx.db.read(store.account_retention):
@@ -51,6 +55,13 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         counts["exports"] += len(file_names)
         counts["export_files"] += await asyncio.to_thread(
             _remove_export_files, ctx.settings.data_dir / EXPORTS_DIR, [n for n in file_names if n]
+        )
+        # The live stream's change log and the refused requests it shows age like events.
+        counts["changes"] += await _purge_batches(
+            ctx, delete_expired_changes, account_id, cutoff, batch
+        )
+        counts["rejected_requests"] += await _purge_batches(
+            ctx, delete_expired_rejected, account_id, cutoff, batch
         )
     # Custom-domain claims nobody verified in time (domain/domains.py says why they expire).
     counts["domain_claims"] = await domains.delete_expired_claims(ctx, batch)
@@ -67,6 +78,15 @@ async def _purge_events(ctx: Context, account_id: str, cutoff: float, batch: int
     while True:
         # One write per batch: other writes queued meanwhile run between two batches.
         count = await ctx.db.write(store.delete_expired_events, account_id, cutoff, batch)
+        deleted += count
+        if count < batch:
+            return deleted
+
+
+async def _purge_batches(ctx: Context, delete, account_id: str, cutoff: float, batch: int) -> int:
+    deleted = 0
+    while True:
+        count = await ctx.db.write(delete, account_id, cutoff, batch)
         deleted += count
         if count < batch:
             return deleted

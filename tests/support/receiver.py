@@ -40,6 +40,7 @@ class Receiver:
         self,
         script: Callable[[int], Reply] | None = None,
         paths: dict[str, Reply] | None = None,
+        port: int = 0,
     ) -> None:
         self.script = script or (lambda n: Reply())
         self.paths = paths or {}
@@ -87,7 +88,7 @@ class Receiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -1,0 +1,108 @@
+"""The change log (migration 0010): reading it in cursor order, and what its rows refer to."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gethook_lite.db.rows import Row, all_rows
+
+__all__ = [
+    "CHANGE_COLUMNS",
+    "account_changes_after",
+    "changes_after",
+    "delete_expired_changes",
+    "latest_seq",
+    "load_subjects",
+]
+
+CHANGE_COLUMNS = (
+    "seq, account_id, kind, subject_id, source_id, direction, event_type, status, attempt_id,"
+    " destination_id"
+)
+
+# What an event.received message shows: the columns of a GET /v1/events item.
+_EVENT_COLUMNS = (
+    "id, account_id, direction, source_id, event_type, external_event_id, payload_hash,"
+    " content_type, headers, body, status, attempts_count, next_attempt_at, final_state,"
+    " created_by, replay_of, received_at, created_at"
+)
+
+
+def latest_seq(conn: sqlite3.Connection) -> int:
+    """The newest cursor (0 on an empty log): live readers start after it."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return row[0] if row else 0
+
+
+def changes_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple]:
+    """Up to ``limit`` changes of every account after ``seq``, in order (the live feed)."""
+    return conn.execute(
+        f"SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+    ).fetchall()
+
+
+def account_changes_after(
+    conn: sqlite3.Connection, account_id: str, seq: int, upto: int | None, limit: int
+) -> list[tuple]:
+    """Up to ``limit`` of one account's changes in (seq, upto], in order (a replay)."""
+    return conn.execute(
+        f"SELECT {CHANGE_COLUMNS} FROM changes WHERE account_id = ? AND seq > ? AND seq <= ?"
+        " ORDER BY seq LIMIT ?",
+        (account_id, seq, upto if upto is not None else 2**62, limit),
+    ).fetchall()
+
+
+def load_subjects(
+    conn: sqlite3.Connection, event_ids: list[str], attempt_ids: list[str], rejected_ids: list[str]
+) -> tuple[dict[str, Row], dict[str, Row], dict[str, Row], dict[str, frozenset[str]]]:
+    """The events, attempts and rejected requests some changes refer to, by id, and the
+    destinations each event is delivered to (for the destination filter). One read."""
+    events = {
+        row["id"]: row
+        for row in _rows_in(conn, f"SELECT {_EVENT_COLUMNS} FROM events", "id", event_ids)
+    }
+    attempts = {
+        row["id"]: row for row in _rows_in(conn, "SELECT * FROM attempts", "id", attempt_ids)
+    }
+    rejected = {
+        row["id"]: row
+        for row in _rows_in(conn, "SELECT * FROM rejected_requests", "id", rejected_ids)
+    }
+    destinations: dict[str, set[str]] = {}
+    for row in _rows_in(
+        conn, "SELECT event_id, destination_id FROM deliveries", "event_id", event_ids
+    ):
+        destinations.setdefault(row["event_id"], set()).add(row["destination_id"])
+    return events, attempts, rejected, {k: frozenset(v) for k, v in destinations.items()}
+
+
+def _rows_in(conn: sqlite3.Connection, select: str, column: str, ids: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    # SQLite caps the number of bound parameters; a page of changes stays well under it.
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows.extend(all_rows(conn.execute(f"{select} WHERE {column} IN ({marks})", chunk)))
+    return rows
+
+
+def delete_expired_changes(
+    conn: sqlite3.Connection, account_id: str, cutoff: float, limit: int
+) -> int:
+    """Delete up to ``limit`` of the account's oldest changes made before ``cutoff``.
+
+    The log is in time order, so only its head can be old: reading the head by the account's
+    index and stopping at the first young row keeps each call constant work.
+    """
+    head = conn.execute(
+        "SELECT seq, created_at FROM changes WHERE account_id = ? ORDER BY seq LIMIT ?",
+        (account_id, limit),
+    ).fetchall()
+    old = []
+    for seq, created_at in head:
+        if created_at >= cutoff:
+            break
+        old.append(seq)
+    if old:
+        conn.execute("DELETE FROM changes WHERE account_id = ? AND seq <= ?", (account_id, old[-1]))
+    return len(old)
