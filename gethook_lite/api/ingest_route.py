@@ -14,8 +14,8 @@ from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receiv
 
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
+from gethook_lite.domain.accept import SlackChallenge, ingest
 from gethook_lite.errors import BadRequest, DomainError, MethodNotAllowed, NotFound, PayloadTooLarge
-from gethook_lite.ingest.accept import SlackChallenge, ingest
 
 __all__ = ["ingest_route", "read_body"]
 

@@ -8,7 +8,7 @@ from litestar.params import FromPath, JSONBody
 
 from gethook_lite.api.common import AUTH_GUARDS, AUTHENTICATED, Ctx, CurrentCaller, Envelope
 from gethook_lite.api.events import EventDetail, event_detail
-from gethook_lite.ingest.sample_events import send_sample_event
+from gethook_lite.domain.sample_events import send_sample_event
 
 __all__ = ["SampleEventRequest", "test_event_router"]
 

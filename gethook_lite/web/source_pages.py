@@ -9,8 +9,8 @@ from litestar.response import Redirect
 from gethook_lite.api.common import Ctx
 from gethook_lite.context import Context
 from gethook_lite.domain import sources
+from gethook_lite.domain.sample_events import send_sample_event
 from gethook_lite.errors import BadRequest
-from gethook_lite.ingest.sample_events import send_sample_event
 from gethook_lite.presets import provider_presets
 from gethook_lite.samples import provider_for_auth_mode, sample_event_types
 from gethook_lite.web.guard import action_session, page_session

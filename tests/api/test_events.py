@@ -281,7 +281,7 @@ def test_concurrent_duplicates_store_one_event(client, auth):
     async def burst():
         import asyncio
 
-        from gethook_lite.ingest.accept import ingest as accept
+        from gethook_lite.domain.accept import ingest as accept
 
         headers = [(b"idempotency-key", b"same")]
         return await asyncio.gather(

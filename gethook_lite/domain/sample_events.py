@@ -7,10 +7,10 @@ verified, typed, deduplicated, stored and routed exactly like a provider's reque
 from __future__ import annotations
 
 from gethook_lite.context import Context
+from gethook_lite.domain.accept import SlackChallenge, ingest
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.sources import get_source, live_source_for_token
 from gethook_lite.errors import BadRequest, Conflict, NotFound, Unauthorized
-from gethook_lite.ingest.accept import SlackChallenge, ingest
 from gethook_lite.ingest.verification import VerificationConfigError
 from gethook_lite.samples import (
     InvalidEventType,
