@@ -3,8 +3,8 @@ by the retention pass; files of live jobs stay."""
 
 from __future__ import annotations
 
-from tests.api.test_retention import add_export, ctx_of, purge, run
 from tests.conftest import new_account
+from tests.support.retention import add_export, ctx_of, purge, run
 
 
 def test_export_files_of_deleted_accounts_are_swept(client, account):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.test_retention import DAY, app_client, count, ingest, make_source, purge
 from tests.conftest import bearer, new_account
+from tests.support.retention import DAY, app_client, count, ingest, make_source, purge
 
 
 def test_change_log_and_rejected_requests_expire_with_the_account_retention(tmp_path, clock):

@@ -15,23 +15,13 @@ import time
 
 import httpx
 
-from tests.e2e.test_delivery import wire
+from tests.support.cli import gethook
+from tests.support.delivery import wire
 from tests.support.receiver import Receiver, Reply
 from tests.support.server import GethookServer
 
 # Retries every 0.3 s for long enough that nothing dead-letters while the first server runs.
 PATIENT_RETRIES = {"max_attempts": 30, "backoff": "fixed", "initial_interval_seconds": 0.3}
-
-
-def gethook(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``python -m gethook_lite ARGS`` as an operator would."""
-    return subprocess.run(
-        [sys.executable, "-m", "gethook_lite", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ},
-    )
 
 
 class IngestLoop:

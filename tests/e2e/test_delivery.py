@@ -11,17 +11,10 @@ import time
 import httpx
 import pytest
 
-from tests.support.delivery import wait_for_event, wire
+from tests.support.delivery import stripe_headers, wait_for_event, wire
 from tests.support.receiver import Receiver, Reply
 from tests.support.server import GethookServer
 from tests.support.standard_webhooks import verify_standard_webhook
-
-
-def stripe_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    timestamp = timestamp or int(time.time())
-    signed = f"{timestamp}.".encode() + body
-    signature = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return {"Stripe-Signature": f"t={timestamp},v1={signature}", "Content-Type": "application/json"}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.test_delivery import stripe_headers, wait_for_event, wire
+from tests.support.delivery import stripe_headers, wait_for_event, wire
 from tests.support.receiver import Receiver
 from tests.support.server import GethookServer
 from tests.support.sse import read_stream

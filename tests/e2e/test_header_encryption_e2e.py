@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.e2e.test_delivery import wire
+from tests.support.delivery import wire
 from tests.support.receiver import Receiver
 from tests.support.server import GethookServer
 

@@ -3,7 +3,7 @@ and says so in its log; the operator still makes accounts with the command line.
 
 from __future__ import annotations
 
-from tests.e2e.test_backup_restore import gethook
+from tests.support.cli import gethook
 from tests.support.server import GethookServer
 
 

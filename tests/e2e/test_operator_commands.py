@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from tests.e2e.test_backup_restore import gethook
+from tests.support.cli import gethook
 from tests.support.server import GethookServer
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_delivery import wait_for_event, wire
+from tests.support.delivery import wait_for_event, wire
 from tests.support.receiver import Receiver
 from tests.support.server import free_port
 

@@ -20,7 +20,7 @@ from gethook_lite.db.database import known_migrations
 from gethook_lite.delivery.signing import generate_signing_secret
 from gethook_lite.ids import new_id
 from gethook_lite.secrets_box import generate_api_key, hash_api_key, key_prefix
-from tests.e2e.test_delivery import wait_for_event
+from tests.support.delivery import wait_for_event
 from tests.support.receiver import Receiver
 from tests.support.server import GethookServer
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 
 import httpx
 
-__all__ = ["FAST_RETRIES", "wait_for_event", "wire"]
+__all__ = ["FAST_RETRIES", "stripe_headers", "wait_for_event", "wire"]
 
 FAST_RETRIES = {"max_attempts": 3, "backoff": "fixed", "initial_interval_seconds": 0.2}
 
@@ -48,3 +50,10 @@ def wait_for_event(api: httpx.Client, event_id: str, statuses: set[str], timeout
             return detail
         time.sleep(0.05)
     raise AssertionError(f"event {event_id} stayed {detail['event']['status']}")
+
+
+def stripe_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    timestamp = timestamp or int(time.time())
+    signed = f"{timestamp}.".encode() + body
+    signature = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={timestamp},v1={signature}", "Content-Type": "application/json"}

@@ -692,3 +692,37 @@ def test_sign_hmac_defaults_to_sha256_and_rejects_other_algorithms() -> None:
     assert sign_hmac(b"key", b"msg") == _hmac(b"key", b"msg", "sha256")
     with pytest.raises(ValueError, match="md5"):
         sign_hmac(b"key", b"msg", "md5")
+
+
+# -- the detail of a failure: words a person can act on, never a secret --------------------
+
+
+def _detail(mode: str, headers: dict[str, str], now: float = NOW) -> str:
+    with pytest.raises(VerificationFailed) as caught:
+        verify_request(mode, CONFIGS[mode], headers, BODY, now)
+    return caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("mode", "offset", "expected"),
+    [
+        ("stripe", -412, "Stripe-Signature timestamp is 412 s old; tolerance is 300 s"),
+        ("stripe", 400, "Stripe-Signature timestamp is 400 s in the future; tolerance is 300 s"),
+        ("slack", -301, "X-Slack-Request-Timestamp timestamp is 301 s old; tolerance is 300 s"),
+        ("standard_webhooks", -999, "webhook-timestamp timestamp is 999 s old"),
+    ],
+)
+def test_a_stale_timestamp_says_how_old_and_the_tolerance(mode, offset, expected) -> None:
+    assert _detail(mode, TIMESTAMPED[mode](NOW + offset)).startswith(expected)
+
+
+@pytest.mark.parametrize("mode", sorted(WRONG_SECRET_HEADERS))
+def test_a_wrong_secret_names_the_header_and_what_to_check(mode) -> None:
+    detail = _detail(mode, WRONG_SECRET_HEADERS[mode])
+    assert "source's" in detail
+    secrets = [value for config in CONFIGS.values() for value in config.values()]
+    assert not any(secret in detail for secret in secrets if len(str(secret)) > 8)
+
+
+def test_a_missing_header_says_which() -> None:
+    assert _detail("github", {}).startswith("missing x-hub-signature-256 header: ")
