@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp.abc import AbstractResolver
@@ -64,10 +65,12 @@ from gethook_lite.web import web_router
 __all__ = [
     "DATABASE_FILE",
     "DataDirLocked",
+    "Instance",
     "StartupError",
     "check_startup",
     "create_app",
     "open_context",
+    "serve_instance",
 ]
 
 log = logging.getLogger(__name__)
@@ -244,6 +247,18 @@ def _log_automatic_signup(settings: Settings) -> None:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Instance:
+    """What one run of the app (one lifespan) opens and serves."""
+
+    settings: Settings
+    clock: Clock | None = None
+    passwords: PasswordHashing | None = None
+    start_scheduler: bool = True
+    resolver: AbstractResolver | None = None
+    txt_resolver: TxtResolver | None = None
+
+
 def create_app(
     settings: Settings,
     *,
@@ -258,24 +273,54 @@ def create_app(
     ``resolver`` resolves destination host names for delivery and ``txt_resolver`` looks up
     custom domains' TXT records; both default to the system's DNS (tests pass fakes).
     """
+    app = _build_app(settings)
+    serve_instance(
+        app,
+        Instance(
+            settings=settings,
+            clock=clock,
+            passwords=passwords,
+            start_scheduler=start_scheduler,
+            resolver=resolver,
+            txt_resolver=txt_resolver,
+        ),
+    )
+    return app
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        with _data_dir_lock(settings.data_dir):
-            async with open_context(
-                settings, clock, passwords=passwords, txt_resolver=txt_resolver
-            ) as ctx:
-                app.state.ctx = ctx
-                async with _delivery_engine(ctx, enabled=start_scheduler, resolver=resolver):
-                    tasks = await start_background_tasks(ctx)
-                    log.info("gethook-lite %s serving %s", __version__, settings.data_dir)
-                    _log_automatic_signup(settings)
-                    try:
-                        yield
-                    finally:
-                        for task in reversed(tasks):
-                            await task.stop()
 
+def serve_instance(app: Litestar, instance: Instance) -> None:
+    """Set what the app's next lifespan opens. The route table depends only on the settings
+    that ``_build_app`` reads (body limit, access log), and building it is most of what an app
+    costs (~0.1 s), so the tests run many instances, one after another, on one built app."""
+    app.state.instance = instance
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Litestar) -> AsyncIterator[None]:
+    instance: Instance = app.state.instance
+    settings = instance.settings
+    with _data_dir_lock(settings.data_dir):
+        async with open_context(
+            settings,
+            instance.clock,
+            passwords=instance.passwords,
+            txt_resolver=instance.txt_resolver,
+        ) as ctx:
+            app.state.ctx = ctx
+            async with _delivery_engine(
+                ctx, enabled=instance.start_scheduler, resolver=instance.resolver
+            ):
+                tasks = await start_background_tasks(ctx)
+                log.info("gethook-lite %s serving %s", __version__, settings.data_dir)
+                _log_automatic_signup(settings)
+                try:
+                    yield
+                finally:
+                    for task in reversed(tasks):
+                        await task.stop()
+
+
+def _build_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             healthz,
@@ -299,7 +344,7 @@ def create_app(
         dependencies=PUBLIC,
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=ApiRequest,
-        lifespan=[lifespan],
+        lifespan=[_lifespan],
         request_max_body_size=settings.server.max_body_bytes,
         # /docs: our HTML reference and the document, no UI fetched from a CDN.
         openapi_config=OpenAPIConfig(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
-from gethook_lite.app import create_app
+from gethook_lite.app import Instance, create_app, serve_instance
 from gethook_lite.clock import FakeClock
 from gethook_lite.config import Settings, load_settings
 from gethook_lite.secrets_box import PasswordHashing
@@ -38,16 +39,26 @@ def settings(tmp_path) -> Settings:
     return make_settings(tmp_path)
 
 
+# Built apps by what their route table depends on: building one is most of a test's set-up
+# (app.serve_instance says why), so the tests reuse them, each with its own instance.
+_BUILT_APPS: dict[tuple[int, bool], Litestar] = {}
+
+
 @pytest.fixture
 def client(settings, clock) -> Iterator[TestClient]:
     # In-process tests never ask real DNS: custom-domain tests tell the fake what to answer.
-    app = create_app(
-        settings,
+    instance = Instance(
+        settings=settings,
         clock=clock,
         passwords=FAST_PASSWORDS,
         start_scheduler=False,
         txt_resolver=FakeResolver(),
     )
+    key = (settings.server.max_body_bytes, settings.server.access_log)
+    app = _BUILT_APPS.get(key)
+    if app is None:
+        app = _BUILT_APPS[key] = create_app(settings)
+    serve_instance(app, instance)
     with TestClient(app) as test_client:
         yield test_client
 
