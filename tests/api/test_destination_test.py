@@ -130,3 +130,14 @@ def test_a_refused_address_is_a_network_policy_outcome_not_a_500(tmp_path, clock
         assert result["outcome"] == "network_error"
         assert "network policy" in result["error_message"]
         assert receiver.requests == []
+
+
+def test_a_deactivated_destination_can_be_tested(client, auth):
+    with Receiver() as receiver:
+        destination = make_destination(client, auth, receiver.url)
+        url = f"/v1/destinations/{destination['id']}"
+        assert client.patch(url, json={"active": False}, headers=auth).status_code == 200
+        answer = client.post(f"{url}/test", headers=auth)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["outcome"] == "success"
+        assert len(receiver.requests) == 1
