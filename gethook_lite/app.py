@@ -199,12 +199,14 @@ async def _delivery_engine(
         ctx.db, dispatcher, ctx.clock, ctx.settings.delivery, on_attempt=_observer(ctx)
     )
     ctx.scheduler = scheduler
+    ctx.dispatcher = dispatcher
     if enabled:
         await scheduler.start()
     try:
         yield
     finally:
         await scheduler.stop()
+        ctx.dispatcher = None
         await dispatcher.close()
 
 

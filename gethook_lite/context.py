@@ -17,6 +17,7 @@ from gethook_lite.metrics import Metrics
 from gethook_lite.secrets_box import PasswordHashing, SecretBox
 
 if TYPE_CHECKING:
+    from gethook_lite.delivery.dispatch import Dispatcher
     from gethook_lite.domain.domains import TxtResolver
     from gethook_lite.domain.routing import RoutingTable
     from gethook_lite.domain.sources import LiveSource
@@ -55,6 +56,8 @@ class Context:
         self.txt_resolver = txt_resolver
         # The delivery scheduler once started (gethook_lite.delivery.scheduler).
         self.scheduler: Any = None
+        # The dispatcher the scheduler sends with, once started; a destination test uses it too.
+        self.dispatcher: Dispatcher | None = None
         # The live stream's feed once started (gethook_lite.domain.stream_feed).
         self.change_feed: Any = None
         # The running export worker, which a new job wakes (gethook_lite.tasks.exports).

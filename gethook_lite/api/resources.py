@@ -62,6 +62,8 @@ class CreateDestination(msgspec.Struct, kw_only=True):
     auth_config: dict[str, Any] | None = None
     custom_headers: dict[str, str] | None = None
     preset: str | None = None
+    # Pass the original request's headers (minus hop-by-hop and credentials) along with ours.
+    forward_original_headers: bool = False
 
 
 class UpdateDestination(msgspec.Struct, kw_only=True):
@@ -74,6 +76,7 @@ class UpdateDestination(msgspec.Struct, kw_only=True):
     auth_config: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
     custom_headers: dict[str, str] | None | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
+    forward_original_headers: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreateRoute(msgspec.Struct, kw_only=True):
@@ -117,6 +120,9 @@ class Destination(ReadModel):
     timeout_seconds: int
     auth_config: dict[str, Any] | None
     custom_headers: dict[str, str] | None
+    # Inbound events are delivered with the provider's own headers too (minus hop-by-hop
+    # ones and credentials; ours win), so a receiver can check the provider's signature.
+    forward_original_headers: bool
     preset: str | None
     created_at: str
     # Only in the answers to create and rotate-secret: shown once.
@@ -160,6 +166,7 @@ def present_destination(ctx: Context, destination: dict) -> dict:
         "timeout_seconds": destination["timeout_seconds"],
         "auth_config": destinations.masked_auth_config(ctx, destination),
         "custom_headers": destinations.decode_custom_headers(ctx, destination),
+        "forward_original_headers": bool(destination["forward_original_headers"]),
         "preset": destination["preset"],
         "created_at": format_time(destination["created_at"]),
     }
@@ -279,6 +286,7 @@ async def create_destination(
         auth_config=data.auth_config,
         custom_headers=data.custom_headers,
         preset=data.preset,
+        forward_original_headers=data.forward_original_headers,
     )
     return enveloped(present_destination(ctx, destination), Destination)
 

@@ -36,6 +36,7 @@ SELECT dl.id AS delivery_id, dl.event_id, dl.account_id, dl.destination_id, dl.r
        e.body, e.content_type, e.event_type,
        d.url, d.timeout_seconds, d.auth_config_enc, d.custom_headers, d.signing_secret_enc,
        d.previous_secret_enc, d.previous_secret_expires_at, d.updated_at AS destination_version,
+       CASE WHEN d.forward_original_headers THEN e.headers END AS original_headers,
        d.active AND d.deleted_at IS NULL AS destination_live,
        r.retry_policy
 FROM deliveries dl
@@ -71,6 +72,9 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     destination_version: float  # the destination's updated_at: keys the prepared-request cache
     retry_policy: RetryPolicy
     lease_expires_at: float
+    # The event's stored (redacted) request headers, JSON; only for a destination with
+    # forward_original_headers on (None otherwise).
+    original_headers: str | None = None
 
 
 def claim_due(
@@ -132,6 +136,7 @@ def _claim(row: sqlite3.Row, lease_expires_at: float) -> Claim:
         destination_version=row["destination_version"],
         retry_policy=decode_retry_policy(row["retry_policy"]),
         lease_expires_at=lease_expires_at,
+        original_headers=row["original_headers"],
     )
 
 

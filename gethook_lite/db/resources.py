@@ -30,6 +30,7 @@ _DESTINATION_UPDATABLE = frozenset(
         "name",
         "url",
         "timeout_seconds",
+        "forward_original_headers",
         "auth_config_enc",
         "custom_headers",
         "active",

@@ -15,6 +15,7 @@ from gethook_lite.clock import Clock
 from gethook_lite.config import DeliverySettings
 from gethook_lite.custom_headers import open_custom_headers
 from gethook_lite.db.deliveries import Claim
+from gethook_lite.delivery.forwarded_headers import forwardable_headers
 from gethook_lite.delivery.network_policy import (
     BlockedAddress,
     BlockedConnectionError,
@@ -195,6 +196,9 @@ class Dispatcher:
             headers["x-gethook-event-type"] = claim.event_type
         if claim.content_type:
             headers["content-type"] = claim.content_type
+        if claim.original_headers:
+            # The provider's headers go first; ours (and the destination's own) win.
+            return {**forwardable_headers(claim.original_headers, headers), **headers}
         return headers
 
 

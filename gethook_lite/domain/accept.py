@@ -8,6 +8,7 @@ import msgspec
 
 from gethook_lite.context import Context
 from gethook_lite.db.ingest import accept_events
+from gethook_lite.delivery.forwarded_headers import REDACTED
 from gethook_lite.domain.domains import ingest_host_allowed
 from gethook_lite.domain.rejected_requests import record_rejection
 from gethook_lite.domain.routing import matching_routes
@@ -27,7 +28,7 @@ HOP_BY_HOP_HEADERS = frozenset(
         "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
     }
 )  # fmt: skip
-_REDACTED = "[redacted]"
+_REDACTED = REDACTED  # what forwarding recognises as a credential it must not pass on
 
 
 def stored_headers(

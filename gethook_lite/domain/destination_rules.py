@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from gethook_lite.delivery.forwarded_headers import RESERVED_HEADERS, RESERVED_PREFIXES
 from gethook_lite.delivery.network_policy import (
     BlockedAddress,
     InvalidDestinationUrl,
@@ -46,17 +47,6 @@ AUTH_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "api_key": (("header", "value"), ("value",)),
 }
 
-# Headers a destination may not set: hop-by-hop ones, ones the HTTP client owns, and ones
-# that carry our signature or auth (a custom header must not be able to forge them).
-_RESERVED_HEADERS = frozenset(
-    {
-        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
-        "te", "trailer", "trailers", "proxy-authorization", "proxy-authenticate",
-        "proxy-connection", "content-encoding", "expect", "user-agent", "authorization",
-        "content-type",  # the event's own content type is sent, byte for byte with its body
-    }
-)  # fmt: skip
-_RESERVED_PREFIXES = ("webhook-", "x-gethook-", "proxy-")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$")
 # Reserved for custom headers, but an api_key auth config may name it ("Token abc" schemes).
 _AUTH_HEADER = frozenset({"authorization"})
@@ -189,7 +179,7 @@ def _validate_header_name(name: str, field: str, allowed: frozenset[str] = froze
     lowered = name.lower()
     if lowered in allowed:
         return name
-    if lowered in _RESERVED_HEADERS or lowered.startswith(_RESERVED_PREFIXES):
+    if lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_PREFIXES):
         raise BadRequest(f"{field}: {lowered} is reserved and cannot be set")
     return name
 

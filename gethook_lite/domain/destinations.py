@@ -80,6 +80,7 @@ async def create_destination(
     auth_config: dict | None,
     custom_headers: dict | None,
     preset: str | None,
+    forward_original_headers: bool = False,
 ) -> dict:
     """Create a destination; the answer carries the signing secret (its only appearance)."""
     found = _preset(preset)
@@ -100,6 +101,7 @@ async def create_destination(
         "url": url,
         "active": 1,
         "timeout_seconds": validate_timeout(timeout_seconds),
+        "forward_original_headers": _flag(forward_original_headers, "forward_original_headers"),
         "auth_config_enc": _encrypt_json(ctx, auth),
         "custom_headers": seal_custom_headers(ctx.secrets, headers),
         "preset": preset,
@@ -167,12 +169,20 @@ async def _validated_changes(ctx: Context, current: dict, patch: dict[str, Any])
     if "timeout_seconds" in patch:
         changes["timeout_seconds"] = validate_timeout(patch["timeout_seconds"])
     if "active" in patch:
-        if not isinstance(patch["active"], bool):
-            raise BadRequest("active: must be true or false")
-        changes["active"] = int(patch["active"])
+        changes["active"] = _flag(patch["active"], "active")
+    if "forward_original_headers" in patch:
+        flag = _flag(patch["forward_original_headers"], "forward_original_headers")
+        changes["forward_original_headers"] = flag
     if "auth_config" in patch or "custom_headers" in patch:
         changes.update(_auth_and_header_changes(ctx, current, patch))
     return changes
+
+
+def _flag(value: object, field: str) -> int:
+    """A boolean option as stored (0 or 1); 400 for anything but true or false."""
+    if not isinstance(value, bool):
+        raise BadRequest(f"{field}: must be true or false")
+    return int(value)
 
 
 def _auth_and_header_changes(ctx: Context, current: dict, patch: dict[str, Any]) -> dict:

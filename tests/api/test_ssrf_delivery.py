@@ -3,33 +3,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
-from aiohttp.abc import AbstractResolver
 from litestar.testing import TestClient
 
 from gethook_lite.app import create_app
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings
 from tests.support.api import drain, event_detail, ingest, make_route, make_source
 from tests.support.receiver import Receiver
-
-
-class MapResolver(AbstractResolver):
-    """Resolves names from a dict the test changes, like a DNS server under attacker control."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-
-    async def resolve(self, host, port=0, family=socket.AF_INET):
-        address = self.names[host]
-        return [
-            {"hostname": host, "host": address, "port": port, "family": family, "proto": 0,
-             "flags": socket.AI_NUMERICHOST}
-        ]  # fmt: skip
-
-    async def close(self) -> None:
-        pass
+from tests.support.resolver import MapResolver
 
 
 @pytest.fixture
