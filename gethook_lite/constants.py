@@ -168,10 +168,6 @@ WEB_SESSION_LIFETIME_SECONDS = 12 * 3600
 # The dashboard's events page shows this many per page (the cursor pages on by event id).
 WEB_EVENTS_PAGE_SIZE = 50
 
-# The events page asks for new rows this often while its tab is visible (until it can follow
-# the live event stream instead; see gethook_lite/web/static/app.js).
-WEB_EVENTS_POLL_MILLISECONDS = 3000
-
 # A bulk replay (the dashboard's "replay all matching") replays at most this many events per
 # request: each is a routed write like a single replay, and the request waits for all of them.
 BULK_REPLAY_MAX_EVENTS = 1000
