@@ -23,6 +23,7 @@ from gethook_lite.api.ingest_route import ingest_route
 from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
 from gethook_lite.api.openapi import openapi_json
+from gethook_lite.api.portal_sessions import portal_session_router
 from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
 from gethook_lite.api.stream import stream_router
@@ -59,7 +60,7 @@ from gethook_lite.secrets_box import (
     load_or_create_key,
 )
 from gethook_lite.tasks import start_background_tasks
-from gethook_lite.web import web_router
+from gethook_lite.web import portal_router, web_router
 
 __all__ = [
     "DATABASE_FILE",
@@ -286,6 +287,7 @@ def create_app(
             public_account_router,
             api_key_router,
             resource_router,
+            portal_session_router,
             test_event_router,
             stream_router,
             event_router,
@@ -294,6 +296,7 @@ def create_app(
             branding_router,
             public_branding_router,
             # The dashboard's HTML pages at / (its own session guard, CSP and error pages).
+            portal_router,
             web_router,
         ],
         dependencies=PUBLIC,
