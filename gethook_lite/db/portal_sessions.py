@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from gethook_lite.db.rows import Row, insert, one_row
+from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
+    "event_deliveries",
     "event_destination_ids",
     "find_by_token_hash",
     "insert_portal_session",
@@ -46,3 +47,21 @@ def event_destination_ids(conn: sqlite3.Connection, event_id: str) -> set[str]:
         "SELECT DISTINCT destination_id FROM deliveries WHERE event_id = ?", (event_id,)
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def event_deliveries(
+    conn: sqlite3.Connection, event_ids: list[str], destination_ids: list[str]
+) -> list[Row]:
+    """The deliveries of these events to these destinations (by the deliveries_by_event index)."""
+    if not event_ids or not destination_ids:
+        return []
+    events = ", ".join("?" * len(event_ids))
+    destinations = ", ".join("?" * len(destination_ids))
+    return all_rows(
+        conn.execute(
+            "SELECT event_id, destination_id, status, attempts_count, next_attempt_at"
+            f" FROM deliveries WHERE event_id IN ({events})"
+            f" AND destination_id IN ({destinations})",
+            (*event_ids, *destination_ids),
+        )
+    )

@@ -33,6 +33,7 @@ __all__ = [
     "PortalGone",
     "PortalSession",
     "create_portal_session",
+    "event_deliveries",
     "event_destination_ids",
     "find_portal_session",
     "revoke_portal_session",
@@ -191,3 +192,26 @@ async def revoke_portal_session(ctx: Context, caller: Caller, session_id: str) -
 
 async def event_destination_ids(ctx: Context, event_id: str) -> set[str]:
     return await ctx.db.read(store.event_destination_ids, event_id)
+
+
+# A delivery's state in the words (and badge) the dashboard uses for events.
+_DELIVERY_STATUS = {"succeeded": "delivered", "in_flight": "delivering"}
+
+
+async def event_deliveries(ctx: Context, session: PortalSession, events: list[dict]) -> list[dict]:
+    """One row per delivery of ``events`` to the session's destinations, newest event first:
+    a customer sees how its own endpoints fared, not the event's state across the account."""
+    rows = await ctx.db.read(
+        store.event_deliveries, [e["id"] for e in events], list(session.destination_ids)
+    )
+    by_event: dict[str, list[dict]] = {}
+    for row in rows:
+        status = _DELIVERY_STATUS.get(row["status"], row["status"])
+        if row["status"] == "pending" and row["attempts_count"]:
+            status = "retry_scheduled"
+        by_event.setdefault(row["event_id"], []).append({**row, "status": status})
+    return [
+        {"event": event, **delivery}
+        for event in events
+        for delivery in sorted(by_event.get(event["id"], []), key=lambda d: d["destination_id"])
+    ]

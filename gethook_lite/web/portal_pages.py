@@ -116,6 +116,16 @@ async def _recent_events(ctx: Context, session: portal.PortalSession) -> list[di
     return newest[:PORTAL_EVENTS_PAGE_SIZE]
 
 
+async def _lists(ctx: Context, session: portal.PortalSession) -> dict:
+    own = await _own_destinations(ctx, session)
+    recent = await _recent_events(ctx, session)
+    return {
+        "destinations": own,
+        "names": {destination["id"]: destination["name"] for destination in own},
+        "deliveries": await portal.event_deliveries(ctx, session, recent),
+    }
+
+
 @get("/{token:str}")
 async def portal_home(ctx: Ctx, token: FromPath[str], request: Request) -> Response:
     session = await _session(ctx, token)
@@ -124,8 +134,7 @@ async def portal_home(ctx: Ctx, token: FromPath[str], request: Request) -> Respo
         session,
         "portal.html",
         token=token,
-        destinations=await _own_destinations(ctx, session),
-        items=await _recent_events(ctx, session),
+        **await _lists(ctx, session),
         new_secret=None,
         notice=request.query_params.get("notice", "")[:40],
     )
@@ -196,8 +205,7 @@ async def portal_rotate(
         session,
         "portal.html",
         token=token,
-        destinations=await _own_destinations(ctx, session),
-        items=await _recent_events(ctx, session),
+        **await _lists(ctx, session),
         new_secret={"destination": rotated["name"], "secret": rotated["signing_secret"]},
         notice="",
     )
