@@ -180,7 +180,11 @@ async def portal_replay(
     session, _ = await _form_session(request, ctx, token, "replay")
     event, _ = await _visible_event(ctx, session, event_id)
     replayed = await events.replay_event(
-        ctx, session.acting_caller("replay"), event["direction"], event_id
+        ctx,
+        session.acting_caller("replay"),
+        event["direction"],
+        event_id,
+        only_destinations=frozenset(session.destination_ids),
     )
     return Redirect(f"/portal/{token}/events/{replayed['replay_event_id']}", status_code=303)
 
