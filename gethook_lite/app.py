@@ -24,6 +24,7 @@ from gethook_lite.api.ingest_route import ingest_route
 from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
 from gethook_lite.api.openapi import openapi_json
+from gethook_lite.api.portal_sessions import portal_session_router
 from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
 from gethook_lite.api.stream import stream_router
@@ -60,7 +61,7 @@ from gethook_lite.secrets_box import (
     load_or_create_key,
 )
 from gethook_lite.tasks import start_background_tasks
-from gethook_lite.web import web_router
+from gethook_lite.web import portal_router, web_router
 
 __all__ = [
     "DATABASE_FILE",
@@ -333,6 +334,7 @@ def _build_app(settings: Settings) -> Litestar:
             public_account_router,
             api_key_router,
             resource_router,
+            portal_session_router,
             test_event_router,
             stream_router,
             event_router,
@@ -341,6 +343,7 @@ def _build_app(settings: Settings) -> Litestar:
             branding_router,
             public_branding_router,
             # The dashboard's HTML pages at / (its own session guard, CSP and error pages).
+            portal_router,
             web_router,
         ],
         dependencies=PUBLIC,

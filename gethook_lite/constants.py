@@ -168,10 +168,6 @@ WEB_SESSION_LIFETIME_SECONDS = 12 * 3600
 # The dashboard's events page shows this many per page (the cursor pages on by event id).
 WEB_EVENTS_PAGE_SIZE = 50
 
-# The events page asks for new rows this often while its tab is visible (until it can follow
-# the live event stream instead; see gethook_lite/web/static/app.js).
-WEB_EVENTS_POLL_MILLISECONDS = 3000
-
 # A bulk replay (the dashboard's "replay all matching") replays at most this many events per
 # request: each is a routed write like a single replay, and the request waits for all of them.
 BULK_REPLAY_MAX_EVENTS = 1000
@@ -195,3 +191,14 @@ DOCTOR_LARGE_WAL_BYTES = 256 * 1024 * 1024
 # `gethook doctor` warns when the newest backup is older than this (without scheduled backups;
 # with them, when older than two of their intervals).
 DOCTOR_OLD_BACKUP_SECONDS = 7 * 24 * 3600.0
+
+# Customer portal sessions (POST /v1/portal-sessions): how long a link may live. Short enough
+# that a leaked link dies, long enough to embed for a working day or mail for a month.
+PORTAL_SESSION_MIN_SECONDS = 300
+PORTAL_SESSION_MAX_SECONDS = 30 * 24 * 3600
+PORTAL_SESSION_DEFAULT_SECONDS = 3600
+# Bounds on one session's lists (a portal is for one customer's few endpoints).
+PORTAL_MAX_DESTINATIONS = 100
+PORTAL_MAX_ORIGINS = 20
+# Events a portal page lists per destination set (newest first).
+PORTAL_EVENTS_PAGE_SIZE = 50

@@ -31,7 +31,14 @@ from gethook_lite.domain.stream import (
     stream_messages,
 )
 
-__all__ = ["STREAM_OPENAPI", "STREAM_PATH", "RejectedRequest", "stream_router"]
+__all__ = [
+    "MAX_FILTER_LENGTH",
+    "STREAM_OPENAPI",
+    "STREAM_PATH",
+    "RejectedRequest",
+    "sse_response",
+    "stream_router",
+]
 
 STREAM_PATH = EVENT_STREAM_PATH
 # Tells a client that lost the connection to come back soon (SSE's reconnection delay, ms).
@@ -89,7 +96,14 @@ async def event_stream(
     """The account's changes as Server-Sent Events: replayed after the cursor, then live."""
     filters = parse_stream_filters(source_id, destination_id, direction, event_type, status)
     cursor = parse_cursor(request.headers.get("last-event-id"), after)
-    messages = stream_messages(ctx, caller.account_id, filters, cursor)
+    return sse_response(stream_messages(ctx, caller.account_id, filters, cursor))
+
+
+def sse_response(
+    messages: AsyncIterator[StreamMessage | str | int | list[StreamMessage | str]],
+) -> Stream:
+    """The SSE framing of a reader's messages (also the dashboard's session-authenticated
+    stream, web/live_events.py: one feed, two ways to sign in)."""
     return Stream(
         _sse(messages),
         media_type="text/event-stream",

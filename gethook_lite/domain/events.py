@@ -19,7 +19,7 @@ from gethook_lite.db.ingest import accept_event, accept_events
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import matching_routes
 from gethook_lite.domain.text import optional_time
-from gethook_lite.errors import BadRequest, NotFound
+from gethook_lite.errors import BadRequest, Conflict, NotFound
 from gethook_lite.ids import new_id
 from gethook_lite.ingest.event_typing import payload_hash
 
@@ -124,8 +124,17 @@ async def get_event(
     return event, await ctx.db.read(store.list_attempts, event_id)
 
 
-async def replay_event(ctx: Context, caller: Caller, direction: str, event_id: str) -> dict:
-    """A new event with the original's body, headers, source and type, routed as of now.
+async def replay_event(
+    ctx: Context,
+    caller: Caller,
+    direction: str,
+    event_id: str,
+    *,
+    only_destinations: frozenset[str] | None = None,
+) -> dict:
+    """A new event with the original's body, headers, source and type, routed as of now
+    (to ``only_destinations`` among those routes when given: a customer portal replays to
+    its own endpoints, never to the account's other destinations).
 
     The replay supersedes the original's pending retries to the destinations it goes to:
     they are cancelled in the same transaction, so a receiver that dedupes on ``webhook-id``
@@ -146,6 +155,10 @@ async def replay_event(ctx: Context, caller: Caller, direction: str, event_id: s
     routes = await matching_routes(
         ctx, replay["account_id"], replay["source_id"], replay["event_type"]
     )
+    if only_destinations is not None:
+        routes = [route for route in routes if route["destination_id"] in only_destinations]
+        if not routes:
+            raise Conflict("no current route delivers this event to these destinations")
     replay_id, status = await ctx.db.write(_replay, original["id"], replay, routes)
     _wake(ctx, status)
     return {"original_event_id": original["id"], "replay_event_id": replay_id, "status": status}

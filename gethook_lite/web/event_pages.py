@@ -16,13 +16,13 @@ from gethook_lite.api.common import Ctx
 from gethook_lite.constants import (
     BULK_REPLAY_MAX_EVENTS,
     WEB_EVENTS_PAGE_SIZE,
-    WEB_EVENTS_POLL_MILLISECONDS,
 )
 from gethook_lite.context import Context
 from gethook_lite.domain import bulk_replay, destinations, events, sources
 from gethook_lite.errors import BadRequest, NotFound
 from gethook_lite.web.guard import action_session, page_session
 from gethook_lite.web.layout import page
+from gethook_lite.web.live_events import LIVE_EVENTS_PATH
 from gethook_lite.web.render import body_view, html
 from gethook_lite.web.sessions import WebSession
 
@@ -154,10 +154,20 @@ async def events_page(request: Request, ctx: Ctx) -> Response:
         next_cursor=items[-1]["id"] if len(items) == WEB_EVENTS_PAGE_SIZE else None,
         # Only the newest page follows new events; an older page stays put while read.
         live_url=None if query.before or error else f"/events/rows?{query.link()}",
-        poll_ms=WEB_EVENTS_POLL_MILLISECONDS,
+        stream_url=f"{LIVE_EVENTS_PATH}?{_stream_query(query)}",
         bulk=_bulk_outcome(request),
         bulk_limit=BULK_REPLAY_MAX_EVENTS,
     )
+
+
+def _stream_query(query: EventQuery) -> str:
+    """The filters the live stream can apply itself (the rows fragment applies the rest)."""
+    wanted = {
+        "direction": query.direction,
+        "source_id": query.source_id,
+        "destination_id": query.destination_id,
+    }
+    return urlencode({name: value for name, value in wanted.items() if value})
 
 
 def _bulk_outcome(request: Request) -> dict | None:
@@ -187,7 +197,7 @@ async def event_rows(request: Request, ctx: Ctx) -> Response:
     """The rows of the events table alone: what the page's live refresh swaps in."""
     session = await page_session(request, ctx)
     query = EventQuery.from_request(request)
-    # The rows alone, never counted: every open events page polls them every few seconds.
+    # The rows alone, never counted: every open events page fetches them on each change.
     items, _, _ = await _page_of_events(ctx, session, query, count=False)
     source_list = await sources.list_sources(ctx, session.caller)
     return html(

@@ -19,6 +19,7 @@ from gethook_lite.web.event_pages import EVENT_HANDLERS
 from gethook_lite.web.export_pages import EXPORT_HANDLERS
 from gethook_lite.web.guard import SignInRequired
 from gethook_lite.web.key_pages import KEY_HANDLERS
+from gethook_lite.web.live_events import LIVE_EVENTS_PATH, live_events
 from gethook_lite.web.overview_page import overview
 from gethook_lite.web.render import html
 from gethook_lite.web.route_pages import ROUTE_HANDLERS
@@ -32,8 +33,8 @@ log = logging.getLogger("gethook_lite.web")
 
 
 def _sign_in_required(request: Request, _: SignInRequired) -> Response:
-    if request.url.path.endswith("/rows"):
-        # The background refresh: say so; the page script reloads into the sign-in form.
+    if request.url.path.endswith("/rows") or request.url.path == LIVE_EVENTS_PATH:
+        # The background refresh or stream: say so; the page script reloads into sign-in.
         return Response("", status_code=401, media_type=MediaType.TEXT)
     if request.method != "GET":
         # A form posted after the session ended: sign in again, then start over.
@@ -77,6 +78,7 @@ web_router = Router(
     "/",
     route_handlers=[
         *AUTH_HANDLERS,
+        live_events,
         *EVENT_HANDLERS,
         overview,
         *SOURCE_HANDLERS,

@@ -50,7 +50,11 @@ def victim_ids(client, auth) -> dict[str, str]:
     domain = client.post("/v1/custom-domains", json={"domain": "hooks.victim.example"},
                          headers=auth)  # fmt: skip
     key_id = client.get("/v1/api-keys", headers=auth).json()["data"][0]["id"]
+    portal = client.post(
+        "/v1/portal-sessions", json={"destination_ids": [destination["id"]]}, headers=auth
+    )
     return {
+        "session_id": portal.json()["data"]["id"],
         "key_id": key_id,
         "source_id": source["id"],
         "destination_id": destination["id"],
@@ -83,6 +87,7 @@ def test_other_accounts_ids_are_404_on_every_endpoint(client, auth, victim_ids):
     for path, body in [
         ("/v1/routes", {"destination_id": victim_ids["destination_id"]}),
         ("/v1/exports", {"format": "csv", "source_id": victim_ids["source_id"]}),
+        ("/v1/portal-sessions", {"destination_ids": [victim_ids["destination_id"]]}),
     ]:
         answer = client.post(path, json=body, headers=attacker)
         assert answer.status_code == 404, (path, answer.text)

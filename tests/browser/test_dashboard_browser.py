@@ -10,14 +10,19 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in_with_key, sign_in_with_password
 
-# The events page polls every 3 s; allow a few ticks on a busy machine.
+# The events page follows the event stream; generous for a busy machine.
 LIVE_TIMEOUT_MS = 12_000
 
 
 def test_an_event_arrives_live_then_open_it_and_replay_it(page_factory, dashboard, snap):
     page = page_factory()
     sign_in_with_password(page)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Events").click()
+    requests: list[tuple[str, str]] = []
+    page.on("request", lambda request: requests.append((request.resource_type, request.url)))
+    with page.expect_response(lambda answer: "/events/live" in answer.url) as stream:
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Events").click()
+    assert stream.value.status == 200
+    assert stream.value.headers["content-type"].startswith("text/event-stream")
     expect(page.get_by_role("heading", name="Events")).to_be_visible()
     page.evaluate("window.__notReloaded = true")
 
@@ -25,6 +30,12 @@ def test_an_event_arrives_live_then_open_it_and_replay_it(page_factory, dashboar
     row_link = page.get_by_role("link", name=event_id)
     expect(row_link).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.__notReloaded") is True  # arrived without a reload
+    # Pushed, not polled: one EventSource, and the rows were re-read only after a message
+    # (the old poll fetched them every 3 s from the start).
+    streams = [url for kind, url in requests if "/events/live" in url]
+    assert streams and all(kind == "eventsource" for kind, url in requests if url in streams)
+    rows = [url for _, url in requests if "/events/rows" in url]
+    assert 1 <= len(rows) <= 3, rows
 
     row_link.click()
     expect(page.get_by_role("heading", name=f"Event {event_id}")).to_be_visible()

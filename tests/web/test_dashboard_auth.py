@@ -155,3 +155,11 @@ def test_a_form_posted_after_the_session_ended_goes_to_sign_in(client, account):
     answer = client.post("/destinations", data={"name": "x"}, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/login"
     assert client.get("/events/rows").status_code == 401
+
+
+def test_the_live_events_stream_needs_a_session_and_refuses_an_api_key(client, account):
+    _, key = account
+    # The page's EventSource cannot follow a redirect into a form: 401, and the page reloads.
+    assert client.get("/events/live").status_code == 401
+    # The dashboard's stream signs in by session only; a key belongs on /v1/events/stream.
+    assert client.get("/events/live", headers={"Authorization": f"Bearer {key}"}).status_code == 401

@@ -3,21 +3,38 @@
 "use strict";
 
 // --- Live events --------------------------------------------------------------------------
-// The ONE place that decides how the events page learns about new events. Today it polls the
-// rows fragment (GET /events/rows?<filters>) while the tab is visible. When the event stream
-// (GET /v1/events/stream, server-sent events) exists, replace the body of this function with an
-// EventSource on a session-authenticated stream and call onChange() on each message; nothing
-// else on the page needs to change.
-function subscribeToEventChanges(url, intervalMs, onChange) {
-  let timer = null;
-  const tick = () => { if (document.visibilityState === "visible") onChange(); };
-  const start = () => { if (timer === null) timer = setInterval(tick, intervalMs); };
-  const stop = () => { if (timer !== null) { clearInterval(timer); timer = null; } };
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") { tick(); start(); } else { stop(); }
+// The ONE place that decides how the events page learns about new events: an EventSource on
+// the session-authenticated stream (GET /events/live, the same feed as GET /v1/events/stream).
+// No polling: the rows are re-read only when the stream says an event arrived or changed. The
+// browser reconnects by itself and sends Last-Event-ID, so nothing is missed across a blip.
+const LIVE_KINDS = ["event.received", "event.updated"];
+
+function subscribeToEventChanges(streamUrl, onChange) {
+  if (typeof window.EventSource !== "function") return () => {};
+  const source = new EventSource(streamUrl);
+  LIVE_KINDS.forEach((kind) => source.addEventListener(kind, onChange));
+  source.addEventListener("error", () => {
+    // Closed for good (refused, e.g. the session ended): one re-read of the rows says why;
+    // it reloads into the sign-in form on a 401. A dropped connection reconnects by itself.
+    if (source.readyState === EventSource.CLOSED) onChange();
   });
-  start();
-  return stop;
+  return () => source.close();
+}
+
+// Coalesce a burst of messages into one fetch in flight and at most one after it.
+function coalesced(refresh) {
+  let running = false;
+  let again = false;
+  const run = async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      do { again = false; await refresh(); } while (again);
+    } finally {
+      running = false;
+    }
+  };
+  return run;
 }
 
 // Fetch a server-rendered (and escaped) fragment and swap it into `element` when it changed.
@@ -36,7 +53,7 @@ function fragmentRefresher(element, url) {
         element.dataset.lastHtml = html;
       }
     } catch (_) {
-      // Offline or restarting: try again on the next tick.
+      // Offline or restarting: the next change tries again.
     } finally {
       busy = false;
     }
@@ -45,9 +62,9 @@ function fragmentRefresher(element, url) {
 
 function startLiveEvents() {
   const rows = document.getElementById("event-rows");
-  if (!rows || !rows.dataset.liveUrl) return;
-  const url = rows.dataset.liveUrl;
-  subscribeToEventChanges(url, Number(rows.dataset.pollMs) || 3000, fragmentRefresher(rows, url));
+  if (!rows || !rows.dataset.liveUrl || !rows.dataset.streamUrl) return;
+  const refresh = coalesced(fragmentRefresher(rows, rows.dataset.liveUrl));
+  subscribeToEventChanges(rows.dataset.streamUrl, refresh);
 }
 
 // Export jobs in progress: refresh their rows until none is pending or running.
