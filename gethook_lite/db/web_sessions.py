@@ -1,4 +1,4 @@
-"""Dashboard sessions (migrations/0011_web_sessions.sql) and reads only the dashboard makes."""
+"""Dashboard sessions (migrations/0009_web_sessions.sql) and reads only the dashboard makes."""
 
 from __future__ import annotations
 
