@@ -217,8 +217,7 @@ def _observer(ctx: Context) -> Callable[[Claim, AttemptResult, str], None]:
 
     def observe(claim: Claim, result: AttemptResult, next_status: str) -> None:
         ctx.metrics.record_attempt(result.outcome, result.latency_ms / 1000, next_status)
-        if ctx.change_feed is not None:  # the event's new status, for live stream readers
-            ctx.change_feed.poke()
+        ctx.changes_committed()  # the event's new status, for live stream readers
         attempt_log.info(
             "delivery attempt %s: %s -> %s",
             result.outcome,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from gethook_lite.domain.domains import TxtResolver
     from gethook_lite.domain.routing import RoutingTable
     from gethook_lite.domain.sources import LiveSource
+    from gethook_lite.domain.stream_feed import ChangeFeed
     from gethook_lite.domain.throttle import LoginThrottle, SlidingWindowLimit
     from gethook_lite.tasks.exports import ExportWorker
 
@@ -59,7 +60,7 @@ class Context:
         # The dispatcher the scheduler sends with, once started; a destination test uses it too.
         self.dispatcher: Dispatcher | None = None
         # The live stream's feed once started (gethook_lite.domain.stream_feed).
-        self.change_feed: Any = None
+        self.change_feed: ChangeFeed | None = None
         # The running export worker, which a new job wakes (gethook_lite.tasks.exports).
         self.export_worker: ExportWorker | None = None
         # What ingest reads on every request, kept in memory and dropped on every change.
@@ -72,3 +73,9 @@ class Context:
         self.signup_limit: SlidingWindowLimit | None = None
         # Verified against when an email is unknown, so a login takes as long either way.
         self.dummy_password_hash: str | None = None
+
+    def changes_committed(self) -> None:
+        """A write that may have added change-log rows committed: live stream readers see them
+        now rather than at the feed's fallback poll (domain.stream_feed)."""
+        if self.change_feed is not None:
+            self.change_feed.poke()

@@ -13,7 +13,6 @@ from gethook_lite.domain.domains import ingest_host_allowed
 from gethook_lite.domain.rejected_requests import record_rejection
 from gethook_lite.domain.routing import matching_routes
 from gethook_lite.domain.sources import LiveSource, live_source_for_token
-from gethook_lite.domain.stream import notify_change
 from gethook_lite.errors import NotFound, Unauthorized
 from gethook_lite.ids import new_id
 from gethook_lite.ingest.event_typing import identify_event, payload_hash
@@ -106,5 +105,5 @@ async def ingest(
     event_id, status = await ctx.db.write_many(accept_events, (event, routes))
     if status == "queued" and ctx.scheduler is not None:
         ctx.scheduler.wake()
-    notify_change(ctx)
+    ctx.changes_committed()
     return event_id, status

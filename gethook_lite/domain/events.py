@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 from typing import Any
@@ -18,7 +17,7 @@ from gethook_lite.db.events import EventFilters
 from gethook_lite.db.ingest import accept_event, accept_events
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.routing import matching_routes
-from gethook_lite.domain.text import optional_time
+from gethook_lite.domain.text import optional_time, text_or_base64
 from gethook_lite.errors import BadRequest, Conflict, NotFound
 from gethook_lite.ids import new_id
 from gethook_lite.ingest.event_typing import payload_hash
@@ -237,19 +236,13 @@ def _outbound_body(payload: Any) -> tuple[bytes, str]:
 def _wake(ctx: Context, status: str) -> None:
     if status == "queued" and ctx.scheduler is not None:
         ctx.scheduler.wake()
-    # Live stream readers (domain.stream_feed) see the new event at once, not at the poll.
-    feed = ctx.change_feed
-    if feed is not None:
-        feed.poke()
+    ctx.changes_committed()
 
 
 def present_event(event: dict) -> dict:
     """The API shape of an event; a body that is not UTF-8 is sent as base64."""
     body: bytes = event["body"]
-    try:
-        text, encoding = body.decode("utf-8"), None
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(body).decode(), "base64"
+    text, encoding = text_or_base64(body)
     shaped = {
         "id": event["id"],
         "account_id": event["account_id"],

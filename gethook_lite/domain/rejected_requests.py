@@ -11,7 +11,6 @@ from gethook_lite.db import StorageError
 from gethook_lite.db import rejected_requests as store
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.sources import LiveSource, get_source
-from gethook_lite.domain.stream import notify_change
 from gethook_lite.ids import new_id
 
 __all__ = ["list_rejected_requests", "record_rejection"]
@@ -49,7 +48,7 @@ async def record_rejection(
     except StorageError as exc:
         log.warning("cannot keep a rejected request of %s: %s", source.id, exc)
         return
-    notify_change(ctx)
+    ctx.changes_committed()
 
 
 async def list_rejected_requests(

@@ -10,7 +10,6 @@ position at joining, and live messages at or below the cursor already sent are s
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +21,7 @@ from gethook_lite.constants import STREAM_PAGE
 from gethook_lite.context import Context
 from gethook_lite.db import changes as store
 from gethook_lite.domain.events import EVENT_STATUSES, present_attempt, present_event
+from gethook_lite.domain.text import text_or_base64
 from gethook_lite.errors import BadRequest
 from gethook_lite.patterns import compile_pattern, validate_event_type_pattern
 
@@ -31,7 +31,6 @@ __all__ = [
     "StreamFilters",
     "StreamMessage",
     "build_messages",
-    "notify_change",
     "parse_cursor",
     "parse_stream_filters",
     "present_rejected",
@@ -139,20 +138,10 @@ def parse_cursor(last_event_id: str | None, after: str | None) -> int | None:
     return None
 
 
-def notify_change(ctx: Context) -> None:
-    """A write that may have added changes committed: let the feed read them now."""
-    feed = getattr(ctx, "change_feed", None)
-    if feed is not None:
-        feed.poke()
-
-
 def present_rejected(row: dict[str, Any]) -> dict[str, Any]:
     """The API shape of a rejected request; a body that is not UTF-8 is sent as base64."""
     body: bytes = row["body"]
-    try:
-        text, encoding = body.decode("utf-8"), None
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(body).decode(), "base64"
+    text, encoding = text_or_base64(body)
     shaped = {
         "id": row["id"],
         "source_id": row["source_id"],
@@ -254,6 +243,10 @@ async def stream_messages(
     behind or the server stops.
     """
     feed = ctx.change_feed
+    if feed is None:
+        # The feed runs for the app's whole lifespan: none means it is starting or stopping,
+        # and the reader resumes by its cursor once it is back.
+        return
     cursor = after
     if cursor is not None:
         # Most of a long gap is read before joining the feed, so the feed's buffer for this
