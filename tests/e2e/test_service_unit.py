@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ import pytest
 
 from tests.support.delivery import wait_for_event, wire
 from tests.support.receiver import Receiver
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_ready
 
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "gethook.service"
 INSTALLED_AT = "/usr/local/bin/gethook"
@@ -117,7 +116,7 @@ def test_server_delivers_and_drains_under_memory_deny_write_execute(tmp_path):
     log.close()
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(server, url, log_path)
+        wait_ready(server, url, log_path)
         with httpx.Client(base_url=url, timeout=10) as client:
             key = client.post("/v1/accounts", json={"name": "mdwe"}).json()["data"]["api_key"]
         with (
@@ -138,17 +137,3 @@ def test_server_delivers_and_drains_under_memory_deny_write_execute(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait()
-
-
-def _wait_ready(server: subprocess.Popen, url: str, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"gethook serve exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=0.5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"gethook serve did not become ready:\n{log.read_text()}")

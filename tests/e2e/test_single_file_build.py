@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.delivery import wait_for_event, wire
 from tests.support.receiver import Receiver
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_ready
 
 pytestmark = [
     pytest.mark.slow,
@@ -98,7 +98,7 @@ def test_executable_serves_ingests_and_delivers(executable, tmp_path):
     log.close()
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(server, url, tmp_path / "serve.log")
+        wait_ready(server, url, tmp_path / "serve.log", timeout=60)
         with httpx.Client(base_url=url, timeout=10) as client:
             created = client.post("/v1/accounts", json={"name": "one-file"})
             assert created.status_code == 201, created.text
@@ -122,17 +122,3 @@ def test_executable_serves_ingests_and_delivers(executable, tmp_path):
             server.kill()
             server.wait()
     assert "migration 0008" in (tmp_path / "serve.log").read_text()
-
-
-def _wait_ready(server: subprocess.Popen, url: str, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"the executable exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=0.5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the executable did not become ready:\n{log.read_text()}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["GethookServer", "free_port"]
+__all__ = ["GethookServer", "free_port", "wait_ready"]
 
 
 def free_port() -> int:
@@ -74,17 +74,8 @@ class GethookServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gethook serve exited early:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"gethook serve did not become ready:\n{self.log()}")
+        wait_ready(self.process, self.url, self.log_path, timeout)
+        return self
 
     def _limit_open_files(self) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
@@ -113,3 +104,19 @@ class GethookServer:
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+
+def wait_ready(process: subprocess.Popen, url: str, log: Path, timeout: float = 15.0) -> None:
+    """Wait until a server process (ours under any wrapper, or the built executable) answers
+    /readyz; fail with its log if it exits or takes longer than ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=0.5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the server did not become ready:\n{log.read_text()}")
