@@ -61,6 +61,7 @@ class Context:
         self.dispatcher: Dispatcher | None = None
         # The live stream's feed once started (gethook_lite.domain.stream_feed).
         self.change_feed: ChangeFeed | None = None
+        self.destination_tests_in_flight = set()
         # The running export worker, which a new job wakes (gethook_lite.tasks.exports).
         self.export_worker: ExportWorker | None = None
         # What ingest reads on every request, kept in memory and dropped on every change.
@@ -73,6 +74,9 @@ class Context:
         self.signup_limit: SlidingWindowLimit | None = None
         # Verified against when an email is unknown, so a login takes as long either way.
         self.dummy_password_hash: str | None = None
+
+    # Destinations with a test send in flight (domain.destination_test): one at a time each.
+    destination_tests_in_flight: set[str]
 
     def changes_committed(self) -> None:
         """A write that may have added change-log rows committed: live stream readers see them

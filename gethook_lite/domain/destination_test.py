@@ -15,7 +15,7 @@ from gethook_lite.db.deliveries import Claim
 from gethook_lite.delivery.dispatch import AttemptResult
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.destinations import get_destination
-from gethook_lite.errors import BadRequest, ServiceUnavailable
+from gethook_lite.errors import BadRequest, ServiceUnavailable, TooManyRequests
 from gethook_lite.ids import new_id
 from gethook_lite.retry_policy import DEFAULT_RETRY_POLICY
 from gethook_lite.samples import InvalidEventType, build_sample
@@ -74,5 +74,16 @@ async def send_destination_test(
         retry_policy=DEFAULT_RETRY_POLICY,
         lease_expires_at=now + destination["timeout_seconds"],
     )
-    result = await dispatcher.send(claim)
+    # A test bypasses the scheduler's per-destination cap, so it gets its own: one at a time
+    # per destination, or a key could keep any number of connections open to a receiver.
+    if destination["id"] in ctx.destination_tests_in_flight:
+        raise TooManyRequests(
+            "a test of this destination is still waiting for its answer; try again when it has one",
+            destination["timeout_seconds"],
+        )
+    ctx.destination_tests_in_flight.add(destination["id"])
+    try:
+        result = await dispatcher.send(claim)
+    finally:
+        ctx.destination_tests_in_flight.discard(destination["id"])
     return DestinationTest(event_id=event_id, event_type=sample.event_type, attempt=result)

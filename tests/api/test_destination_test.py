@@ -141,3 +141,22 @@ def test_a_deactivated_destination_can_be_tested(client, auth):
         assert answer.status_code == 200, answer.text
         assert answer.json()["data"]["outcome"] == "success"
         assert len(receiver.requests) == 1
+
+
+def test_one_test_at_a_time_per_destination(client, auth):
+    # A test bypasses the scheduler's caps: a second one while the first still waits is 429.
+    with Receiver(lambda n: Reply(status=200, delay=1.0)) as receiver:
+        destination = make_destination(client, auth, receiver.url, timeout_seconds=5)
+        other = make_destination(client, auth, receiver.url)
+        url = f"/v1/destinations/{destination['id']}/test"
+        ctx = client.app.state.ctx
+        ctx.destination_tests_in_flight.add(destination["id"])  # as if one were in flight
+        refused = client.post(url, headers=auth)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+        assert "still waiting" in refused.json()["error"]
+        # Another destination is not held up, and the slot frees once the answer came.
+        assert client.post(f"/v1/destinations/{other['id']}/test", headers=auth).status_code == 200
+        ctx.destination_tests_in_flight.discard(destination["id"])
+        assert client.post(url, headers=auth).status_code == 200
+        assert client.post(url, headers=auth).status_code == 200
+        assert ctx.destination_tests_in_flight == set()
