@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Router, delete, get, patch, post
@@ -21,6 +21,7 @@ from gethook_lite.api.common import (
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.domain import destinations, domains, routes, sources
+from gethook_lite.domain.destination_pacing import present_rate_limit
 from gethook_lite.presets import (
     DestinationPreset,
     ProviderPreset,
@@ -64,6 +65,10 @@ class CreateDestination(msgspec.Struct, kw_only=True):
     preset: str | None = None
     # Pass the original request's headers (minus hop-by-hop and credentials) along with ours.
     forward_original_headers: bool = False
+    # Pacing: {"per_second": N} or {"per_minute": N}; attempts in flight at most; "fifo".
+    rate_limit: dict[str, Any] | None = None
+    max_concurrency: int | None = None
+    ordering: str = "none"
 
 
 class UpdateDestination(msgspec.Struct, kw_only=True):
@@ -77,6 +82,9 @@ class UpdateDestination(msgspec.Struct, kw_only=True):
     custom_headers: dict[str, str] | None | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     forward_original_headers: bool | msgspec.UnsetType = msgspec.UNSET
+    rate_limit: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
+    max_concurrency: int | None | msgspec.UnsetType = msgspec.UNSET
+    ordering: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreateRoute(msgspec.Struct, kw_only=True):
@@ -86,6 +94,8 @@ class CreateRoute(msgspec.Struct, kw_only=True):
     source_id: str | None = None
     event_type_pattern: str | None = None
     retry_policy: dict[str, Any] | None = None
+    # "fifo": this route's deliveries to its destination go one at a time, in event order.
+    ordering: str = "none"
 
 
 # -- read shapes ---------------------------------------------------------------------------
@@ -123,6 +133,12 @@ class Destination(ReadModel):
     # Inbound events are delivered with the provider's own headers too (minus hop-by-hop
     # ones and credentials; ours win), so a receiver can check the provider's signature.
     forward_original_headers: bool
+    # {"per_second": N} or {"per_minute": N}: never sent faster (null: no limit).
+    rate_limit: dict[str, int] | None
+    # Attempts in flight to it at most (null: delivery.per_destination_concurrency).
+    max_concurrency: int | None
+    # "fifo": one delivery at a time, in event order; a failing one blocks those behind it.
+    ordering: Literal["none", "fifo"]
     preset: str | None
     created_at: str
     # Only in the answers to create and rotate-secret: shown once.
@@ -147,6 +163,8 @@ class Route(ReadModel):
     destination_id: str
     event_type_pattern: str | None
     retry_policy: RetryPolicy
+    # "fifo": its deliveries to the destination go one at a time, in event order.
+    ordering: Literal["none", "fifo"]
     active: bool
     created_at: str
 
@@ -167,6 +185,9 @@ def present_destination(ctx: Context, destination: dict) -> dict:
         "auth_config": destinations.masked_auth_config(ctx, destination),
         "custom_headers": destinations.decode_custom_headers(ctx, destination),
         "forward_original_headers": bool(destination["forward_original_headers"]),
+        "rate_limit": present_rate_limit(destination),
+        "max_concurrency": destination["max_concurrency"],
+        "ordering": destination["ordering"],
         "preset": destination["preset"],
         "created_at": format_time(destination["created_at"]),
     }
@@ -184,6 +205,7 @@ def present_route(route: dict) -> dict:
         "destination_id": route["destination_id"],
         "event_type_pattern": route["event_type_pattern"],
         "retry_policy": _whole_numbers(json.loads(route["retry_policy"])),
+        "ordering": route["ordering"],
         "active": bool(route["active"]),
         "created_at": format_time(route["created_at"]),
     }
@@ -287,6 +309,11 @@ async def create_destination(
         custom_headers=data.custom_headers,
         preset=data.preset,
         forward_original_headers=data.forward_original_headers,
+        pacing={
+            "rate_limit": data.rate_limit,
+            "max_concurrency": data.max_concurrency,
+            "ordering": data.ordering,
+        },
     )
     return enveloped(present_destination(ctx, destination), Destination)
 
@@ -381,6 +408,7 @@ async def create_route(
         source_id=data.source_id,
         event_type_pattern=data.event_type_pattern,
         retry_policy=data.retry_policy,
+        ordering=data.ordering,
     )
     return enveloped(present_route(route), Route)
 

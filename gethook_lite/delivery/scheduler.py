@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 from collections.abc import Callable
 
 from gethook_lite.clock import Clock
@@ -29,7 +30,9 @@ from gethook_lite.db import Database, StorageError
 from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.db.deliveries import Claim, Outcome
+from gethook_lite.db.pacing import DestinationPacing, load_pacing
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
+from gethook_lite.delivery.pacing import Pacer, PacingSnapshot, claim_limits
 from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
 
 __all__ = ["Scheduler", "next_step"]
@@ -88,6 +91,8 @@ class Scheduler:
         self._flushes: set[asyncio.Task] = set()
         self._busy_destinations: dict[str, int] = {}
         self._busy_accounts: dict[str, int] = {}
+        # Rate limits, Retry-After slow-downs and FIFO queues per destination (in memory).
+        self._pacer = Pacer()
         self._loop_task: asyncio.Task | None = None
         self._stopping = False
         self._last_reclaim = 0.0
@@ -187,10 +192,15 @@ class Scheduler:
             busy_destinations=dict(self._busy_destinations),
             busy_accounts=dict(self._busy_accounts),
         )
+        snapshot = self._pacer.snapshot(self._clock.monotonic())
         # A lease need not survive a crash: every start releases all of them.
-        return await self._db.write_ephemeral(
-            store.claim_due, self._clock.now(), capacity, limits, LEASE_MARGIN_SECONDS
+        claims, paced = await self._db.write_ephemeral(
+            _claim_paced, self._clock.now(), capacity, limits, snapshot, LEASE_MARGIN_SECONDS
         )
+        self._pacer.claimed(
+            self._clock.monotonic(), paced, [claim.destination_id for claim in claims]
+        )
+        return claims
 
     def _launch(self, claim: Claim) -> None:
         _count(self._busy_destinations, claim.destination_id, +1)
@@ -223,6 +233,7 @@ class Scheduler:
         finally:
             self._answered(claim)
         attempts_made = claim.attempts_count + 1
+        self._slow_down(claim, result)
         status, due = next_step(
             claim.retry_policy,
             result,
@@ -250,8 +261,26 @@ class Scheduler:
             # and the attempt is made again (at-least-once).
             log.error("cannot record attempt of delivery %s: %s", claim.delivery_id, exc)
             return
+        if self._pacer.ordered(claim.destination_id, claim.route_id):
+            # The next delivery of its FIFO queue may go now that this outcome is committed.
+            self._wake.set()
         if self._on_attempt is not None:
             self._on_attempt(claim, result, status)
+
+    def _slow_down(self, claim: Claim, result: AttemptResult) -> None:
+        """A 429 or 503 with Retry-After holds back the whole destination for the time asked
+        (capped), not only this delivery, whose own retry is scheduled by ``next_step``."""
+        if result.response_status not in (429, 503):
+            return
+        asked = retry_after_delay(
+            result.retry_after,
+            self._clock.now(),
+            floor=0.0,
+            ceiling=self._settings.retry_after_max_seconds,
+        )
+        if asked:
+            self._pacer.slow_down(claim.destination_id, self._clock.monotonic() + asked)
+            log.info("destination %s asked to wait %.1f s", claim.destination_id, asked)
 
     async def _record(self, outcome: Outcome) -> None:
         """Commit an attempt's outcome together with the others answered in the same tick.
@@ -305,10 +334,17 @@ class Scheduler:
             log.warning("reclaimed %d deliveries whose lease expired", reclaimed)
 
     async def _idle_seconds(self) -> float:
+        """How long to sleep when a claim found nothing: until the next retry falls due or a
+        paced destination may send again. Due work that was not claimed is waiting for a
+        token, a slow-down or a busy slot (whose answer wakes us): no busy loop on it."""
+        wait = SCHEDULER_IDLE_POLL_SECONDS
         due = await self._db.read(store.next_due_at)
-        if due is None:
-            return SCHEDULER_IDLE_POLL_SECONDS
-        return min(max(due - self._clock.now(), 0.0), SCHEDULER_IDLE_POLL_SECONDS)
+        if due is not None and due > self._clock.now():
+            wait = min(wait, due - self._clock.now())
+        release = self._pacer.next_release(self._clock.monotonic())
+        if release is not None:
+            wait = min(wait, max(release, 0.0))
+        return wait
 
     async def _sleep(self, seconds: float) -> None:
         await self._wait_for(self._wake, seconds)
@@ -320,6 +356,21 @@ class Scheduler:
                 await event.wait()
         except TimeoutError:
             pass
+
+
+def _claim_paced(
+    conn: sqlite3.Connection,
+    now: float,
+    capacity: int,
+    limits: ClaimLimits,
+    snapshot: PacingSnapshot,
+    lease_margin_seconds: float,
+) -> tuple[list[Claim], list[DestinationPacing]]:
+    """Claim with the pacing rules read in the same transaction (a change applies at once)."""
+    paced = load_pacing(conn)
+    if paced or snapshot.slowed:
+        limits = claim_limits(limits, paced, snapshot)
+    return store.claim_due(conn, now, capacity, limits, lease_margin_seconds), paced
 
 
 def _count(busy: dict[str, int], key: str, change: int) -> None:
