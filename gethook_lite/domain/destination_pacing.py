@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from gethook_lite.context import Context
+from gethook_lite.db.pacing import blocking_deliveries
 from gethook_lite.errors import BadRequest
 
 __all__ = [
     "ORDERINGS",
     "RATE_LIMIT_MAX",
+    "fifo_blockers",
     "pacing_changes",
     "present_rate_limit",
     "validate_ordering",
@@ -77,3 +80,11 @@ def present_rate_limit(destination: dict) -> dict[str, int] | None:
         return None
     unit = "per_second" if destination.get("rate_limit_period") == 1 else "per_minute"
     return {unit: count}
+
+
+async def fifo_blockers(ctx: Context, event_id: str) -> list[dict[str, str]]:
+    """The event's deliveries waiting behind another event's in a FIFO queue: how a user sees
+    why a delivery due long ago has not gone (its next_attempt_at is when it may go at the
+    earliest, once the blocking delivery is done)."""
+    found = await ctx.db.read(blocking_deliveries, event_id)
+    return [{"destination_id": destination, "event_id": blocker} for destination, blocker in found]
