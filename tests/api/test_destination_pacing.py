@@ -87,9 +87,8 @@ def test_pacing_fields_are_stored_read_and_cleared(client, auth):
     ],
 )
 def test_invalid_pacing_is_a_400_naming_the_field(client, auth, fields, named):
-    answer = client.post(
-        "/v1/destinations", json={"name": "d", "url": "http://127.0.0.1:9/x", **fields}, headers=auth
-    )
+    body = {"name": "d", "url": "http://127.0.0.1:9/x", **fields}
+    answer = client.post("/v1/destinations", json=body, headers=auth)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"].startswith(f"{named}:")
     existing = destination(client, auth)
