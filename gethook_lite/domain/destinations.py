@@ -88,7 +88,8 @@ async def create_destination(
 
     ``pacing``: its rate_limit, max_concurrency and ordering (each optional)."""
     found = _preset(preset)
-    paced = _pacing_changes(ctx, {"rate_limit": None, "max_concurrency": None, **(pacing or {})})
+    defaults = {"rate_limit": None, "max_concurrency": None, "ordering": None}
+    paced = _pacing_changes(ctx, {**defaults, **(pacing or {})})
     name = require_text(name, "name")
     url = validate_url(ctx.network_policy, url)
     await check_url_resolves_safely(ctx.network_policy, url)

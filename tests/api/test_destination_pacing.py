@@ -8,7 +8,13 @@ import pytest
 from tests.support.api import drain, event_detail, ingest, make_source
 from tests.support.receiver import Receiver, Reply
 
-RETRY_1S = {"max_attempts": 5, "backoff": "fixed", "initial_interval_seconds": 1}
+# Jitter only shortens a wait at the cap: every retry falls due 0.8 to 1 s later.
+RETRY_1S = {
+    "max_attempts": 5,
+    "backoff": "fixed",
+    "initial_interval_seconds": 1,
+    "max_interval_seconds": 1,
+}
 
 
 def destination(client, auth, url="http://127.0.0.1:9/x", **fields) -> dict:
