@@ -15,6 +15,7 @@ __all__ = [
     "blocking_deliveries",
     "fifo_head",
     "load_pacing",
+    "next_due_after",
     "paced_candidates",
 ]
 
@@ -126,6 +127,20 @@ def paced_candidates(
             if account_id not in full_accounts:
                 candidates.append(Candidate(delivery_id, destination, account_id))
     return candidates
+
+
+def next_due_after(conn: sqlite3.Connection, seen_up_to: float) -> float | None:
+    """When the earliest pending delivery due after ``seen_up_to`` falls due (None: none).
+
+    Deliveries due earlier were seen by the last claim: those it left wait for a pacing rule
+    or a busy slot, and must not hide the next retry of another destination from the
+    scheduler's sleep."""
+    row = conn.execute(
+        "SELECT min(next_attempt_at) FROM deliveries"
+        " WHERE status = 'pending' AND next_attempt_at > ?",
+        (seen_up_to,),
+    ).fetchone()
+    return row[0]
 
 
 def _due(head: FifoHead, now: float) -> bool:

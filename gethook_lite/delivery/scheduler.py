@@ -30,7 +30,7 @@ from gethook_lite.db import Database, StorageError
 from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.db.deliveries import Claim, Outcome
-from gethook_lite.db.pacing import DestinationPacing, load_pacing
+from gethook_lite.db.pacing import DestinationPacing, load_pacing, next_due_after
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.pacing import Pacer, PacingSnapshot, claim_limits
 from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
@@ -93,6 +93,8 @@ class Scheduler:
         self._busy_accounts: dict[str, int] = {}
         # Rate limits, Retry-After slow-downs and FIFO queues per destination (in memory).
         self._pacer = Pacer()
+        # The due time up to which the last claim looked at every pending delivery.
+        self._claimed_up_to = 0.0
         self._loop_task: asyncio.Task | None = None
         self._stopping = False
         self._last_reclaim = 0.0
@@ -193,10 +195,12 @@ class Scheduler:
             busy_accounts=dict(self._busy_accounts),
         )
         snapshot = self._pacer.snapshot(self._clock.monotonic())
+        now = self._clock.now()
         # A lease need not survive a crash: every start releases all of them.
         claims, paced = await self._db.write_ephemeral(
-            _claim_paced, self._clock.now(), capacity, limits, snapshot, LEASE_MARGIN_SECONDS
+            _claim_paced, now, capacity, limits, snapshot, LEASE_MARGIN_SECONDS
         )
+        self._claimed_up_to = now
         self._pacer.claimed(
             self._clock.monotonic(), paced, [claim.destination_id for claim in claims]
         )
@@ -334,13 +338,14 @@ class Scheduler:
             log.warning("reclaimed %d deliveries whose lease expired", reclaimed)
 
     async def _idle_seconds(self) -> float:
-        """How long to sleep when a claim found nothing: until the next retry falls due or a
-        paced destination may send again. Due work that was not claimed is waiting for a
-        token, a slow-down or a busy slot (whose answer wakes us): no busy loop on it."""
+        """How long to sleep when a claim found nothing: until a delivery the claim did not
+        see falls due, or a paced destination may send again. Due work the claim saw and left
+        is waiting for a token, a Retry-After window, a FIFO queue or a busy slot (an answer or
+        a committed outcome wakes us): no busy loop on it, and it hides no later retry."""
         wait = SCHEDULER_IDLE_POLL_SECONDS
-        due = await self._db.read(store.next_due_at)
-        if due is not None and due > self._clock.now():
-            wait = min(wait, due - self._clock.now())
+        due = await self._db.read(next_due_after, self._claimed_up_to)
+        if due is not None:
+            wait = min(wait, max(due - self._clock.now(), 0.0))
         release = self._pacer.next_release(self._clock.monotonic())
         if release is not None:
             wait = min(wait, max(release, 0.0))

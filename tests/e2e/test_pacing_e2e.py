@@ -46,7 +46,9 @@ def test_rate_limit_is_never_exceeded_at_the_receiver(server, account_key):
         arrivals = [request.at for request in receiver.wait_for(count, timeout=9)]
     burst = 2  # a tenth of a second's worth (delivery/pacing.py BURST_SECONDS)
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
-    assert busiest <= rate + burst, busiest
+    # One more for the arrival jitter of a loaded machine (a request delayed on its way lets
+    # the window starting at it reach one token further).
+    assert busiest <= rate + burst + 1, busiest
     assert arrivals[-1] - arrivals[0] >= (count - burst) / rate - 0.15
 
 
