@@ -77,15 +77,19 @@ class FifoHead(NamedTuple):
 def fifo_head(
     conn: sqlite3.Connection, destination_id: str, route_id: str | None
 ) -> FifoHead | None:
-    """The open delivery first in event order (received time, then id) to the destination
-    (from ``route_id`` only, when given), or None when the queue is empty."""
-    route_filter = " AND dl.route_id = ?" if route_id is not None else ""
+    """The open delivery first in event order to the destination (from ``route_id`` only,
+    when given), or None when the queue is empty.
+
+    Event order is event id order: ids are time-ordered and strictly increasing as events are
+    received (``gethook_lite.ids``), so it is the order of receipt, and an index seek instead
+    of sorting a long queue by the events' ``received_at`` at every claim.
+    """
+    route_filter = " AND route_id = ?" if route_id is not None else ""
     params = (destination_id, route_id) if route_id is not None else (destination_id,)
     row = conn.execute(
-        "SELECT dl.id, dl.event_id, dl.status, dl.next_attempt_at FROM deliveries dl"
-        " JOIN events e ON e.id = dl.event_id"
-        f" WHERE dl.destination_id = ?{route_filter} AND dl.status IN {_OPEN}"
-        " ORDER BY e.received_at, e.id LIMIT 1",
+        "SELECT id, event_id, status, next_attempt_at FROM deliveries"
+        f" WHERE destination_id = ?{route_filter} AND status IN {_OPEN}"
+        " ORDER BY event_id, id LIMIT 1",
         params,
     ).fetchone()
     return FifoHead(*row) if row is not None else None

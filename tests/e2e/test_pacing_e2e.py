@@ -92,3 +92,20 @@ def test_fifo_delivers_in_event_order_behind_a_failing_first(server, account_key
             wait_for_event(api, event_id, {"delivered"}, timeout=8)
     order = [request.body for request in receiver.requests]
     assert order == [b'{"n":0}'] * 3 + [b'{"n":%d}' % n for n in range(1, 6)]
+
+
+def test_a_waiting_paced_backlog_does_not_delay_another_destinations_retry(server, account_key):
+    with (
+        Receiver() as held,
+        Receiver(lambda n: Reply(500) if n == 1 else Reply()) as flaky,
+        server.client(account_key) as api,
+    ):
+        held_ingest, _ = wire(api, held.url, rate_limit={"per_minute": 1})
+        flaky_ingest, _ = wire(api, flaky.url)
+        send(held_ingest, 5)  # one goes; four stay due for a minute, waiting for a token
+        held.wait_for(1)
+        send(flaky_ingest, 1)
+        first, retry = flaky.wait_for(2, timeout=5)[:2]
+    # The retry is due 0.16 to 0.24 s later: the scheduler wakes for it, not at its 1 s poll.
+    assert retry.at - first.at < 0.7
+    assert len(held.requests) == 1

@@ -16,7 +16,8 @@ CREATE INDEX destinations_paced ON destinations (id)
     WHERE rate_limit_count IS NOT NULL OR max_concurrency IS NOT NULL OR ordering = 'fifo';
 CREATE INDEX routes_fifo ON routes (destination_id) WHERE ordering = 'fifo';
 
--- The head of a FIFO queue: the open deliveries of one destination (and route), whatever
--- their state (a held one blocks those behind it too).
-CREATE INDEX deliveries_open_by_destination_route ON deliveries (destination_id, route_id)
+-- A FIFO queue in event order: a destination's open deliveries (a held one blocks those
+-- behind it too) by event id, which is time-ordered (the order of receipt). Its head is one
+-- index seek however long the queue.
+CREATE INDEX deliveries_fifo_queue ON deliveries (destination_id, event_id)
     WHERE status IN ('pending', 'in_flight', 'held');
