@@ -23,13 +23,13 @@ def destination(client, auth, url="http://127.0.0.1:9/x", **fields) -> dict:
     return answer.json()["data"]
 
 
-def route(client, auth, destination_id, source_id, **fields) -> dict:
+def route(client, auth, destination_id, source_id, retry_policy=None, **fields) -> dict:
     answer = client.post(
         "/v1/routes",
         json={
             "destination_id": destination_id,
             "source_id": source_id,
-            "retry_policy": RETRY_1S,
+            "retry_policy": retry_policy or RETRY_1S,
             **fields,
         },
         headers=auth,
@@ -250,3 +250,43 @@ def test_fifo_route_orders_only_its_own_deliveries(client, auth, clock):
         clock.advance(1.1)
         drain(client)
         assert bodies(receiver)[3:] == [b'{"fifo": 0}', b'{"fifo": 1}']
+
+
+def test_a_fifo_destination_down_for_three_days_delivers_all_in_order_at_its_rate(
+    client, auth, clock
+):
+    """Scaled down (120 events): nothing lost, no attempt behind the failing head, then the
+    whole backlog in event order, never faster than the rate limit."""
+    up = False
+    with Receiver(lambda n: Reply() if up else Reply(503)) as receiver:
+        source = make_source(client, auth)
+        target = destination(
+            client, auth, receiver.url, ordering="fifo", rate_limit={"per_second": 100}
+        )
+        # Every 4 h (3.2 to 4 with jitter): at most 23 attempts in three days, of 50 allowed.
+        four_hourly = {
+            "max_attempts": 50,
+            "backoff": "fixed",
+            "initial_interval_seconds": 4 * 3600,
+            "max_interval_seconds": 4 * 3600,
+        }
+        route(client, auth, target["id"], source["id"], retry_policy=four_hourly)
+        events = [ingest(client, source, b'{"n": %d}' % n)["id"] for n in range(120)]
+        for _ in range(72):  # three days, an hour at a time
+            drain(client)
+            clock.advance(3600)
+        assert {request.body for request in receiver.requests} == {b'{"n": 0}'}
+        down_attempts = len(receiver.requests)
+        assert 18 <= down_attempts <= 24
+        up = True
+        drain(client)
+        per_step = [len(receiver.requests)]
+        while len(receiver.requests) < down_attempts + 120 and len(per_step) < 1000:
+            clock.advance(0.1)
+            drain(client)
+            per_step.append(len(receiver.requests))
+        steps = [later - earlier for earlier, later in zip(per_step, per_step[1:], strict=False)]
+        assert max(steps) <= 10  # 100/s: ten per tenth of a second
+        delivered = [r.body for r in receiver.requests if r.body != b'{"n": 0}']
+        assert delivered == [b'{"n": %d}' % n for n in range(1, 120)]
+        assert event_detail(client, auth, events[-1])["event"]["status"] == "delivered"
