@@ -3,6 +3,8 @@ fields and their validation, the rate limit, FIFO order on a destination and on 
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tests.support.api import drain, event_detail, ingest, make_source
@@ -285,7 +287,7 @@ def test_a_fifo_destination_down_for_three_days_delivers_all_in_order_at_its_rat
             clock.advance(0.1)
             drain(client)
             per_step.append(len(receiver.requests))
-        steps = [later - earlier for earlier, later in zip(per_step, per_step[1:], strict=False)]
+        steps = [later - earlier for earlier, later in itertools.pairwise(per_step)]
         assert max(steps) <= 10  # 100/s: ten per tenth of a second
         delivered = [r.body for r in receiver.requests if r.body != b'{"n": 0}']
         assert delivered == [b'{"n": %d}' % n for n in range(1, 120)]
