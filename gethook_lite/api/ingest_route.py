@@ -8,6 +8,8 @@ raised as usual and leave through the app's exception handlers, as the envelope.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 from litestar import asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
@@ -70,7 +72,7 @@ async def _send_json(send: Send, status: int, document: object) -> None:
     await send(body)
 
 
-def _several_hosts(headers: list[tuple[bytes, bytes]]) -> bool:
+def _several_hosts(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     """Two Host headers, or one listing two hosts (``Host: a, b``)."""
     hosts = [value for name, value in headers if name == b"host"]
     return len(hosts) > 1 or any(b"," in value for value in hosts)
