@@ -291,7 +291,9 @@ class BulkRetrySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
             "must be 0..3600",
         )
         _require(
-            1 <= self.max_outstanding <= 100_000, "bulk_retries.max_outstanding", "must be 1..100000"
+            1 <= self.max_outstanding <= 100_000,
+            "bulk_retries.max_outstanding",
+            "must be 1..100000",
         )
 
 

@@ -108,9 +108,7 @@ def cancel_job(conn: sqlite3.Connection, account_id: str, job_id: str, now: floa
 def active_jobs(conn: sqlite3.Connection) -> list[Row]:
     """Every queued or running job, oldest first."""
     return all_rows(
-        conn.execute(
-            "SELECT * FROM bulk_retries WHERE status IN ('queued', 'running') ORDER BY id"
-        )
+        conn.execute("SELECT * FROM bulk_retries WHERE status IN ('queued', 'running') ORDER BY id")
     )
 
 
@@ -180,8 +178,7 @@ def outstanding_replays(conn: sqlite3.Connection, job_id: str) -> int:
     """The job's replays not yet delivered, dead-lettered or otherwise finished."""
     marks = ", ".join("?" for _ in _FINAL_EVENT_STATUSES)
     return conn.execute(
-        "SELECT count(*) FROM events WHERE bulk_retry_id = ?"
-        f" AND status NOT IN ({marks})",
+        f"SELECT count(*) FROM events WHERE bulk_retry_id = ? AND status NOT IN ({marks})",
         (job_id, *_FINAL_EVENT_STATUSES),
     ).fetchone()[0]
 
@@ -225,9 +222,7 @@ def candidates(
         " GROUP BY d.event_id ORDER BY d.event_id LIMIT ?",
         [*params, limit],
     ).fetchall()
-    return [
-        Candidate(row[0], row[1], row[2], frozenset(row[3].split(" "))) for row in rows
-    ]
+    return [Candidate(row[0], row[1], row[2], frozenset(row[3].split(" "))) for row in rows]
 
 
 def count_candidates(

@@ -161,9 +161,7 @@ async def replay_event(
         routes = [route for route in routes if route["destination_id"] in only_destinations]
         if not routes:
             raise Conflict("no current route delivers this event to these destinations")
-    replay_id, status = await ctx.db.write(
-        _replay, original["id"], replay, routes, bulk_retry_id
-    )
+    replay_id, status = await ctx.db.write(_replay, original["id"], replay, routes, bulk_retry_id)
     _wake(ctx, status)
     return {"original_event_id": original["id"], "replay_event_id": replay_id, "status": status}
 

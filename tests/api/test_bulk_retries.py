@@ -132,7 +132,9 @@ def test_source_scope_replays_only_to_the_destinations_that_failed(client, auth,
         assert len(healthy.requests) == 3  # it had them: not sent again
         made = replays_of(client, created["id"])
         assert sorted(original for _, original in made) == originals
-        assert sorted(r.headers["webhook-id"] for r in receiver.requests[4:]) == [r for r, _ in made]
+        assert sorted(r.headers["webhook-id"] for r in receiver.requests[4:]) == [
+            r for r, _ in made
+        ]
 
 
 def test_event_type_scope_takes_a_glob_as_routes_do(client, auth, switch, receiver):
@@ -239,7 +241,12 @@ def test_a_viewer_key_may_read_but_not_start_or_cancel(client, auth):
     key = client.post("/v1/api-keys", json={"name": "v", "role": "viewer"}, headers=auth)
     viewer = bearer(key.json()["data"]["key"])
     made = create_job(client, auth, event_type="a.*")
-    assert client.post("/v1/bulk-retries", json={"filter": {"event_type": "a"}}, headers=viewer).status_code == 403
+    assert (
+        client.post(
+            "/v1/bulk-retries", json={"filter": {"event_type": "a"}}, headers=viewer
+        ).status_code
+        == 403
+    )
     assert client.post(f"/v1/bulk-retries/{made['id']}/cancel", headers=viewer).status_code == 403
     assert job(client, viewer, made["id"])["status"] == "queued"
 
@@ -292,7 +299,9 @@ def test_a_filter_matching_more_than_the_maximum_is_refused(client, auth, receiv
     source = make_source(client, auth)
     make_route(client, auth, receiver.url, source["id"], retry_policy=NO_RETRIES)
     dead_letters(client, source, [b"{}"] * 3)
-    refused = client.post("/v1/bulk-retries", json={"filter": {"source_id": source["id"]}}, headers=auth)
+    refused = client.post(
+        "/v1/bulk-retries", json={"filter": {"source_id": source["id"]}}, headers=auth
+    )
     assert refused.status_code == 400
     assert "more than 2 events" in refused.json()["error"]
     assert "filter.from" in refused.json()["error"]

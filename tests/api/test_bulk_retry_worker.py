@@ -119,6 +119,10 @@ def test_a_job_cut_short_mid_page_resumes_without_replaying_an_event_twice(tmp_p
             assert resumed["done"] == len(replays_of(client, created["id"])) >= 5
             run_to_end(client, driven_worker(client))
             finished = job(client, auth, created["id"])
-            assert (finished["status"], finished["done"], finished["failed"]) == ("completed", 10, 0)
+            assert (finished["status"], finished["done"], finished["failed"]) == (
+                "completed",
+                10,
+                0,
+            )
             made = replays_of(client, created["id"])
             assert sorted(original for _, original in made) == originals  # each exactly once
