@@ -127,27 +127,27 @@ async def list_bulk_retries(
     return enveloped([bulk_retry.present_job(job) for job in jobs], list[BulkRetryJob])
 
 
-@get("/bulk-retries/{job_id:str}", tags=["Bulk retries"], summary="Get a bulk retry")
+@get("/bulk-retries/{bulk_retry_id:str}", tags=["Bulk retries"], summary="Get a bulk retry")
 async def get_bulk_retry(
-    ctx: Ctx, caller: CurrentCaller, job_id: FromPath[str]
+    ctx: Ctx, caller: CurrentCaller, bulk_retry_id: FromPath[str]
 ) -> Envelope[BulkRetryJob]:
     """One job and its progress."""
-    job = await bulk_retry.get_bulk_retry(ctx, caller, job_id)
+    job = await bulk_retry.get_bulk_retry(ctx, caller, bulk_retry_id)
     return enveloped(bulk_retry.present_job(job), BulkRetryJob)
 
 
 @post(
-    "/bulk-retries/{job_id:str}/cancel",
+    "/bulk-retries/{bulk_retry_id:str}/cancel",
     tags=["Bulk retries"],
     status_code=200,
     summary="Cancel a bulk retry",
 )
 async def cancel_bulk_retry(
-    ctx: Ctx, caller: CurrentCaller, job_id: FromPath[str]
+    ctx: Ctx, caller: CurrentCaller, bulk_retry_id: FromPath[str]
 ) -> Envelope[BulkRetryJob]:
     """Stop a queued or running job making more replays; those it made stay and are
     delivered. A finished job is answered as it is. Takes no body."""
-    job = await bulk_retry.cancel_bulk_retry(ctx, caller, job_id)
+    job = await bulk_retry.cancel_bulk_retry(ctx, caller, bulk_retry_id)
     return enveloped(bulk_retry.present_job(job), BulkRetryJob)
 
 
