@@ -19,6 +19,7 @@ __all__ = [
     "cancel_job",
     "candidates",
     "count_candidates",
+    "delete_expired_jobs",
     "fail_job",
     "get_job",
     "insert_job",
@@ -244,3 +245,16 @@ def count_candidates(
             break
         after = rows[-1].event_id
     return min(counted, cap + 1)
+
+
+def delete_expired_jobs(
+    conn: sqlite3.Connection, account_id: str, cutoff: float, limit: int
+) -> int:
+    """Delete up to ``limit`` of the account's finished jobs that ended before ``cutoff``
+    (retention; a queued or running job is kept whatever its age)."""
+    return conn.execute(
+        "DELETE FROM bulk_retries WHERE id IN (SELECT id FROM bulk_retries"
+        " WHERE account_id = ? AND status NOT IN ('queued', 'running') AND finished_at < ?"
+        " ORDER BY id LIMIT ?)",
+        (account_id, cutoff, limit),
+    ).rowcount

@@ -1,7 +1,8 @@
 """Background task: retention. Each account's ``retention_days`` bounds how long its events
-(with their deliveries and attempts) and its export jobs and files are kept; custom-domain
-claims still unverified after ``accounts.pending_domain_claim_days`` are removed, and export
-files left by deleted accounts are swept.
+(with their deliveries and attempts), its export jobs and files, and its finished bulk retry
+jobs are kept; custom-domain claims still unverified after
+``accounts.pending_domain_claim_days`` are removed, and export files left by deleted accounts
+are swept.
 
 Every ``retention.interval_seconds`` the task deletes what expired, in small write
 transactions of ``retention.batch_size`` rows so that ingest, which shares the one writer,
@@ -19,6 +20,7 @@ from pathlib import Path
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import retention as store
+from gethook_lite.db.bulk_retries import delete_expired_jobs
 from gethook_lite.db.changes import delete_expired_changes
 from gethook_lite.db.rejected_requests import delete_expired_rejected
 from gethook_lite.domain import domains
@@ -46,6 +48,7 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         "domain_claims": 0,
         "changes": 0,
         "rejected_requests": 0,
+        "bulk_retries": 0,
         "pages_released": 0,
     }
     for account_id, days in await ctx.db.read(store.account_retention):
@@ -62,6 +65,9 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         )
         counts["rejected_requests"] += await _purge_batches(
             ctx, delete_expired_rejected, account_id, cutoff, batch
+        )
+        counts["bulk_retries"] += await _purge_batches(
+            ctx, delete_expired_jobs, account_id, cutoff, batch
         )
     # Custom-domain claims nobody verified in time (domain/domains.py says why they expire).
     counts["domain_claims"] = await domains.delete_expired_claims(ctx, batch)

@@ -23,6 +23,7 @@ from tests.support.bulk_retries import (
     run_to_end,
 )
 from tests.support.receiver import Receiver, Reply
+from tests.support.retention import purge
 
 JOB_FIELDS = {
     "id", "account_id", "status", "filter", "matched", "done", "failed", "error", "created_at",
@@ -305,3 +306,14 @@ def test_a_filter_matching_more_than_the_maximum_is_refused(client, auth, receiv
     assert refused.status_code == 400
     assert "more than 2 events" in refused.json()["error"]
     assert "filter.from" in refused.json()["error"]
+
+
+def test_retention_deletes_finished_jobs_and_keeps_active_ones(client, auth, clock):
+    finished = create_job(client, auth, event_type="a.*")
+    client.post(f"/v1/bulk-retries/{finished['id']}/cancel", headers=auth)
+    clock.advance(31 * 86_400)  # past the default 30 days
+    active = create_job(client, auth, event_type="b.*")
+    clock.advance(31 * 86_400)
+    assert purge(client)["bulk_retries"] == 1
+    assert client.get(f"/v1/bulk-retries/{finished['id']}", headers=auth).status_code == 404
+    assert job(client, auth, active["id"])["status"] == "queued"
