@@ -104,7 +104,12 @@ async def create_bulk_retry(
     # Events made from here on are never part of this job (its own replays among them).
     upto = new_id("evt")
     matched = await ctx.db.read(
-        store.count_candidates, caller.account_id, plan.scope, upto, plan.keeps, limits.max_events
+        store.count_candidates,
+        caller.account_id,
+        plan.scope,
+        upto,
+        limits.max_events,
+        plan.keeps if plan.event_type is not None else None,
     )
     if matched > limits.max_events:
         raise BadRequest(
