@@ -261,6 +261,10 @@ def present_event(event: dict) -> dict:
         "created_by": event["created_by"],
         "replay_of": event["replay_of"],
         "created_at": format_time(event["created_at"]),
+        # The request line as received at ingest (None for events made by the API or a replay).
+        "request_method": event["request_method"],
+        "request_path": event["request_path"],
+        "request_query": event["request_query"],
     }
     if encoding:
         shaped["body_encoding"] = encoding
