@@ -29,7 +29,7 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
     """Verify, store and acknowledge one webhook; 202 once it is committed."""
     ctx: Context = scope["litestar_app"].state.ctx
     token, sub_path = _token(scope)
-    method = scope.get("method", "POST")
+    method: str = scope.get("method") or "POST"  # type: ignore[assignment]
     if method != "POST" or sub_path:
         # Only a sink source takes other methods and sub-paths (one cached lookup); any other
         # request answers exactly as it always did.

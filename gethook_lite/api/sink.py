@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Router, delete, get, put
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from gethook_lite.api.common import (
     AUTH_GUARDS,
@@ -92,13 +92,16 @@ async def wait_for_events(
     after: Annotated[
         str | None, Parameter(max_length=MAX_FILTER_LENGTH, description="an event id cursor")
     ] = None,
-    timeout: Annotated[float, Parameter(description="seconds (0..300)")] = 30.0,
+    # Named so in the query; not ``timeout`` here, which reads as the handler's own deadline.
+    wait_seconds: Annotated[
+        float, QueryParameter(name="timeout", description="seconds (0..300)")
+    ] = 30.0,
 ) -> Envelope[list[Event]]:
     """Long poll: answers as soon as at least ``count`` inbound events matching the filters
     (after the ``after`` cursor) are stored, with every match (oldest first, at most 1000);
     408 with ``code: wait_timeout``, ``matched`` and ``arrived`` (counts by type) if
     ``timeout`` seconds pass first."""
-    query = sink.parse_wait_query(count, source_id or None, event_type, after or None, timeout)
+    query = sink.parse_wait_query(count, source_id or None, event_type, after or None, wait_seconds)
     found = await sink.wait_for_events(ctx, caller, query)
     return enveloped([events.present_event(event) for event in found], list[Event])
 

@@ -48,7 +48,8 @@ def accept_events(
             results.append((original, "duplicate"))
             continue
         status = "queued" if routes else "accepted"
-        rows.append({**_NOT_CAPTURED, **event, "status": status, "final_state": None if routes else "accepted"})
+        final_state = None if routes else "accepted"
+        rows.append({**_NOT_CAPTURED, **event, "status": status, "final_state": final_state})
         deliveries.extend(
             (
                 event["id"],

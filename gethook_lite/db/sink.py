@@ -17,7 +17,9 @@ __all__ = [
 
 
 def get_response_plan(conn: sqlite3.Connection, source_id: str) -> Row | None:
-    return one_row(conn.execute("SELECT * FROM sink_response_plans WHERE source_id = ?", (source_id,)))
+    return one_row(
+        conn.execute("SELECT * FROM sink_response_plans WHERE source_id = ?", (source_id,))
+    )
 
 
 def put_response_plan(conn: sqlite3.Connection, plan: Row) -> None:

@@ -53,6 +53,7 @@ class Captured:
     status: str
     answer: ScriptedAnswer | None
 
+
 HOP_BY_HOP_HEADERS = frozenset(
     {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",

@@ -288,7 +288,6 @@ def _scan(conn, account_id: str, query: WaitQuery, progress: _Progress) -> None:
 def _timed_out(query: WaitQuery, progress: _Progress) -> RequestTimeout:
     matched = len(progress.matched)
     return RequestTimeout(
-        f"timed out after {query.timeout:g} s: {matched} of {query.count} matching events"
-        " arrived",
+        f"timed out after {query.timeout:g} s: {matched} of {query.count} matching events arrived",
         details={"code": "wait_timeout", "matched": matched, "arrived": dict(progress.arrived)},
     )

@@ -120,9 +120,7 @@ def test_a_response_plan_answers_in_turn_then_repeats_the_last(client, auth):
 
 def test_a_scripted_failure_says_the_request_was_stored(client, auth):
     source = make_source(client, auth, sink=True)
-    client.put(
-        f"/v1/sources/{source['id']}/response-plan", json={"statuses": [500]}, headers=auth
-    )
+    client.put(f"/v1/sources/{source['id']}/response-plan", json={"statuses": [500]}, headers=auth)
     answer = client.post(f"/ingest/{source['path_token']}", content=b"{}")
     assert answer.status_code == 500
     body = answer.json()
