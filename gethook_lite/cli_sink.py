@@ -27,6 +27,7 @@ import click
 
 from gethook_lite.config import ConfigError, Settings, load_settings
 from gethook_lite.dev.client import DEFAULT_API_URL
+from gethook_lite.errors import DomainError
 from gethook_lite.presets import provider_presets
 
 __all__ = ["sink", "wait"]
@@ -55,7 +56,9 @@ def _statuses(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     try:
         statuses = [int(part) for part in value.split(",")]
     except ValueError:
-        raise click.BadParameter("must be HTTP statuses separated by commas, e.g. 500,500,200")
+        raise click.BadParameter(
+            "must be HTTP statuses separated by commas, e.g. 500,500,200"
+        ) from None
     if not statuses or not all(100 <= status <= 599 for status in statuses):
         raise click.BadParameter("each status must be from 100 to 599")
     return statuses
@@ -74,13 +77,13 @@ def _statuses(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--respond", default=None, callback=_statuses,
               help="Answer the Nth request with the Nth status, then the last forever,"
               " e.g. 500,500,200. Default: 202.")  # fmt: skip
-@click.option("--verify", type=click.Choice([p.id for p in provider_presets()]), default=None,
-              help="Check signatures as this provider's receiver would (needs --secret).")  # fmt: skip
+@click.option("--verify", type=click.Choice([p.id for p in provider_presets()]),
+              help="Check signatures as this provider does (needs --secret).")  # fmt: skip
 @click.option("--secret", default=None, help="The signing secret --verify checks with.")
 @click.option("--json", "json_output", is_flag=True,
               help="Accepted for clarity: the one line on stdout is always JSON.")  # fmt: skip
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]), help="Logs (stderr).")  # fmt: skip
+@click.option("--log-level", default="warning", show_default=True, help="Logs (stderr).",
+              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def sink(
     host: str,
     port: int,
@@ -161,8 +164,8 @@ async def _serve(settings: Settings, listener: socket.socket, options: SinkOptio
     base_url = settings.server.base_url()
     try:
         info = await _provision(app.state.ctx, options, base_url)
-    except Exception as exc:  # noqa: BLE001 - told in one line, the server stopped
-        click.echo(f"Error: {getattr(exc, 'message', exc)}", err=True)
+    except DomainError as exc:  # a --api-key of the wrong shape: one line, and stop
+        click.echo(f"Error: {exc.message}", err=True)
         server.should_exit = True
         await serving
         return 1

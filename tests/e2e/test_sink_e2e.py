@@ -199,8 +199,7 @@ def test_verify_checks_signatures_and_records_rejections(tmp_path):
         )
         assert refused.status_code == 401
         rejected = httpx.get(
-            f"{running.info['base_url']}/v1/sources/{running.info['source_id']}"
-            "/rejected-requests",
+            f"{running.info['base_url']}/v1/sources/{running.info['source_id']}/rejected-requests",
             headers=running.auth,
         ).json()["data"]["items"]
         assert len(rejected) == 1 and "signature" in rejected[0]["reason"]
