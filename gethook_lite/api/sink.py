@@ -29,8 +29,9 @@ MAX_FILTER_LENGTH = 255
 class SetResponsePlan(msgspec.Struct, kw_only=True):
     """PUT /v1/sources/{id}/response-plan."""
 
-    # The Nth captured request (N from 0) is answered statuses[min(N, len - 1)].
-    statuses: list[int]
+    # The Nth captured request (N from 0) is answered statuses[min(N, len - 1)]. Required;
+    # checked after the source is found, so another account's id is a 404 whatever the body.
+    statuses: list[int] | None = None
     delay_ms: int = 0
     # The answer's body (JSON or text); null: the usual JSON answer.
     body: str | None = None

@@ -82,7 +82,9 @@ class ScriptedAnswer:
 # -- response plans ------------------------------------------------------------------------
 
 
-def _validated(statuses: list[int], delay_ms: int, body: str | None) -> tuple[int, ...]:
+def _validated(statuses: list[int] | None, delay_ms: int, body: str | None) -> tuple[int, ...]:
+    if statuses is None:
+        raise BadRequest("statuses: is required")
     if not 1 <= len(statuses) <= MAX_STATUSES:
         raise BadRequest(f"statuses: must hold 1 to {MAX_STATUSES} HTTP statuses")
     for status in statuses:
@@ -99,13 +101,13 @@ async def set_response_plan(
     ctx: Context,
     caller: Caller,
     source_id: str,
-    statuses: list[int],
+    statuses: list[int] | None,
     delay_ms: int,
     body: str | None,
 ) -> ResponsePlan:
     """Script a sink source's next answers, starting again from the first status."""
-    validated = _validated(statuses, delay_ms, body)
     source = await get_source(ctx, caller, source_id)
+    validated = _validated(statuses, delay_ms, body)
     if not source["sink"]:
         raise Conflict("response plans script sink sources only; set the source's sink to true")
     row = {
