@@ -85,7 +85,9 @@ _Filter = Annotated[str | None, Parameter(max_length=MAX_FILTER_LENGTH)]
 async def wait_for_events(
     ctx: Ctx,
     caller: CurrentCaller,
-    count: Annotated[int, Parameter(description="at least this many (1..1000)")] = 1,
+    count: Annotated[
+        int, Parameter(ge=1, le=sink.MAX_WAIT_COUNT, description="at least this many")
+    ] = 1,
     source_id: _Filter = None,
     event_type: Annotated[
         str | None, Parameter(max_length=MAX_FILTER_LENGTH, description="a glob: * and ?")
@@ -95,7 +97,13 @@ async def wait_for_events(
     ] = None,
     # Named so in the query; not ``timeout`` here, which reads as the handler's own deadline.
     wait_seconds: Annotated[
-        float, QueryParameter(name="timeout", description="seconds (0..300)")
+        float,
+        # Bounds checked by the domain, whose error names the parameter as the client does.
+        QueryParameter(
+            name="timeout",
+            description="seconds",
+            schema_extra={"minimum": 0, "maximum": sink.MAX_WAIT_SECONDS},
+        ),
     ] = 30.0,
 ) -> Envelope[list[Event]]:
     """Long poll: answers as soon as at least ``count`` inbound events matching the filters

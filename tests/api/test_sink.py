@@ -310,3 +310,12 @@ def test_bad_wait_parameters_are_400_naming_them(client, auth, params, named):
     answer = _wait(client, auth, **params)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"].startswith(named)
+
+
+def test_a_wait_leaves_the_change_feed_when_it_answers(client, auth):
+    feed = client.app.state.ctx.change_feed
+    assert _wait(client, auth, count=1, timeout=0.05).status_code == 408
+    assert feed.subscribers == 0
+    ingest(client, make_source(client, auth, sink=True))
+    assert _wait(client, auth, count=1, timeout=1).status_code == 200
+    assert feed.subscribers == 0
