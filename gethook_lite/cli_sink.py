@@ -101,7 +101,8 @@ def sink(
         raise click.UsageError("--verify and --secret go together")
     options = SinkOptions(api_key=api_key, statuses=respond, verify=verify, secret=secret)
     try:
-        listener = socket.create_server((host, port), reuse_port=False)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
     folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="gethook-sink-"))
@@ -260,7 +261,8 @@ def wait(
         _wait_error(f"cannot reach the server at {api_url}: {exc or type(exc).__name__}")
     if status == 200 and isinstance(answer, dict):
         for event in answer.get("data", []):
-            click.echo(json.dumps(event) if json_lines else f"{event['id']} {event['event_type']}")
+            event_type = event["event_type"] or "-"
+            click.echo(json.dumps(event) if json_lines else f"{event['id']} {event_type}")
         sys.exit(WAIT_MET)
     if status == 408 and isinstance(answer, dict):
         _print_timeout(answer, json_lines)
