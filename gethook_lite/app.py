@@ -28,6 +28,7 @@ from gethook_lite.api.openapi import openapi_json
 from gethook_lite.api.portal_sessions import portal_session_router
 from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
+from gethook_lite.api.sink import sink_router
 from gethook_lite.api.stream import stream_router
 from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
@@ -337,6 +338,7 @@ def _build_app(settings: Settings) -> Litestar:
             portal_session_router,
             test_event_router,
             stream_router,
+            sink_router,
             event_router,
             bulk_retry_router,
             insights_router,

@@ -270,6 +270,10 @@ def present_event(event: dict) -> dict:
         # The bulk retry job that made this replay, if one did.
         "bulk_retry_id": event["bulk_retry_id"],
         "created_at": format_time(event["created_at"]),
+        # The request line as received at ingest (None for events made by the API or a replay).
+        "request_method": event["request_method"],
+        "request_path": event["request_path"],
+        "request_query": event["request_query"],
     }
     if encoding:
         shaped["body_encoding"] = encoding
