@@ -16,6 +16,7 @@ from gethook_lite import __version__
 from gethook_lite.api.access_log import access_log_middleware
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
+from gethook_lite.api.bulk_retries import bulk_retry_router
 from gethook_lite.api.common import PUBLIC, ApiRequest, blank_query_values_middleware
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router
@@ -27,6 +28,7 @@ from gethook_lite.api.openapi import openapi_json
 from gethook_lite.api.portal_sessions import portal_session_router
 from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
+from gethook_lite.api.sink import sink_router
 from gethook_lite.api.stream import stream_router
 from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
@@ -336,7 +338,9 @@ def _build_app(settings: Settings) -> Litestar:
             portal_session_router,
             test_event_router,
             stream_router,
+            sink_router,
             event_router,
+            bulk_retry_router,
             insights_router,
             public_insights_router,
             branding_router,

@@ -7,8 +7,8 @@ subclass that adds, per connection:
 
 - the request line and headers: at most ``max_header_bytes`` bytes and ``max_headers`` lines,
   checked as bytes arrive (before the parser buffers them): 431;
-- more than one ``Host`` header: 400 (a second Host would let a request past the custom-domain
-  guard, which reads one);
+- more than one ``Host`` header, or one that lists several (``Host: a, b``): 400 (a second
+  host would let a request past the custom-domain guard, which reads one);
 - the time to send the headers (from the connection opening or the request's first byte) and
   then the whole body: 408;
 - open connections: beyond ``max_connections`` a new one is answered 503 at once.
@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from gethook_lite.config import Settings
 from gethook_lite.constants import (
     EVENT_STREAM_PATH,
+    EVENT_WAIT_PATH,
     FD_RESERVE,
     MAX_LINGERING_REFUSALS,
     REFUSAL_LINGER_SECONDS,
@@ -105,13 +106,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
-        # A live event stream never completes by itself: graceful shutdown would wait for it
-        # until its timeout. Closing the connection ends it now; its reader resumes by cursor.
+        # A live event stream never completes by itself (nor a long wait for events soon):
+        # graceful shutdown would wait for it until its timeout. Closing the connection ends
+        # it now; a stream's reader resumes by cursor, a waiter asks again.
         cycle = self.cycle
         if (
             cycle is not None
             and not cycle.response_complete
-            and cycle.scope.get("path") == EVENT_STREAM_PATH
+            and cycle.scope.get("path") in (EVENT_STREAM_PATH, EVENT_WAIT_PATH)
         ):
             self.transport.close()
             return
@@ -190,7 +192,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise _Refusal(431, f"more than {self.limits.max_headers} request headers")
         name = name.lower()
         if name == b"host":
-            if self._host_seen:
+            if self._host_seen or b"," in value:
                 raise _Refusal(400, "more than one Host header")
             self._host_seen = True
         elif name == b"expect" and value.lower() == b"100-continue":

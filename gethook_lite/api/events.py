@@ -74,7 +74,15 @@ class Event(ReadModel):
     final_state: str | None
     created_by: Literal["ingest", "api", "replay"] | None
     replay_of: str | None
+    # The bulk retry job (``bjob_…``) that made this replay; null for any other event.
+    bulk_retry_id: str | None
     created_at: str
+    # The request as received at ingest: its method, the path below the ingest URL ("" or
+    # "/sub/path", which only a sink source takes) and the raw query string ("" if none).
+    # Null for events made by the API or a replay.
+    request_method: str | None
+    request_path: str | None
+    request_query: str | None
     body_encoding: str | msgspec.UnsetType = msgspec.UNSET
 
 

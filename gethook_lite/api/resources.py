@@ -40,6 +40,8 @@ class CreateSource(msgspec.Struct, kw_only=True):
     provider: str | None = None
     verification_config: dict[str, Any] | None = None
     custom_domain_id: str | None = None
+    # Capture every request raw (any method, sub-paths, duplicates kept): docs/sink.md.
+    sink: bool = False
 
 
 class UpdateSource(msgspec.Struct, kw_only=True):
@@ -51,6 +53,7 @@ class UpdateSource(msgspec.Struct, kw_only=True):
     auth_mode: str | msgspec.UnsetType = msgspec.UNSET
     provider: str | None | msgspec.UnsetType = msgspec.UNSET
     verification_config: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
+    sink: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreateDestination(msgspec.Struct, kw_only=True):
@@ -116,6 +119,8 @@ class Source(ReadModel):
     # Secrets in it are masked; they can be set, never read back.
     verification_config: dict[str, Any] | None
     custom_domain_id: str | None
+    # A sink captures every request raw: any method, sub-paths, duplicates kept (docs/sink.md).
+    sink: bool
     created_at: str
 
 
@@ -237,6 +242,7 @@ async def create_source(
         provider=data.provider,
         verification_config=data.verification_config,
         custom_domain=await _domain_or_none(ctx, caller, data.custom_domain_id),
+        sink=data.sink,
     )
     return enveloped(sources.present_source(ctx, source), Source)
 
@@ -252,7 +258,7 @@ async def update_source(
     """Rename a source, attach it to a verified custom domain (null detaches), or change how
     its requests are verified (secrets settable, never returned)."""
     changes: dict[str, Any] = {}
-    for field in ("name", "auth_mode", "provider", "verification_config"):
+    for field in ("name", "auth_mode", "provider", "verification_config", "sink"):
         if getattr(data, field) is not msgspec.UNSET:
             changes[field] = getattr(data, field)
     if data.custom_domain_id is not msgspec.UNSET:

@@ -7,7 +7,15 @@ import sqlite3
 from gethook_lite.db.events import EVENT_COLUMNS, find_duplicate
 from gethook_lite.db.rows import Row
 
-__all__ = ["accept_event", "accept_events"]
+__all__ = ["accept_capture", "accept_event", "accept_events"]
+
+# Events made by the API or a replay have no request line and are never a sink's capture.
+_NOT_CAPTURED: Row = {
+    "request_method": None,
+    "request_path": None,
+    "request_query": None,
+    "capture": 0,
+}
 
 _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
@@ -40,7 +48,8 @@ def accept_events(
             results.append((original, "duplicate"))
             continue
         status = "queued" if routes else "accepted"
-        rows.append({**event, "status": status, "final_state": None if routes else "accepted"})
+        final_state = None if routes else "accepted"
+        rows.append({**_NOT_CAPTURED, **event, "status": status, "final_state": final_state})
         deliveries.extend(
             (
                 event["id"],
@@ -64,9 +73,27 @@ def accept_event(conn: sqlite3.Connection, event: Row, routes: list[Row]) -> tup
     return accept_events(conn, [(event, routes)])[0]
 
 
+def accept_capture(
+    conn: sqlite3.Connection, event: Row, routes: list[Row], plan_position: int | None
+) -> tuple[str, str]:
+    """Store a sink source's capture (``event["capture"]`` is 1: never deduplicated) and, when
+    it was answered from a response plan, the plan's new position, in one transaction."""
+    accepted = accept_events(conn, [(event, routes)])[0]
+    if plan_position is not None:
+        conn.execute(
+            "UPDATE sink_response_plans SET position = max(position, ?) WHERE source_id = ?",
+            (plan_position, event["source_id"]),
+        )
+    return accepted
+
+
 def _original(conn: sqlite3.Connection, event: Row, seen: dict[tuple, str]) -> str | None:
     """The id of the event this one duplicates (same source/account and external id)."""
-    if event["external_event_id"] is None or event["created_by"] == "replay":
+    if (
+        event["external_event_id"] is None
+        or event["created_by"] == "replay"
+        or event.get("capture")
+    ):
         return None
     scope = event["source_id"] if event["direction"] == "inbound" else event["account_id"]
     key = (event["direction"], scope, event["external_event_id"])
