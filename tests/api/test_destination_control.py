@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gethook_lite.clock import parse_time
@@ -144,3 +146,80 @@ def test_deactivating_a_paused_destination_cancels_what_it_held(client, auth):
     assert answer.status_code == 200
     assert answer.json()["data"]["circuit"]["held_count"] == 0
     assert event_detail(client, auth, event_id)["event"]["status"] == "accepted"
+
+
+class Flaky:
+    """A receiver script: 503 while ``down``, 200 otherwise."""
+
+    def __init__(self) -> None:
+        self.down = True
+
+    def __call__(self, n: int) -> Reply:
+        return Reply(503) if self.down else Reply(200)
+
+
+def test_the_circuit_opens_holds_probes_and_closes(client, auth, clock):
+    flaky = Flaky()
+    with Receiver(flaky) as receiver, Receiver() as notices:
+        source = make_source(client, auth)
+        retries = {"max_attempts": 10, "backoff": "fixed", "initial_interval_seconds": 1}
+        destination = make_route(client, auth, receiver.url, source["id"], retry_policy=retries)
+        make_route(client, auth, notices.url)  # outbound: the account's system events
+        ids = []
+        for n in range(8):
+            ids.append(ingest(client, source, body=b'{"n": %d}' % n)["id"])
+            clock.advance(0.01)
+        drain(client)
+        # Five failures in a row opened it; nothing more was attempted.
+        assert len(receiver.requests) == 5
+        shown = _destination(client, auth, destination["id"])["circuit"]
+        assert shown["state"] == "open" and shown["consecutive_failures"] == 5
+        assert shown["held_count"] == 8
+        assert parse_time(shown["next_probe_at"]) == pytest.approx(clock.now() + 30, abs=1)
+        assert {event_detail(client, auth, i)["event"]["status"] for i in ids} == {"held"}
+        assert [json.loads(r.body) for r in notices.requests][0]["circuit_state"] == "open"
+        metrics = client.get("/metrics").text
+        assert 'gethook_destination_circuits{state="open"} 1.0' in metrics
+        assert "gethook_held_deliveries 8.0" in metrics
+        # Cool-down running: still nothing.
+        clock.advance(25)
+        drain(client)
+        assert len(receiver.requests) == 5
+        # Cool-down over: one probe, which fails: open again for twice as long.
+        clock.advance(10)
+        drain(client)
+        assert len(receiver.requests) == 6
+        shown = _destination(client, auth, destination["id"])["circuit"]
+        assert shown["state"] == "open" and shown["held_count"] == 8
+        assert parse_time(shown["next_probe_at"]) == pytest.approx(clock.now() + 60, abs=1)
+        # The receiver is back; the next probe succeeds and the held deliveries drain.
+        flaky.down = False
+        clock.advance(61)
+        drain(client)
+        assert _destination(client, auth, destination["id"])["circuit"]["state"] == "closed"
+        clock.advance(2)  # the failed ones' retries keep the second of wait they had left
+        drain(client)
+        assert {event_detail(client, auth, i)["event"]["status"] for i in ids} == {"delivered"}
+        delivered = {r.body for r in receiver.requests[6:]}
+        assert delivered == {b'{"n": %d}' % n for n in range(8)}
+        types = [json.loads(r.body)["circuit_state"] for r in notices.requests]
+        assert types == ["open", "closed"]
+        published = client.get("/v1/outbound-events", headers=auth)
+        kinds = {event["event_type"] for event in published.json()["data"]["items"]}
+        assert {"destination.circuit_opened", "destination.circuit_closed"} <= kinds
+
+
+def test_a_healthy_destination_keeps_flowing_beside_an_open_circuit(client, auth, clock):
+    with Receiver(lambda n: Reply(500)) as dead, Receiver() as healthy:
+        source = make_source(client, auth)
+        retries = {"max_attempts": 50, "backoff": "fixed", "initial_interval_seconds": 1}
+        broken = make_route(client, auth, dead.url, source["id"], retry_policy=retries)
+        make_route(client, auth, healthy.url, source["id"])
+        for _ in range(20):
+            ingest(client, source)
+            drain(client)
+            clock.advance(2)
+        # Five failures opened it, then one probe per cool-down (30 s, then 60 s).
+        assert len(dead.requests) == 6
+        assert _destination(client, auth, broken["id"])["circuit"]["held_count"] == 20
+        assert len(healthy.requests) == 20
