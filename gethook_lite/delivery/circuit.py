@@ -15,6 +15,7 @@ import sqlite3
 
 from gethook_lite.clock import format_time
 from gethook_lite.config import CircuitBreakerSettings
+from gethook_lite.constants import GONE_STATUS
 from gethook_lite.db import deliveries as delivery_store
 from gethook_lite.db import destination_state as store
 from gethook_lite.db.deliveries import Outcome
@@ -50,11 +51,11 @@ def record_outcomes(
 ) -> bool:
     """Record the attempts and apply them to their destinations' breakers; True when a
     circuit opened or closed (there is a notice to publish)."""
-    delivery_store.record_attempts(conn, outcomes)
     by_destination: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_destination.setdefault(outcome[0].destination_id, []).append(outcome)
     controls = store.get_controls(conn, by_destination)
+    delivery_store.record_attempts(conn, [_spare(outcome, controls, now) for outcome in outcomes])
     changed = False
     for destination_id, items in by_destination.items():
         control = controls.get(destination_id)
@@ -74,6 +75,22 @@ def record_outcomes(
         elif before.state != "closed":
             store.release_held(conn, destination_id, now)
     return changed
+
+
+def _spare(outcome: Outcome, controls: dict[str, store.ControlRow], now: float) -> Outcome:
+    """A failed probe (or any attempt answered while the circuit is not closed) never
+    dead-letters its delivery for running out of attempts: it is held with the rest, else a
+    long outage would use up, one probe at a time, the attempts of the oldest deliveries."""
+    claim, attempt, next_status, due = outcome
+    control = controls.get(claim.destination_id)
+    if (
+        next_status == "dead_letter"
+        and control is not None
+        and control.circuit_state != "closed"
+        and attempt["response_status"] != GONE_STATUS
+    ):
+        return claim, attempt, "pending", now
+    return outcome
 
 
 def save_state(
