@@ -208,9 +208,12 @@ def held_counts(conn: sqlite3.Connection, destination_ids: Iterable[str]) -> dic
 
 
 def tick_candidates(conn: sqlite3.Connection) -> list[ControlRow]:
-    """Destinations whose circuit is not closed: the ones time alone can move on."""
+    """Live destinations whose circuit is not closed: the ones time alone can move on."""
+    columns = ", ".join(f"c.{column.strip()}" for column in _CONTROL_COLUMNS.split(","))
     rows = conn.execute(
-        f"SELECT {_CONTROL_COLUMNS} FROM destination_control WHERE circuit_state <> 'closed'"
+        f"SELECT {columns} FROM destination_control c JOIN destinations d"
+        " ON d.id = c.destination_id WHERE c.circuit_state <> 'closed'"
+        " AND d.active AND d.deleted_at IS NULL"
     )
     return [_row(row) for row in rows]
 

@@ -81,7 +81,7 @@ def _spare(outcome: Outcome, controls: dict[str, store.ControlRow], now: float) 
     """A failed probe (or any attempt answered while the circuit is not closed) never
     dead-letters its delivery for running out of attempts: it is held with the rest, else a
     long outage would use up, one probe at a time, the attempts of the oldest deliveries."""
-    claim, attempt, next_status, due = outcome
+    claim, attempt, next_status, _ = outcome
     control = controls.get(claim.destination_id)
     if (
         next_status == "dead_letter"

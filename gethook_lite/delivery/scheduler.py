@@ -305,7 +305,14 @@ class Scheduler:
         if not (force or self._control_due or now >= self._control_at):
             return
         self._control_due = False
-        self._control_at = await self._control(now)
+        try:
+            self._control_at = await self._control(now)
+        except StorageError:
+            raise
+        except Exception:
+            # Delivery control failing must not stop delivery: log it and try again soon.
+            log.exception("delivery control failed")
+            self._control_at = now + SCHEDULER_IDLE_POLL_SECONDS
 
     async def _follow_clock_steps(self) -> None:
         """Shift the schedule when the wall clock jumps (detected against the monotonic one)."""

@@ -106,6 +106,7 @@ async def pause_destination(ctx: Context, caller: Caller, destination_id: str) -
         _pause, destination_id, destination["account_id"], ctx.clock.now(), "manual"
     )
     if changed:
+        ctx.changes_committed()  # events now held, for live stream readers
         await publish_notices(ctx)
 
 
@@ -135,6 +136,7 @@ async def resume_destination(ctx: Context, caller: Caller, destination_id: str) 
     if changed:
         if ctx.scheduler is not None:
             ctx.scheduler.wake()
+        ctx.changes_committed()
         await publish_notices(ctx)
 
 
@@ -213,23 +215,30 @@ def controller(ctx: Context) -> Callable[[float], Awaitable[float]]:
 
 async def tick(ctx: Context, now: float) -> float:
     """Move circuits on with time and publish notices; returns when to be called next."""
-    next_at = await ctx.db.write(_tick, now, ctx.settings.delivery.circuit_breaker)
+    next_at, changed = await ctx.db.write(_tick, now, ctx.settings.delivery.circuit_breaker)
+    if changed:
+        ctx.changes_committed()
     await publish_notices(ctx)
     return next_at
 
 
-def _tick(conn: sqlite3.Connection, now: float, settings: CircuitBreakerSettings) -> float:
+def _tick(
+    conn: sqlite3.Connection, now: float, settings: CircuitBreakerSettings
+) -> tuple[float, bool]:
+    """(when to tick next, whether any delivery or destination changed)."""
     next_at = now + _IDLE_TICK_SECONDS
+    changed = False
     for control in store.tick_candidates(conn):
         destination_id, account_id = control.destination_id, control.account_id
         state = decode_state(control.breaker)
         if control.paused_at is not None:
             continue  # nothing goes out, not even a probe, until it is resumed
         if auto_pause_due(state, now, settings):
-            _pause(conn, destination_id, account_id, now, "circuit_open_too_long")
+            changed |= _pause(conn, destination_id, account_id, now, "circuit_open_too_long")
             continue
         moved = transition(state, "tick", now, settings)
         if moved != state:
+            changed = True
             save_state(conn, destination_id, account_id, moved)
             if moved.state == "closed":  # the breaker was turned off meanwhile
                 store.release_held(conn, destination_id, now)
@@ -242,9 +251,9 @@ def _tick(conn: sqlite3.Connection, now: float, settings: CircuitBreakerSettings
             next_at = min(next_at, moved.next_probe_at)
         if moved.state == "half_open" and store.open_deliveries(conn, destination_id) == 0:
             # Exactly one probe: the oldest held delivery goes out now.
-            store.release_held(conn, destination_id, now, probe=True)
+            changed |= store.release_held(conn, destination_id, now, probe=True) > 0
         next_at = min(next_at, auto_pause_at(moved, settings))
-    return next_at
+    return next_at, changed
 
 
 async def publish_notices(ctx: Context) -> int:

@@ -177,7 +177,7 @@ def test_the_circuit_opens_holds_probes_and_closes(client, auth, clock):
         assert shown["held_count"] == 8
         assert parse_time(shown["next_probe_at"]) == pytest.approx(clock.now() + 30, abs=1)
         assert {event_detail(client, auth, i)["event"]["status"] for i in ids} == {"held"}
-        assert [json.loads(r.body) for r in notices.requests][0]["circuit_state"] == "open"
+        assert json.loads(notices.requests[0].body)["circuit_state"] == "open"
         metrics = client.get("/metrics").text
         assert 'gethook_destination_circuits{state="open"} 1.0' in metrics
         assert "gethook_held_deliveries 8.0" in metrics
