@@ -127,6 +127,9 @@ def test_pause_and_resume_need_a_writer_and_the_callers_destination(client, auth
     answer = client.post(f"/v1/destinations/{destination['id']}/pause", headers=bearer(other_key))
     assert answer.status_code == 404
     assert client.post("/v1/destinations/dest_nope/resume", headers=auth).status_code == 404
+    # Resuming a running destination changes nothing.
+    assert _pause(client, auth, destination["id"], "resume")["paused"] is False
+    assert client.get("/v1/outbound-events", headers=auth).json()["data"]["total"] == 0
     assert client.post(f"/v1/destinations/{destination['id']}/pause").status_code == 401
     viewer = client.post("/v1/api-keys", json={"name": "v", "role": "viewer"}, headers=auth).json()[
         "data"
