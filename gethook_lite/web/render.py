@@ -29,6 +29,7 @@ _TONES = {
     "retry_scheduled": "warn", "delivering": "info", "queued": "info", "pending": "info",
     "received": "info", "accepted": "muted", "replayed": "muted", "cancelled": "muted",
     "running": "info", "completed": "good", "failed": "bad", "held": "warn",
+    "paused": "warn", "circuit_open": "bad", "circuit_half_open": "warn",
 }  # fmt: skip
 
 
