@@ -9,6 +9,7 @@ import msgspec
 
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
+from gethook_lite.db.destination_state import shift_times
 from gethook_lite.db.events import refresh_event_status
 from gethook_lite.db.rows import Row, insert
 from gethook_lite.ids import new_id
@@ -379,6 +380,7 @@ def shift_schedule(conn: sqlite3.Connection, seconds: float) -> int:
         " WHERE status = 'held'",
         (seconds, seconds),
     )
+    shift_times(conn, seconds)
     conn.execute(
         "UPDATE events SET next_attempt_at = next_attempt_at + ? WHERE next_attempt_at IS NOT NULL",
         (seconds,),

@@ -30,6 +30,7 @@ __all__ = [
     "release_held",
     "save_breaker",
     "set_paused",
+    "shift_times",
     "tick_candidates",
 ]
 
@@ -268,3 +269,19 @@ def next_notices(conn: sqlite3.Connection, limit: int) -> list[Notice]:
 
 def delete_notice(conn: sqlite3.Connection, notice_id: int) -> None:
     conn.execute("DELETE FROM destination_notices WHERE id = ?", (notice_id,))
+
+
+def shift_times(conn: sqlite3.Connection, seconds: float) -> None:
+    """Move circuits' cool-downs and outage starts with a wall-clock step (see
+    deliveries.shift_schedule): a cool-down is elapsed time, like a retry's wait."""
+    conn.execute(
+        "UPDATE destination_control SET next_probe_at = next_probe_at + ?1,"
+        " opened_at = opened_at + ?1,"
+        " breaker = json_set(breaker,"
+        " '$.next_probe_at', json_extract(breaker, '$.next_probe_at') + ?1,"
+        " '$.opened_at', json_extract(breaker, '$.opened_at') + ?1,"
+        " '$.since', json_extract(breaker, '$.since') + ?1,"
+        " '$.window_started_at', json_extract(breaker, '$.window_started_at') + ?1)"
+        " WHERE breaker IS NOT NULL OR next_probe_at IS NOT NULL",
+        (seconds,),
+    )

@@ -226,3 +226,23 @@ def test_a_healthy_destination_keeps_flowing_beside_an_open_circuit(client, auth
         assert len(dead.requests) == 6
         assert _destination(client, auth, broken["id"])["circuit"]["held_count"] == 20
         assert len(healthy.requests) == 20
+
+
+def test_a_cooldown_is_elapsed_time_across_a_wall_clock_step(client, auth, clock):
+    with Receiver(lambda n: Reply(503)) as receiver:
+        source = make_source(client, auth)
+        retries = {"max_attempts": 10, "backoff": "fixed", "initial_interval_seconds": 1}
+        destination = make_route(client, auth, receiver.url, source["id"], retry_policy=retries)
+        for _ in range(5):
+            ingest(client, source)
+        drain(client)
+        circuit = _destination(client, auth, destination["id"])["circuit"]
+        assert circuit["state"] == "open"
+        probe_at = parse_time(circuit["next_probe_at"])
+        clock.step(-3600)  # set back an hour: the cool-down still ends 30 s from now
+        drain(client)
+        circuit = _destination(client, auth, destination["id"])["circuit"]
+        assert parse_time(circuit["next_probe_at"]) == pytest.approx(probe_at - 3600, abs=0.01)
+        clock.advance(31)
+        drain(client)
+        assert len(receiver.requests) == 6  # the probe went out
