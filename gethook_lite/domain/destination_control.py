@@ -18,6 +18,7 @@ through the account's outbound routes and the live stream like any event it publ
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -27,6 +28,7 @@ import msgspec
 from gethook_lite.clock import format_time
 from gethook_lite.config import CircuitBreakerSettings
 from gethook_lite.context import Context
+from gethook_lite.db import StorageError
 from gethook_lite.db import destination_state as store
 from gethook_lite.db.destination_state import ControlRow
 from gethook_lite.delivery.breaker import (
@@ -52,6 +54,8 @@ __all__ = [
     "resume_destination",
     "tick",
 ]
+
+log = logging.getLogger(__name__)
 
 PausedReason = Literal["manual", "circuit_open_too_long"]
 # How long the scheduler may go without calling ``tick`` when nothing is due sooner.
@@ -266,12 +270,18 @@ async def publish_notices(ctx: Context) -> int:
     notices = await ctx.db.read(store.next_notices, _NOTICES_PER_TICK)
     for notice in notices:
         caller = Caller(account_id=notice.account_id, key_id="system", role="admin")
-        await publish_outbound(
-            ctx,
-            caller,
-            event_type=notice.type,
-            payload=json.loads(notice.payload),
-            external_event_id=f"gethook-notice-{notice.id}",
-        )
+        try:
+            await publish_outbound(
+                ctx,
+                caller,
+                event_type=notice.type,
+                payload=json.loads(notice.payload),
+                external_event_id=f"gethook-notice-{notice.id}",
+            )
+        except StorageError:
+            raise  # the database is unwell: the notice waits for the next tick
+        except Exception:
+            # One notice that cannot be published must not block the others forever.
+            log.exception("cannot publish %s for %s", notice.type, notice.destination_id)
         await ctx.db.write(store.delete_notice, notice.id)
     return len(notices)

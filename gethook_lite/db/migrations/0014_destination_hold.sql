@@ -26,7 +26,7 @@ CREATE INDEX deliveries_held ON deliveries (destination_id, id) WHERE status = '
 -- transaction as the change, published as outbound events of the account afterwards.
 CREATE TABLE destination_notices (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: it keys the event
-    account_id      TEXT NOT NULL,
+    account_id      TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     destination_id  TEXT NOT NULL,
     type            TEXT NOT NULL,
     payload         TEXT NOT NULL,           -- JSON
