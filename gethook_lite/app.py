@@ -16,6 +16,7 @@ from gethook_lite import __version__
 from gethook_lite.api.access_log import access_log_middleware
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
+from gethook_lite.api.bulk_retries import bulk_retry_router
 from gethook_lite.api.common import PUBLIC, ApiRequest, blank_query_values_middleware
 from gethook_lite.api.destination_control import destination_control_router
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
@@ -345,6 +346,7 @@ def _build_app(settings: Settings) -> Litestar:
             test_event_router,
             stream_router,
             event_router,
+            bulk_retry_router,
             insights_router,
             public_insights_router,
             branding_router,

@@ -22,6 +22,7 @@ from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
 __all__ = [
     "AccountsSettings",
     "BackupSettings",
+    "BulkRetrySettings",
     "ConfigError",
     "DeliverySettings",
     "ExportSettings",
@@ -307,6 +308,41 @@ class ExportSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         _require(self.min_free_disk_bytes >= 0, "exports.min_free_disk_bytes", "must be >= 0")
 
 
+class BulkRetrySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Bulk retry jobs (POST /v1/bulk-retries) of one account queued or running at once; one
+    # more is refused (409) until one ends.
+    max_active_per_account: int = 3
+    # Events one job may retry; a filter matching more is refused (400): narrow its time range.
+    max_events: int = 100_000
+    # Events replayed per page; the worker records its progress after each page and pauses
+    # page_pause_seconds before the next one of the same job.
+    page_size: int = 100
+    page_pause_seconds: float = 1.0
+    # Replays of one job still on their way (queued, retrying, held) at most: the job waits
+    # for the destination to take them before making more, so it never floods the queue ahead
+    # of the scheduler. The destination's own limits then pace the actual sends.
+    max_outstanding: int = 300
+
+    def validate(self) -> None:
+        _require(
+            1 <= self.max_active_per_account <= 100,
+            "bulk_retries.max_active_per_account",
+            "must be 1..100",
+        )
+        _require(1 <= self.max_events <= 1_000_000, "bulk_retries.max_events", "must be 1..1000000")
+        _require(1 <= self.page_size <= 1000, "bulk_retries.page_size", "must be 1..1000")
+        _require(
+            0 <= self.page_pause_seconds <= 3600,
+            "bulk_retries.page_pause_seconds",
+            "must be 0..3600",
+        )
+        _require(
+            1 <= self.max_outstanding <= 100_000,
+            "bulk_retries.max_outstanding",
+            "must be 1..100000",
+        )
+
+
 class RetentionSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # How often the retention task looks for expired events, and how many it deletes per
     # transaction (small batches never hold the write lock long enough to slow ingest).
@@ -390,6 +426,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     routes: RoutesSettings = msgspec.field(default_factory=RoutesSettings)
     exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
+    bulk_retries: BulkRetrySettings = msgspec.field(default_factory=BulkRetrySettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     live: LiveSettings = msgspec.field(default_factory=LiveSettings)
@@ -414,6 +451,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.delivery,
             self.routes,
             self.exports,
+            self.bulk_retries,
             self.retention,
             self.live,
             self.backup,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gethook_lite.domain.sources import LiveSource
     from gethook_lite.domain.stream_feed import ChangeFeed
     from gethook_lite.domain.throttle import LoginThrottle, SlidingWindowLimit
+    from gethook_lite.tasks.bulk_retries import BulkRetryWorker
     from gethook_lite.tasks.exports import ExportWorker
 
 __all__ = ["Context"]
@@ -64,6 +65,8 @@ class Context:
         self.destination_tests_in_flight = set()
         # The running export worker, which a new job wakes (gethook_lite.tasks.exports).
         self.export_worker: ExportWorker | None = None
+        # The running bulk retry worker, which a new job wakes (gethook_lite.tasks.bulk_retries).
+        self.bulk_retry_worker: BulkRetryWorker | None = None
         # What ingest reads on every request, kept in memory and dropped on every change.
         self.sources_by_token: GenerationCache[str, LiveSource] = GenerationCache()
         self.routing_tables: GenerationCache[tuple[str, str | None], RoutingTable] = (

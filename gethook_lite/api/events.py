@@ -73,6 +73,8 @@ class Event(ReadModel):
     final_state: str | None
     created_by: Literal["ingest", "api", "replay"] | None
     replay_of: str | None
+    # The bulk retry job (``bjob_…``) that made this replay; null for any other event.
+    bulk_retry_id: str | None
     created_at: str
     body_encoding: str | msgspec.UnsetType = msgspec.UNSET
 
