@@ -114,7 +114,8 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_by_event ON attempts (event_id, id);
 CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
 INSERT INTO accounts VALUES ('acc', 'bench');
-INSERT INTO destinations VALUES ('dst', 'acc');
+INSERT INTO destinations VALUES ('dst', 'acc'), ('d0', 'acc'), ('d1', 'acc'), ('d2', 'acc'),
+    ('d3', 'acc'), ('d4', 'acc'), ('d5', 'acc'), ('d6', 'acc'), ('d7', 'acc');
 INSERT INTO routes VALUES ('rte', 'dst');
 """
 _SQLITE_TYPES = {"blob": "BLOB", "real": "REAL", "serial": "INTEGER PRIMARY KEY"}
@@ -646,6 +647,87 @@ async def _notify_round_trips(url: str, listener_kind: str, count: int) -> list[
 
 
 # ---------------------------------------------------------------------------------------------
+# Claims from several processes: is a per-destination cap kept? (psycopg sync, threads)
+
+_DESTINATIONS = 8
+_BUSY = (
+    "SELECT destination_id, count(*) FROM deliveries WHERE status = 'in_flight'"
+    " GROUP BY destination_id"
+)
+_CANDIDATES = (
+    "SELECT id, destination_id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
+    " ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED"
+)
+_FINISH = "UPDATE deliveries SET status = 'succeeded', lease_expires_at = NULL WHERE id = ANY(?)"
+
+
+def capped_claim(conn: Any, cap: int, serialized: bool) -> list[int]:
+    """Claim up to CLAIM_LIMIT due deliveries, at most ``cap`` in flight per destination,
+    counting what is in flight from the database (every process's attempts)."""
+    if serialized and not conn.execute("SELECT pg_try_advisory_xact_lock(7311)").fetchone()[0]:
+        return []  # another process is claiming: try again shortly
+    busy = dict(conn.execute(_BUSY).fetchall())
+    now = time.time()
+    chosen = []
+    for delivery_id, destination in conn.execute(_CANDIDATES, (now, 4 * CLAIM_LIMIT)):
+        if busy.get(destination, 0) < cap and len(chosen) < CLAIM_LIMIT:
+            busy[destination] = busy.get(destination, 0) + 1
+            chosen.append(delivery_id)
+    if chosen:
+        conn.execute(_PG_LEASE, (now + 60, chosen))
+    return chosen
+
+
+def _contention(target: Target, serialized: bool, claimers: int, seconds: float, cap: int) -> str:
+    """``claimers`` threads (standing for processes) claim, 'deliver' for 5 ms, record; a
+    monitor samples the most deliveries in flight at one destination."""
+    with psycopg.connect(target.pg_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL,"
+            f" destination_id = 'd' || (id % {_DESTINATIONS})"
+        )
+        conn.execute("VACUUM ANALYZE deliveries")
+    stop = time.perf_counter() + seconds
+    done: list[int] = []
+    peaks: list[int] = []
+    pids: list[int] = []
+
+    def claimer() -> None:
+        conn, [pid] = _sync_connect("psycopg-sync", target)
+        pids.append(pid)
+        while time.perf_counter() < stop:
+            chosen = in_transaction(conn, capped_claim, cap, serialized)
+            if not chosen:
+                time.sleep(0.001)
+                continue
+            time.sleep(0.005)
+            conn.execute(_FINISH, (chosen,))
+            done.append(len(chosen))
+        conn.raw.close()
+
+    def monitor() -> None:
+        with psycopg.connect(target.pg_url, autocommit=True) as conn:
+            while time.perf_counter() < stop:
+                row = conn.execute(f"SELECT max(n) FROM ({_BUSY}) AS busy(d, n)").fetchone()
+                peaks.append(row[0] or 0)
+                time.sleep(0.001)
+
+    threads = [threading.Thread(target=claimer) for _ in range(claimers)]
+    threads.append(threading.Thread(target=monitor))
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    over = sum(1 for peak in peaks if peak > cap)
+    return (
+        f"{sum(done) / wall:7.0f} claimed/s  max in flight at one destination {max(peaks)}"
+        f" (cap {cap}); {over} of {len(peaks)} samples over the cap"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Set-up, rounds, report
 
 
@@ -709,14 +791,15 @@ def _fmt(samples: list[Sample]) -> str:
 
 async def _main(args: argparse.Namespace) -> None:
     _check_local(args.url)
-    scratch = urlsplit(args.url)._replace(path=f"/{SCRATCH_DB}").geturl()
+    scratch = urlsplit(args.url)._replace(path=f"/{args.scratch}").geturl()
     with _admin(args.url) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB}")
+        admin.execute(f"DROP DATABASE IF EXISTS {args.scratch}")
         admin.execute(
-            f"CREATE DATABASE {SCRATCH_DB} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+            f"CREATE DATABASE {args.scratch} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
         )
     results: dict[tuple[str, str], list[Sample]] = {}
     notify: dict[str, list[float]] = {}
+    contention: list[tuple[str, str]] = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             target = Target(scratch, Path(folder) / "bench.db")
@@ -745,9 +828,14 @@ async def _main(args: argparse.Namespace) -> None:
                     notify.setdefault(kind, []).extend(
                         await _notify_round_trips(scratch, kind, args.notifies)
                     )
+            if args.claimers:
+                _reset(target)
+                for serialized in (False, True, False, True):
+                    line = _contention(target, serialized, args.claimers, args.seconds, cap=8)
+                    contention.append(("advisory lock" if serialized else "SKIP LOCKED only", line))
     finally:
         with _admin(args.url) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+            admin.execute(f"DROP DATABASE IF EXISTS {args.scratch} WITH (FORCE)")
     print(f"\nmedian of {args.rounds} rounds [min..max rows/s]; latency p50/p99 over all rounds")
     for workload in ("ingest", "claim", "outcomes"):
         print(f"\n{workload}:")
@@ -758,15 +846,21 @@ async def _main(args: argparse.Namespace) -> None:
     for kind, values in notify.items():
         q = statistics.quantiles(values, n=100)
         print(f"  {kind:14} p50 {q[49] * 1e3:.3f} ms  p99 {q[98] * 1e3:.3f} ms  (n={len(values)})")
+    if contention:
+        print(f"\n{args.claimers} claimers, 8 destinations, cap 8 per destination, 5 ms attempts:")
+        for mode, line in contention:
+            print(f"  {mode:17} {line}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--scratch", default=SCRATCH_DB, help="the database created and dropped")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per ingest run")
     parser.add_argument("--notifies", type=int, default=200, help="per listener kind per round")
     parser.add_argument("--drivers", nargs="+", default=list(DRIVERS), choices=DRIVERS)
+    parser.add_argument("--claimers", type=int, default=4, help="0: skip the cap test")
     parser.add_argument("--shuffle", action="store_true", help="random driver order per round")
     asyncio.run(_main(parser.parse_args()))
 
