@@ -24,6 +24,11 @@ the single-process baseline. Client CPU is this process's CPU time (the writer t
 included); server CPU is the CPU time of the PostgreSQL backends serving our connections
 (/proc, so only meaningful with the server on this machine; WAL writer and checkpointer not
 counted). A NOTIFY round trip (commit of ``NOTIFY`` to the listener's wake-up) is measured too.
+
+Two multi-writer checks follow (``--claimers``, ``--writers``; threads standing for processes,
+psycopg sync): whether a per-destination cap holds when several claim with ``SKIP LOCKED``
+alone or behind an advisory lock, and what one counter row bumped by every ingest transaction
+(as migration 0002's triggers do) costs against 8 shards.
 """
 
 from __future__ import annotations
@@ -728,6 +733,70 @@ def _contention(target: Target, serialized: bool, claimers: int, seconds: float,
 
 
 # ---------------------------------------------------------------------------------------------
+# A counter row every ingest transaction updates (migration 0002's triggers), several writers
+
+_HOT_SCHEMA = """
+CREATE TABLE hot_events (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, body bytea NOT NULL);
+CREATE TABLE hot_counters (name TEXT NOT NULL, shard integer NOT NULL, value bigint NOT NULL,
+                           PRIMARY KEY (name, shard));
+CREATE FUNCTION hot_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO hot_counters VALUES ('events_processed',
+        CASE WHEN TG_ARGV[0] = 'sharded' THEN pg_backend_pid() % 8 ELSE 0 END, 1)
+    ON CONFLICT (name, shard) DO UPDATE SET value = hot_counters.value + 1;
+    RETURN NULL;
+END $$;
+"""
+
+
+def _hot_rows(target: Target, sharded: bool, writers: int, seconds: float) -> str:
+    """``writers`` threads (standing for processes) commit batches of 64 events, each row
+    bumping a counter: one row for all, or one of 8 shards per backend."""
+    mode = "sharded" if sharded else "single"
+    with psycopg.connect(target.pg_url, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('hot_events')").fetchone()[0] is None:
+            conn.execute(_HOT_SCHEMA)
+        conn.execute("DROP TRIGGER IF EXISTS hot_count ON hot_events")
+        conn.execute(
+            "CREATE TRIGGER hot_count AFTER INSERT ON hot_events"
+            f" FOR EACH ROW EXECUTE FUNCTION hot_count('{mode}')"
+        )
+        conn.execute("TRUNCATE hot_events, hot_counters")
+    stop = time.perf_counter() + seconds
+    committed: list[int] = []
+    latencies: list[float] = []
+
+    def writer(number: int) -> None:
+        conn, _ = _sync_connect("psycopg-sync", target)
+        serial = 0
+        while time.perf_counter() < stop:
+            rows = [(f"{number}-{serial + i}", "acc", BODY) for i in range(64)]
+            serial += 64
+            started = time.perf_counter()
+            in_transaction(
+                conn,
+                lambda c, r: c.executemany("INSERT INTO hot_events VALUES (?, ?, ?)", r),
+                rows,
+            )
+            latencies.append(time.perf_counter() - started)
+            committed.append(len(rows))
+        conn.raw.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100)
+    return (
+        f"{sum(committed) / wall:7.0f} events/s  commit of 64 p50 {q[49] * 1e3:6.2f} ms"
+        f"  p99 {q[98] * 1e3:6.2f} ms"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Set-up, rounds, report
 
 
@@ -800,6 +869,7 @@ async def _main(args: argparse.Namespace) -> None:
     results: dict[tuple[str, str], list[Sample]] = {}
     notify: dict[str, list[float]] = {}
     contention: list[tuple[str, str]] = []
+    hot: list[tuple[str, str]] = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             target = Target(scratch, Path(folder) / "bench.db")
@@ -833,6 +903,10 @@ async def _main(args: argparse.Namespace) -> None:
                 for serialized in (False, True, False, True):
                     line = _contention(target, serialized, args.claimers, args.seconds, cap=8)
                     contention.append(("advisory lock" if serialized else "SKIP LOCKED only", line))
+            if args.writers:
+                for sharded in (False, True, False, True):
+                    line = _hot_rows(target, sharded, args.writers, args.seconds)
+                    hot.append(("8 shards" if sharded else "one row", line))
     finally:
         with _admin(args.url) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {args.scratch} WITH (FORCE)")
@@ -850,6 +924,10 @@ async def _main(args: argparse.Namespace) -> None:
         print(f"\n{args.claimers} claimers, 8 destinations, cap 8 per destination, 5 ms attempts:")
         for mode, line in contention:
             print(f"  {mode:17} {line}")
+    if hot:
+        print(f"\n{args.writers} writers, 64 events per commit, a counter bumped per event:")
+        for mode, line in hot:
+            print(f"  {mode:17} {line}")
 
 
 def main() -> None:
@@ -861,6 +939,7 @@ def main() -> None:
     parser.add_argument("--notifies", type=int, default=200, help="per listener kind per round")
     parser.add_argument("--drivers", nargs="+", default=list(DRIVERS), choices=DRIVERS)
     parser.add_argument("--claimers", type=int, default=4, help="0: skip the cap test")
+    parser.add_argument("--writers", type=int, default=4, help="0: skip the hot-row test")
     parser.add_argument("--shuffle", action="store_true", help="random driver order per round")
     asyncio.run(_main(parser.parse_args()))
 
