@@ -28,7 +28,10 @@ counted). A NOTIFY round trip (commit of ``NOTIFY`` to the listener's wake-up) i
 Two multi-writer checks follow (``--claimers``, ``--writers``; threads standing for processes,
 psycopg sync): whether a per-destination cap holds when several claim with ``SKIP LOCKED``
 alone or behind an advisory lock, and what one counter row bumped by every ingest transaction
-(as migration 0002's triggers do) costs against 8 shards.
+(as migration 0002's triggers do) costs against 8 shards. ``--trigger-rounds``: the server CPU
+per ingested event with the stats and change-log bookkeeping as row triggers, as the
+statement-level triggers of the design's Appendix A schema (read from
+docs/design/postgresql.md, so the draft is applied and checked on every run), or none.
 """
 
 from __future__ import annotations
@@ -318,6 +321,9 @@ class Meter:
         self.wall = time.perf_counter() - self.t0
         self.client = time.process_time() - self.c0
         self.server = self._server() - self.s0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
 
     def _server(self) -> float:
         return _backend_cpu(self.pids)
@@ -797,6 +803,124 @@ def _hot_rows(target: Target, sharded: bool, writers: int, seconds: float) -> st
 
 
 # ---------------------------------------------------------------------------------------------
+# The stats and change-log bookkeeping on ingest: row triggers vs statement triggers
+
+# SQLite's 0002/0010 insert triggers ported one for one (per row), to compare with the
+# statement-level ``events_inserted`` of the design's Appendix A schema.
+_ROW_TRIGGER = """
+CREATE FUNCTION events_inserted_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM gethook_tally(NEW.account_id, NEW.received_at, NEW.direction, NEW.status,
+                          NEW.final_state, 1);
+    PERFORM gethook_count('events_processed', 1);
+    IF NEW.final_state IN ('delivered', 'dead_letter') THEN
+        PERFORM gethook_count(gethook_finished_counter(NEW.final_state), 1);
+    END IF;
+    INSERT INTO changes (account_id, kind, subject_id, source_id, direction, event_type,
+                         status, created_at)
+    VALUES (NEW.account_id, 'event.received', NEW.id, NEW.source_id, NEW.direction,
+            NEW.event_type, NEW.status, NEW.created_at);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_inserted_row AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION events_inserted_row();
+INSERT INTO accounts VALUES ('acc', 'a', NULL, NULL, 30, 0);
+INSERT INTO sources (id, account_id, name, path_token, created_at)
+    VALUES ('src', 'acc', 's', 't', 0);
+INSERT INTO destinations (id, account_id, name, url, signing_secret_enc, created_at, updated_at)
+    VALUES ('dst', 'acc', 'd', 'http://127.0.0.1', 'x', 0, 0);
+INSERT INTO routes (id, account_id, source_id, destination_id, retry_policy, created_at)
+    VALUES ('rte', 'acc', 'src', 'dst', '{}', 0);
+"""
+_TYPES = ["text"] * 9 + ["bytea"] + ["text"] * 4 + ["float8"] * 2
+_UNNEST_EVENTS = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
+    f" SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _TYPES)})"
+)
+_UNNEST_DELIVERIES = (
+    "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
+    " attempts_count, next_attempt_at, created_at)"
+    " SELECT e, 'acc', 'dst', 'rte', 'pending', 0, t, t FROM unnest(?::text[], ?::float8[])"
+    " AS u(e, t)"
+)
+
+
+def _appendix_schema() -> str:
+    """The SQL block of docs/design/postgresql.md's Appendix A (the schema under test)."""
+    doc = (Path(__file__).parent.parent / "docs/design/postgresql.md").read_text()
+    appendix = doc[doc.index("## Appendix A") :]
+    return appendix.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def accept_events_unnest(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    """accept_events for PostgreSQL: one statement per table for the whole batch."""
+    conn.execute(_UNNEST_EVENTS, [list(column) for column in zip(*rows, strict=True)])
+    conn.execute(_UNNEST_DELIVERIES, ([r[0] for r in rows], [r[14] for r in rows]))
+
+
+def _ingest_rows(serial: int) -> list[tuple[Any, ...]]:
+    rows = []
+    for n in range(serial, serial + 64):
+        row = list(_event_row(n))
+        row[3] = "src"
+        rows.append(tuple(row))
+    return rows
+
+
+def _trigger_cost(url: str, seconds: float, rounds: int) -> list[str]:
+    """One writer, batches of 64: the server CPU per event of each way of keeping the
+    tallies, counters and change log, on the Appendix A schema."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS appendix CASCADE")
+        conn.execute("CREATE SCHEMA appendix")
+    schema_url = url + ("&" if "?" in url else "?") + "options=-csearch_path%3Dappendix"
+    admin = psycopg.connect(schema_url, autocommit=True)
+    admin.execute(_appendix_schema())
+    admin.execute(_ROW_TRIGGER)
+    conn, pid = _pg_sync_connect(schema_url)
+    modes: dict[str, tuple[Callable[[Any, list[tuple[Any, ...]]], None], str | None]] = {
+        "row triggers, executemany": (accept_events, "events_inserted_row"),
+        "statement triggers, unnest": (accept_events_unnest, "events_inserted"),
+        "no triggers, executemany": (accept_events, None),
+        "no triggers, unnest": (accept_events_unnest, None),
+    }
+    serial = 0
+    figures: dict[str, list[tuple[float, float, float]]] = {}
+    for _ in range(rounds):
+        for mode, (accept, trigger) in modes.items():
+            admin.execute("ALTER TABLE events DISABLE TRIGGER USER")
+            admin.execute(
+                f"ALTER TABLE deliveries {'ENABLE' if trigger else 'DISABLE'} TRIGGER USER"
+            )
+            if trigger:
+                admin.execute(f"ALTER TABLE events ENABLE TRIGGER {trigger}")
+            events = 0
+            with Meter([pid]) as meter:
+                while meter.elapsed() < seconds:
+                    in_transaction(conn, accept, _ingest_rows(serial))
+                    serial += 64
+                    events += 64
+            figures.setdefault(mode, []).append(
+                (events / meter.wall, meter.client / events * 1e6, meter.server / events * 1e6)
+            )
+    counts = admin.execute(
+        "SELECT (SELECT sum(value)::bigint FROM counters WHERE name = 'events_processed'),"
+        " (SELECT count(*) FROM changes), (SELECT sum(n)::bigint FROM event_tallies)"
+    ).fetchone()
+    conn.raw.close()
+    admin.execute("DROP SCHEMA appendix CASCADE")
+    admin.close()
+    lines = [
+        f"{mode:28} {statistics.median(f[0] for f in runs):6.0f} events/s"
+        f"  client {statistics.median(f[1] for f in runs):5.1f} µs/event"
+        f"  server {statistics.median(f[2] for f in runs):6.1f} µs/event"
+        for mode, runs in figures.items()
+    ]
+    lines.append(f"check (counter, change rows, tally sum; equal when right): {counts}")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
 # Set-up, rounds, report
 
 
@@ -870,6 +994,7 @@ async def _main(args: argparse.Namespace) -> None:
     notify: dict[str, list[float]] = {}
     contention: list[tuple[str, str]] = []
     hot: list[tuple[str, str]] = []
+    triggers: list[str] = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             target = Target(scratch, Path(folder) / "bench.db")
@@ -903,6 +1028,8 @@ async def _main(args: argparse.Namespace) -> None:
                 for serialized in (False, True, False, True):
                     line = _contention(target, serialized, args.claimers, args.seconds, cap=8)
                     contention.append(("advisory lock" if serialized else "SKIP LOCKED only", line))
+            if args.trigger_rounds:
+                triggers = _trigger_cost(scratch, args.seconds, args.trigger_rounds)
             if args.writers:
                 for sharded in (False, True, False, True):
                     line = _hot_rows(target, sharded, args.writers, args.seconds)
@@ -916,7 +1043,8 @@ async def _main(args: argparse.Namespace) -> None:
         for driver in DRIVERS:
             if (workload, driver) in results:
                 print(f"  {driver:14} {_fmt(results[(workload, driver)])}")
-    print("\nNOTIFY commit -> listener woken:")
+    if notify:
+        print("\nNOTIFY commit -> listener woken:")
     for kind, values in notify.items():
         q = statistics.quantiles(values, n=100)
         print(f"  {kind:14} p50 {q[49] * 1e3:.3f} ms  p99 {q[98] * 1e3:.3f} ms  (n={len(values)})")
@@ -924,6 +1052,10 @@ async def _main(args: argparse.Namespace) -> None:
         print(f"\n{args.claimers} claimers, 8 destinations, cap 8 per destination, 5 ms attempts:")
         for mode, line in contention:
             print(f"  {mode:17} {line}")
+    if triggers:
+        print("\none writer, batches of 64, stats + change-log bookkeeping (median of rounds):")
+        for line in triggers:
+            print(f"  {line}")
     if hot:
         print(f"\n{args.writers} writers, 64 events per commit, a counter bumped per event:")
         for mode, line in hot:
@@ -940,6 +1072,9 @@ def main() -> None:
     parser.add_argument("--drivers", nargs="+", default=list(DRIVERS), choices=DRIVERS)
     parser.add_argument("--claimers", type=int, default=4, help="0: skip the cap test")
     parser.add_argument("--writers", type=int, default=4, help="0: skip the hot-row test")
+    parser.add_argument(
+        "--trigger-rounds", type=int, default=2, help="0: skip the trigger-cost test"
+    )
     parser.add_argument("--shuffle", action="store_true", help="random driver order per round")
     asyncio.run(_main(parser.parse_args()))
 
