@@ -48,7 +48,7 @@ class PublishOutbound(msgspec.Struct, kw_only=True):
 # events.EVENT_STATUSES, spelled out so that the document lists them (a test keeps them equal).
 EventStatus = Literal[
     "received", "accepted", "queued", "delivering", "delivered", "retry_scheduled",
-    "dead_letter", "replayed",
+    "dead_letter", "replayed", "held",
 ]  # fmt: skip
 
 

@@ -20,7 +20,8 @@ from gethook_lite.api.common import (
 )
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
-from gethook_lite.domain import destinations, domains, routes, sources
+from gethook_lite.domain import destination_control, destinations, domains, routes, sources
+from gethook_lite.domain.destination_control import CircuitView, ControlView
 from gethook_lite.domain.destination_pacing import present_rate_limit
 from gethook_lite.presets import (
     DestinationPreset,
@@ -146,6 +147,12 @@ class Destination(ReadModel):
     ordering: Literal["none", "fifo"]
     preset: str | None
     created_at: str
+    # Delivery control (README "Delivery control"): paused destinations and open circuits
+    # hold their deliveries (status "held") instead of attempting them.
+    paused: bool
+    paused_at: str | None
+    paused_reason: Literal["manual", "circuit_open_too_long"] | None
+    circuit: CircuitView
     # Only in the answers to create and rotate-secret: shown once.
     signing_secret: str | msgspec.UnsetType = msgspec.UNSET
 
@@ -177,10 +184,14 @@ class Route(ReadModel):
 # -- presenters ----------------------------------------------------------------------------
 
 
-def present_destination(ctx: Context, destination: dict) -> dict:
+def present_destination(
+    ctx: Context, destination: dict, control: ControlView | None = None
+) -> dict:
     """The API shape of a destination: auth secrets masked, the signing secret only when the
-    caller just created or rotated it (the row then carries it in clear)."""
+    caller just created or rotated it (the row then carries it in clear). ``control``: its
+    pause and circuit state (a new destination's when not given)."""
     shaped = {
+        **msgspec.to_builtins(control or destination_control.NEW_DESTINATION),
         "id": destination["id"],
         "account_id": destination["account_id"],
         "name": destination["name"],
@@ -328,7 +339,8 @@ async def create_destination(
 async def list_destinations(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[Destination]]:
     """The caller's destinations (secrets masked)."""
     found = await destinations.list_destinations(ctx, caller)
-    shaped = [present_destination(ctx, destination) for destination in found]
+    views = await destination_control.control_views(ctx, [row["id"] for row in found])
+    shaped = [present_destination(ctx, row, views[row["id"]]) for row in found]
     return enveloped(shaped, list[Destination])
 
 
@@ -338,7 +350,12 @@ async def get_destination(
 ) -> Envelope[Destination]:
     """One destination (secrets masked); 404 for another account's id."""
     destination = await destinations.get_destination(ctx, caller, destination_id)
-    return enveloped(present_destination(ctx, destination), Destination)
+    return await with_control(ctx, destination)
+
+
+async def with_control(ctx: Context, destination: dict) -> Envelope[Destination]:
+    views = await destination_control.control_views(ctx, [destination["id"]])
+    return enveloped(present_destination(ctx, destination, views[destination["id"]]), Destination)
 
 
 @patch("/destinations/{destination_id:str}", tags=["Destinations"], summary="Update a destination")
@@ -356,7 +373,7 @@ async def update_destination(
         if (value := getattr(data, field)) is not msgspec.UNSET
     }
     destination = await destinations.update_destination(ctx, caller, destination_id, given)
-    return enveloped(present_destination(ctx, destination), Destination)
+    return await with_control(ctx, destination)
 
 
 @post(
@@ -370,7 +387,7 @@ async def rotate_destination_secret(
 ) -> Envelope[Destination]:
     """A new signing secret, shown once; the old one signs on for the grace period."""
     destination = await destinations.rotate_secret(ctx, caller, destination_id)
-    return enveloped(present_destination(ctx, destination), Destination)
+    return await with_control(ctx, destination)
 
 
 @delete(

@@ -245,9 +245,11 @@ def aggregate_status(deliveries: list[tuple[str, int]]) -> str:
     """An event's status from its deliveries' (status, attempts made) pairs (docs/wire.md,
     "Event lifecycle").
 
-    Open deliveries decide first (delivering > retry_scheduled > queued); once all are
-    finished, one dead letter makes the event dead-lettered, else any success makes it
-    delivered. An event whose deliveries were all cancelled has nothing left to deliver.
+    Open deliveries decide first (delivering > retry_scheduled > queued > held): an event is
+    ``held`` when its only open deliveries are held (their destination paused or its circuit
+    open), so one that still goes out somewhere shows that instead. Once all are finished,
+    one dead letter makes the event dead-lettered, else any success makes it delivered. An
+    event whose deliveries were all cancelled has nothing left to deliver.
     """
     if not deliveries:
         return "accepted"
@@ -257,6 +259,8 @@ def aggregate_status(deliveries: list[tuple[str, int]]) -> str:
     if "pending" in statuses:
         retrying = any(s == "pending" and attempts > 0 for s, attempts in deliveries)
         return "retry_scheduled" if retrying else "queued"
+    if "held" in statuses:
+        return "held"
     if "dead_letter" in statuses:
         return "dead_letter"
     if "succeeded" in statuses:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from gethook_lite.db.destination_state import holding_destinations
 from gethook_lite.db.events import EVENT_COLUMNS, find_duplicate
 from gethook_lite.db.rows import Row
 
@@ -23,8 +24,8 @@ _INSERT_EVENT = (
 )
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
-    " attempts_count, next_attempt_at, created_at)"
-    " VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)"
+    " attempts_count, next_attempt_at, created_at, held_at)"
+    " VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
 
 
@@ -42,12 +43,16 @@ def accept_events(
     seen: dict[tuple, str] = {}  # duplicates of each other within this very batch
     rows: list[dict] = []
     deliveries: list[tuple] = []
+    # Deliveries to a paused destination, or one whose circuit is open, are held from the
+    # start (db/destination_state.py); usually none is.
+    holding = holding_destinations(conn)
     for event, routes in items:
         original = _original(conn, event, seen)
         if original is not None:
             results.append((original, "duplicate"))
             continue
-        status = "queued" if routes else "accepted"
+        held = [route["destination_id"] in holding for route in routes]
+        status = "held" if routes and all(held) else "queued" if routes else "accepted"
         final_state = None if routes else "accepted"
         rows.append({**_NOT_CAPTURED, **event, "status": status, "final_state": final_state})
         deliveries.extend(
@@ -56,10 +61,12 @@ def accept_events(
                 event["account_id"],
                 route["destination_id"],
                 route["id"],
+                "held" if is_held else "pending",
                 event["received_at"],
                 event["received_at"],
+                event["received_at"] if is_held else None,
             )
-            for route in routes
+            for route, is_held in zip(routes, held, strict=True)
         )
         results.append((event["id"], status))
     conn.executemany(_INSERT_EVENT, rows)

@@ -39,7 +39,7 @@ __all__ = [
 
 EVENT_STATUSES = (
     "received", "accepted", "queued", "delivering", "delivered", "retry_scheduled",
-    "dead_letter", "replayed",
+    "dead_letter", "replayed", "held",
 )  # fmt: skip
 MAX_EXTERNAL_ID_LENGTH = 255
 

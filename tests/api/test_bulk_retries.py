@@ -33,8 +33,12 @@ JOB_FIELDS = {
 
 @pytest.fixture
 def settings(tmp_path):
-    # Pages of two events: every job here takes several pages.
-    return make_settings(tmp_path, **{"bulk_retries.page_size": 2})
+    # Pages of two events: every job here takes several pages. No circuit breaker: the
+    # tests make many dead letters at a failing receiver (an open circuit would hold them).
+    return make_settings(
+        tmp_path,
+        **{"bulk_retries.page_size": 2, "delivery.circuit_breaker.enabled": False},
+    )
 
 
 @pytest.fixture(autouse=True)

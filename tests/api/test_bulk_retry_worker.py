@@ -25,7 +25,13 @@ from tests.support.bulk_retries import (
 from tests.support.receiver import Receiver, Reply
 from tests.support.retention import app_client
 
-PAGING = {"bulk_retries.page_size": 4, "bulk_retries.max_outstanding": 6}
+# No circuit breaker: the tests make many dead letters at a failing receiver (an open circuit
+# would hold them instead).
+PAGING = {
+    "bulk_retries.page_size": 4,
+    "bulk_retries.max_outstanding": 6,
+    "delivery.circuit_breaker.enabled": False,
+}
 
 
 def bearer_of(client) -> dict[str, str]:

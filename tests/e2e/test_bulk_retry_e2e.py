@@ -33,6 +33,8 @@ def test_bulk_retry_delivers_every_dead_letter_exactly_once(tmp_path):
         # Several pages, quickly: the worker pauses between them.
         "GETHOOK_BULK_RETRIES_PAGE_SIZE": "15",
         "GETHOOK_BULK_RETRIES_PAGE_PAUSE_SECONDS": "0.1",
+        # Dead letters at a failing receiver, not deliveries held by an open circuit.
+        "GETHOOK_DELIVERY_CIRCUIT_BREAKER_ENABLED": "false",
     }
     server = GethookServer(tmp_path / "data", env=env).start()
     try:
@@ -91,6 +93,8 @@ def test_a_job_killed_mid_way_resumes_and_replays_each_event_once(tmp_path):
     env = {
         "GETHOOK_BULK_RETRIES_PAGE_SIZE": "5",
         "GETHOOK_BULK_RETRIES_PAGE_PAUSE_SECONDS": "0.2",
+        # Dead letters at a failing receiver, not deliveries held by an open circuit.
+        "GETHOOK_DELIVERY_CIRCUIT_BREAKER_ENABLED": "false",
     }
     server = GethookServer(tmp_path / "data", env=env).start()
     rng = random.Random(17)
