@@ -312,7 +312,11 @@ class ReadOnlyDb:
     """A read-only look at a gateway's SQLite file (WAL: never blocks the gateway's writer)."""
 
     def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        # Autocommit: each statement reads the newest commit. (An implicit transaction, which
+        # sqlite3 opens before a write even to a TEMP table, would freeze the snapshot.)
+        self.conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=10, isolation_level=None
+        )
 
     def scalar(self, sql: str, *params) -> object:
         return self.conn.execute(sql, params).fetchone()[0]
