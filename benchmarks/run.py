@@ -638,8 +638,10 @@ class Schedule:
         self.due: dict[tuple[int, int], float] = {}
         self.moved = 0  # a promise changed (a clock step shifts the schedule): the last counts
         self.samples = 0
+        self.seconds = 0.0  # spent sampling: the benchmark's own load on the machine
 
     def sample(self) -> int:
+        begun = time.perf_counter()
         rows = self.db.conn.execute(
             "SELECT id, attempts_count, next_attempt_at FROM deliveries"
             " WHERE destination_id = ? AND status = 'pending' AND attempts_count > 0",
@@ -651,6 +653,7 @@ class Schedule:
                 self.moved += 1
             self.due[(delivery_id, count)] = due
         self.samples += 1
+        self.seconds += time.perf_counter() - begun
         return len(rows)
 
 
@@ -693,6 +696,7 @@ def early_retries(db: ReadOnlyDb, schedule: Schedule, min_wait: float) -> dict:
         "numbering_gaps": gaps,
         "latest_start_vs_due_ms": round(worst, 2) if checked else None,
         "schedule_samples": schedule.samples,
+        "schedule_sampling_seconds": round(schedule.seconds, 2),
         "schedule_moved": schedule.moved,
     }
 
@@ -725,6 +729,7 @@ def phase_retry_storm(bench: Bench) -> dict:
     sample_while(process, schedule.sample, 0.5, count / 100 + 60)
     ingest = load.stop_loadgen(bench.procs, process, early=False)
     ids = ids_file.read_text().split()
+    ingested_at = time.monotonic()
 
     def attempted() -> int:
         schedule.sample()
@@ -735,6 +740,7 @@ def phase_retry_storm(bench: Bench) -> dict:
 
     all_attempted = wait_until(lambda: attempted() >= len(ids), timeout=max(60, count / 100),
                                interval=0.5)  # fmt: skip
+    attempted_seconds = time.monotonic() - ingested_at
     down_attempts = db.scalar(
         "SELECT count(*) FROM attempts WHERE destination_id = ?", storm["destination_id"]
     )
@@ -787,6 +793,7 @@ def phase_retry_storm(bench: Bench) -> dict:
         "retry_policy": policy,
         "ingest": ingest,
         "all_attempted_before_recovery": all_attempted,
+        "seconds_to_all_attempted_after_ingest": round(attempted_seconds, 1),
         "failed_attempts_while_down": down_attempts,
         "receiver_503s": failed_answers,
         "drained": drained,
@@ -1166,8 +1173,9 @@ def phase_reads_under_load(bench: Bench) -> dict:
             status, answer = client.call("GET", path)
             samples[name].append((time.perf_counter() - begun) * 1000)
             statuses[name][status] = statuses[name].get(status, 0) + 1
-            if status == 200 and len((answer or {}).get("data") or []) != 50:
-                short_pages += 1
+            page = (answer or {}).get("data") or {}
+            if status == 200 and len(page.get("items") or []) != 50:
+                short_pages += 1  # {"data": {"items": [...], "total": n}}: 50 asked, 50 stored
         time.sleep(0.02)  # a dashboard user, not a second load generator
     ingest = load.stop_loadgen(bench.procs, process, early=False)
     time.sleep(0.5)  # let the last requests' commits land
