@@ -490,7 +490,9 @@ def _slope(samples: list[tuple[float, int]]) -> float:
 # ---------------------------------------------------------------- 6: fan-out
 
 
-def fan_out(api: Api, receiver: ReceiverProcess, name: str, timeouts: list[int]) -> tuple:
+def fan_out(
+    api: Api, receiver: ReceiverProcess, name: str, timeouts: list[int]
+) -> tuple[dict, list[tuple[str, str]]]:
     """A source routed to ``len(timeouts)`` destinations, each on its own receiver path:
     (wired source, [(destination id, receiver path)])."""
     wired = wire(api, None, name)
@@ -781,7 +783,7 @@ def phase_retry_storm(bench: Bench) -> dict:
             storm["destination_id"],
         )
 
-    drained = wait_until(lambda: open_storm() == 0, timeout=max(120, count / 100), interval=0.5)
+    drained = wait_until(lambda: open_storm() == 0, timeout=max(120, count / 50), interval=0.5)
     steady_ingest = load.stop_loadgen(bench.procs, steady_process)
     last_success = db.scalar(
         "SELECT max(finished_at) FROM attempts WHERE destination_id = ? AND outcome = 'success'",
@@ -1243,8 +1245,10 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="shorter, smaller (about 4 min)")
-    parser.add_argument("--only", default=",".join(PHASES), help="comma-separated phases")
+    parser.add_argument("--quick", action="store_true", help="shorter, smaller (about 7 min)")
+    parser.add_argument(
+        "--only", default=",".join(PHASES), help=f"comma-separated, of: {','.join(PHASES)}"
+    )
     parser.add_argument(
         "--generator", choices=("auto", "wrk", "python"), default="auto",
         help="closed-loop load generator (auto: wrk when installed)",
