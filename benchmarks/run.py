@@ -82,7 +82,7 @@ class Plan:
     query_reps: int = 15
     fanout_events: int = 5_000
     storm_deliveries: int = 50_000
-    bad_endpoint_seconds: float = 30.0
+    bad_endpoint_seconds: float = 20.0
     startup_reps: int = 3
     reads_seconds: float = 20.0
 
@@ -861,7 +861,9 @@ def phase_retry_storm(bench: Bench) -> dict:
 
 def phase_bad_endpoint(bench: Bench) -> dict:
     """Nine healthy destinations and one that hangs until its timeout, at a fixed ingest rate:
-    the healthy ones' delivery latency against the same run with all ten healthy."""
+    the healthy ones' delivery latency against the same run with all ten healthy. A p99 over
+    a few seconds is noisy on a shared machine, so the two runs alternate (A/B rounds) and the
+    median ratio counts."""
     plan = bench.plan
     receiver = bench.receiver
     gateway = Gateway(bench.procs, bench.work / "bad-data", bench.work, "gethook-bad-endpoint")
@@ -872,35 +874,72 @@ def phase_bad_endpoint(bench: Bench) -> dict:
     bad_destination, bad_path = destinations[-1]
     healthy = destinations[:-1]
     db = ReadOnlyDb(gateway.db_path)
-    runs = {}
-    for label in ("all_healthy", "one_bad"):
-        if label == "one_bad":
-            receiver.control(f"hold?path={bad_path}")
-        runs[label] = bad_endpoint_run(bench, db, gateway, wired, healthy, label)
-    receiver.control("release")
-    bad = source_outcomes(db, wired["source_id"], runs["one_bad"].pop("event_ids"))
-    runs["all_healthy"].pop("event_ids")
-    bad_attempts = bad.get(bad_destination, {}).get("attempts", {})
-    base = runs["all_healthy"]["healthy_arrival"]["p99_ms"]
-    worse = runs["one_bad"]["healthy_arrival"]["p99_ms"]
+    runs: dict[str, list[dict]] = {"all_healthy": [], "one_bad": []}
+    for round_number in range(plan.rounds):
+        for label in ("all_healthy", "one_bad"):
+            if label == "one_bad":
+                receiver.control(f"hold?path={bad_path}")
+            run = bad_endpoint_run(bench, db, gateway, wired, healthy, f"{label}-{round_number}")
+            event_ids = run.pop("event_ids")
+            if label == "one_bad":
+                # Before the release: the bad one's attempts for this run's events.
+                outcomes = source_outcomes(db, wired["source_id"], event_ids)
+                attempts = outcomes.get(bad_destination, {}).get("attempts", {})
+                run["bad_destination_attempts"] = attempts
+                # It really hung: its attempts timed out and none succeeded while held.
+                run["bad_really_hung"] = attempts.get("timeout", 0) > 0 and not attempts.get(
+                    "success"
+                )
+                receiver.control("release")
+                settle_bad_destination(db, bad_destination)
+            runs[label].append(run)
+    ratios = []
+    for base_run, bad_run in zip(runs["all_healthy"], runs["one_bad"], strict=True):
+        base, worse = base_run["healthy_arrival"]["p99_ms"], bad_run["healthy_arrival"]["p99_ms"]
+        ratios.append(round(worse / base, 2) if base and worse else None)
+    known = [r for r in ratios if r is not None]
+
+    def median_of(label: str, key: str) -> float | None:
+        values = [run["healthy_arrival"][key] for run in runs[label]]
+        known_values = [v for v in values if v is not None]
+        return median(known_values) if known_values else None
+
     result = {
         "rate": BAD_ENDPOINT_RATE,
         "seconds": plan.bad_endpoint_seconds,
+        "rounds": plan.rounds,
         "bad_timeout_seconds": BAD_TIMEOUT_SECONDS,
         "runs": runs,
-        "bad_destination_attempts": bad_attempts,
-        "p99_ratio": round(worse / base, 2) if base and worse else None,
-        # The bad one really hung: its attempts timed out and none succeeded while held.
-        "bad_really_hung": bad_attempts.get("timeout", 0) > 0 and not bad_attempts.get("success"),
-        "complete": all(run["complete"] for run in runs.values()),
+        "healthy_p99_ms": {label: median_of(label, "p99_ms") for label in runs},
+        "healthy_p50_ms": {label: median_of(label, "p50_ms") for label in runs},
+        "p99_ratios": ratios,
+        "p99_ratio": round(median(known), 2) if len(known) == len(ratios) else None,
+        "bad_destination_attempts": [run["bad_destination_attempts"] for run in runs["one_bad"]],
+        "bad_really_hung": all(run["bad_really_hung"] for run in runs["one_bad"]),
+        "complete": all(run["complete"] for label in runs for run in runs[label]),
     }
-    bench.log(
-        f"bad_endpoint: healthy p99 {base} ms all healthy, {worse} ms beside a bad one"
-        f" (x{result['p99_ratio']}); bad attempts {bad_attempts}"
-    )
+    bench.log(f"bad_endpoint: healthy p99 {result['healthy_p99_ms']} ms (median), ratios {ratios}")
     db.close()
     gateway.stop()
     return result
+
+
+def settle_bad_destination(db: ReadOnlyDb, destination_id: str) -> None:
+    """After the release, let the bad destination's retries that are due soon go out (now
+    answered at once) so the next all-healthy run starts without that burst (bounded)."""
+    wait_until(
+        lambda: (
+            db.scalar(
+                "SELECT count(*) FROM deliveries WHERE destination_id = ?"
+                " AND (status = 'in_flight' OR (status = 'pending' AND next_attempt_at <= ?))",
+                destination_id,
+                time.time() + 10,
+            )
+            == 0
+        ),
+        timeout=20,
+        interval=0.5,
+    )
 
 
 def bad_endpoint_run(
