@@ -1114,12 +1114,14 @@ def server_command() -> list[str]:
     return harness.SERVER_COMMAND or [harness.PYTHON, "-m", "gethook_lite"]
 
 
-def has_sink() -> bool:
-    """The code under test has a `sink` command (`gethook sink --help` exits 0)."""
+def has_sink(work: Path) -> bool:
+    """The code under test has a `sink` command (`gethook sink --help` exits 0). Run from the
+    work directory like the gateways: `python -m` puts the current directory first on the
+    path, so from a checkout it would find that checkout's package, not PYTHONPATH's."""
     try:
         done = subprocess.run(
             [*server_command(), "sink", "--help"], capture_output=True, timeout=60,
-            env=harness.clean_env(),
+            cwd=work, env=harness.clean_env(),
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return False
@@ -1176,7 +1178,7 @@ def phase_startup(bench: Bench) -> dict:
         gateway.stop()
     bench.log(f"startup: {plan.scale_events} events {[round(x, 3) for x in big]} s")
     sink: list[float] | None = None
-    if has_sink():
+    if has_sink(work):
         sink = [sink_startup(bench) for _ in range(reps)]
         bench.log(f"startup: gethook sink {[round(x, 3) for x in sink]} s")
     else:
