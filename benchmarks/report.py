@@ -170,7 +170,8 @@ def _storm_rows(storm: dict, results: dict) -> list[Row]:
          "", "", "< 50 ms", _verdict(steady["p99_ms"] is not None and steady["p99_ms"] < 50)),
         ("Retry storm: no retry before its due time",
          f"{timing['early_vs_due']} early of {timing['retries']:,} retries "
-         f"(sampled due {coverage}; policy wait: {timing['early_vs_policy_wait']} early)",
+         f"(sampled due {coverage}; policy wait: {timing['early_vs_policy_wait']} early; "
+         f"start - due p50 {_ms(timing['start_after_due']['p50_ms'])})",
          "", "", "0", _verdict(storm["no_early_retry"])),
         ("Retry storm: none stranded, all delivered",
          f"stranded {storm['stranded']}, {storm['deliveries_by_status']}", "", "", "0",

@@ -1286,7 +1286,7 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="shorter, smaller (about 7 min)")
+    parser.add_argument("--quick", action="store_true", help="shorter, smaller (about 6 min)")
     parser.add_argument(
         "--only", default=",".join(PHASES), help=f"comma-separated, of: {','.join(PHASES)}"
     )
