@@ -110,23 +110,18 @@ async def _deliver(db) -> int:
         claims = await db.write(claim_due, now, CLAIM_BATCH, ClaimLimits(10**6, 10**6), 30.0)
         if not claims:
             return done
-        outcomes = [
-            (
-                claim,
-                {
-                    "event_id": claim.event_id, "delivery_id": claim.delivery_id,
-                    "destination_id": claim.destination_id,
-                    "attempt_number": claim.attempts_count + 1, "started_at": now,
-                    "finished_at": now, "response_status": 200, "response_body": "ok",
-                    "latency_ms": 1.0, "outcome": "success",
-                },  # fmt: skip
-                "succeeded",
-                None,
-            )
-            for claim in claims
-        ]
+        outcomes = [(claim, _success(claim, now), "succeeded", None) for claim in claims]
         await db.write(record_attempts, outcomes)
         done += len(claims)
+
+
+def _success(claim, now: float) -> dict:
+    return {
+        "event_id": claim.event_id, "delivery_id": claim.delivery_id,
+        "destination_id": claim.destination_id, "attempt_number": claim.attempts_count + 1,
+        "started_at": now, "finished_at": now, "response_status": 200, "response_body": "ok",
+        "latency_ms": 1.0, "outcome": "success",
+    }  # fmt: skip
 
 
 async def measure() -> dict:
@@ -176,7 +171,8 @@ def ab(base: str, rounds: int) -> None:
             print(
                 f"{phase:8} {name}: writer CPU {statistics.median(cpu):6.1f} µs/event"
                 f" (min {min(cpu):.1f}, max {max(cpu):.1f}),"
-                f" {statistics.median(rps):7,.0f} events/s (min {min(rps):,.0f}, max {max(rps):,.0f})"
+                f" {statistics.median(rps):7,.0f} events/s"
+                f" (min {min(rps):,.0f}, max {max(rps):,.0f})"
             )
 
 
