@@ -14,7 +14,6 @@ __all__ = [
     "latest_seq",
     "load_subjects",
     "log_received",
-    "log_updated",
 ]
 
 CHANGE_COLUMNS = (
@@ -44,28 +43,6 @@ def log_received(conn: sqlite3.Connection, events: list[Row]) -> None:
     per-row trigger that did it): one statement for a whole batch of ingests.
     """
     conn.executemany(_LOG_RECEIVED, events)
-
-
-# The attempt that caused a move to delivered, retry_scheduled, dead_letter or accepted is the
-# event's newest: a finished attempt is inserted before its event's status is refreshed. The
-# time is SQLite's clock, as the trigger this replaces had it.
-_LOG_UPDATED = (
-    "INSERT INTO changes (account_id, kind, subject_id, source_id, direction, event_type,"
-    " status, attempt_id, destination_id, created_at)"
-    " SELECT :account_id, 'event.updated', :id, :source_id, :direction, :event_type, :status,"
-    " a.id, a.destination_id, (julianday('now') - 2440587.5) * 86400.0"
-    " FROM (SELECT 1) LEFT JOIN ("
-    "  SELECT id, destination_id FROM attempts"
-    "  WHERE event_id = :id AND :status NOT IN ('queued', 'delivering', 'replayed')"
-    "  ORDER BY id DESC LIMIT 1"
-    " ) a ON 1"
-)
-
-
-def log_updated(conn: sqlite3.Connection, events: list[Row]) -> None:
-    """Append an ``event.updated`` change for each event whose status just changed (``status``
-    is the new one), in order, with the attempt that caused it (migration 0017)."""
-    conn.executemany(_LOG_UPDATED, events)
 
 
 def latest_seq(conn: sqlite3.Connection) -> int:

@@ -9,7 +9,7 @@ import msgspec
 
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
-from gethook_lite.db.events import mark_delivering, refresh_event_status
+from gethook_lite.db.events import refresh_event_status
 from gethook_lite.db.rows import Row, insert
 from gethook_lite.ids import new_id
 from gethook_lite.retry_policy import RetryPolicy, decode_retry_policy
@@ -107,7 +107,11 @@ def claim_due(
             "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ? WHERE id = ?",
             [(claim.lease_expires_at, claim.delivery_id) for claim in claimed],
         )
-        mark_delivering(conn, list(dict.fromkeys(claim.event_id for claim in claimed)))
+        conn.executemany(
+            "UPDATE events SET status = 'delivering'"
+            " WHERE id = ? AND status IN ('queued', 'retry_scheduled')",
+            [(event_id,) for event_id in {claim.event_id for claim in claimed}],
+        )
     return claimed
 
 

@@ -6,9 +6,7 @@ import sqlite3
 
 import msgspec
 
-from gethook_lite.db.changes import log_updated
 from gethook_lite.db.rows import Row, all_rows, one_row
-from gethook_lite.db.stats import count_status_changes
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -18,7 +16,6 @@ __all__ = [
     "get_event",
     "list_attempts",
     "list_events",
-    "mark_delivering",
     "mark_replayed",
     "refresh_event_status",
 ]
@@ -207,94 +204,35 @@ def list_attempts(conn: sqlite3.Connection, event_id: str) -> list[Row]:
     )
 
 
-# What the change log and the tallies need of an event's row before its status changes.
-_BEFORE_COLUMNS = (
-    "id, account_id, direction, source_id, event_type, received_at, status, final_state,"
-    " replayed_at"
-)
-_BEFORE_NAMES = _BEFORE_COLUMNS.replace(" ", "").split(",")
-_BEFORE_COLUMNS_OF_E = ", ".join("e." + name for name in _BEFORE_NAMES)
-
-
 def mark_replayed(conn: sqlite3.Connection, event_id: str, now: float) -> None:
-    before = one_row(
-        conn.execute(f"SELECT {_BEFORE_COLUMNS} FROM events WHERE id = ?", (event_id,))
-    )
     conn.execute(
         "UPDATE events SET replayed_at = coalesce(replayed_at, ?), status = 'replayed'"
         " WHERE id = ?",
         (now, event_id),
     )
-    if before is not None:
-        _book_status_changes(conn, [(before, "replayed", before["final_state"])])
-
-
-def mark_delivering(conn: sqlite3.Connection, event_ids: list[str]) -> None:
-    """Events with a delivery just claimed: queued or retry_scheduled ones become delivering."""
-    befores: list[Row] = []
-    for start in range(0, len(event_ids), 500):  # SQLite caps the bound parameters
-        chunk = event_ids[start : start + 500]
-        befores.extend(
-            all_rows(
-                conn.execute(
-                    f"SELECT {_BEFORE_COLUMNS} FROM events WHERE id IN"
-                    f" ({', '.join('?' * len(chunk))}) AND status IN ('queued', 'retry_scheduled')",
-                    chunk,
-                )
-            )
-        )
-    conn.executemany(
-        "UPDATE events SET status = 'delivering' WHERE id = ?", [(row["id"],) for row in befores]
-    )
-    _book_status_changes(conn, [(row, "delivering", row["final_state"]) for row in befores])
 
 
 def refresh_event_status(conn: sqlite3.Connection, event_id: str) -> None:
     """Recompute an event's status, counters and final state from its deliveries."""
-    # The event's row and its deliveries in one statement (one row with NULLs: no delivery).
-    rows = conn.execute(
-        f"SELECT {_BEFORE_COLUMNS_OF_E}, d.status, d.attempts_count, d.next_attempt_at"
-        " FROM events e LEFT JOIN deliveries d ON d.event_id = e.id WHERE e.id = ?",
+    deliveries = conn.execute(
+        "SELECT status, attempts_count, next_attempt_at FROM deliveries WHERE event_id = ?",
         (event_id,),
     ).fetchall()
-    if not rows:
-        return
-    before = dict(zip(_BEFORE_NAMES, rows[0], strict=False))
-    deliveries = [row[-3:] for row in rows if row[-3] is not None]
     status = aggregate_status([(row[0], row[1]) for row in deliveries])
     pending_times = [row[2] for row in deliveries if row[0] == "pending" and row[2] is not None]
-    final_state = (
-        status if deliveries and status in ("delivered", "dead_letter", "accepted") else None
-    )
-    # A replayed event keeps that status; its final state still follows its deliveries.
-    new_status = "replayed" if before["replayed_at"] is not None else status
+    final_state = status if status in ("delivered", "dead_letter", "accepted") else None
     conn.execute(
-        "UPDATE events SET status = ?, attempts_count = ?, next_attempt_at = ?, final_state = ?"
-        " WHERE id = ?",
+        "UPDATE events SET"
+        " status = CASE WHEN replayed_at IS NOT NULL THEN 'replayed' ELSE ? END,"
+        " attempts_count = ?, next_attempt_at = ?, final_state = ? WHERE id = ?",
         (
-            new_status,
+            status,
             sum(row[1] for row in deliveries),
             min(pending_times) if pending_times else None,
-            final_state,
+            final_state if deliveries else None,
             event_id,
         ),
     )
-    _book_status_changes(conn, [(before, new_status, final_state)])
-
-
-def _book_status_changes(
-    conn: sqlite3.Connection, changes: list[tuple[Row, str, str | None]]
-) -> None:
-    """Log and count status changes, each (the event's row before it, its new status, its new
-    final state), in the write that makes them: the change log gets a real status change (not
-    a rewrite of the same value), the tallies and counters any change of status or final
-    state (migration 0017 dropped the per-row triggers that did this)."""
-    count_status_changes(conn, changes)
-    updated = [
-        {**before, "status": status} for before, status, _ in changes if before["status"] != status
-    ]
-    if updated:
-        log_updated(conn, updated)
 
 
 def aggregate_status(deliveries: list[tuple[str, int]]) -> str:

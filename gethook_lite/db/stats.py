@@ -1,8 +1,7 @@
 """Stats: per-account event tallies and instance-wide counters.
 
-Inserted events and status changes are counted by the writes that make them
-(``count_inserted``, ``count_status_changes``: a few statements per batch, migration 0017);
-deletes and attempts by the triggers of migrations/0002_stats.sql.
+Inserted events are counted by the write that inserts them (``count_inserted``, once per
+batch); status changes, deletes and attempts by the triggers of migrations/0002_stats.sql.
 The queries read a few rows per day of the window, never the events table, so their cost does
 not grow with the number of events.
 """
@@ -13,13 +12,7 @@ import sqlite3
 
 from gethook_lite.db.rows import Row, all_rows
 
-__all__ = [
-    "PLATFORM_COUNTERS",
-    "count_inserted",
-    "count_status_changes",
-    "read_counters",
-    "tallies_between",
-]
+__all__ = ["PLATFORM_COUNTERS", "count_inserted", "read_counters", "tallies_between"]
 
 # The counters 0002_stats.sql creates (its triggers and count_inserted maintain them).
 PLATFORM_COUNTERS = (
@@ -59,7 +52,6 @@ _ADD_TALLY = (
 )
 _ADD_COUNTER = "UPDATE counters SET value = value + ? WHERE name = ?"
 _FINISHED_COUNTERS = {"delivered": "events_delivered", "dead_letter": "events_dead_lettered"}
-_TallyKey = tuple[str, int, str, str, str]  # account, UTC day, direction, status, final state
 
 
 def count_inserted(conn: sqlite3.Connection, events: list[Row]) -> None:
@@ -68,53 +60,20 @@ def count_inserted(conn: sqlite3.Connection, events: list[Row]) -> None:
     the per-row insert triggers that did this; the keys are theirs)."""
     if not events:
         return
-    tallies: dict[_TallyKey, int] = {}
+    tallies: dict[tuple[str, int, str, str, str], int] = {}
     counters = {"events_processed": len(events)}
     for event in events:
-        key = _tally_key(event, event["status"], event["final_state"])
+        # int() truncates like the triggers' CAST(received_at / 86400 AS INTEGER).
+        key = (
+            event["account_id"],
+            int(event["received_at"] / 86400),
+            event["direction"],
+            event["status"],
+            event["final_state"] or "",
+        )
         tallies[key] = tallies.get(key, 0) + 1
-        _count_finished(counters, event["final_state"])
+        finished = _FINISHED_COUNTERS.get(event["final_state"])
+        if finished is not None:
+            counters[finished] = counters.get(finished, 0) + 1
     conn.executemany(_ADD_TALLY, [(*key, n) for key, n in tallies.items()])
     conn.executemany(_ADD_COUNTER, [(n, name) for name, n in counters.items()])
-
-
-def count_status_changes(
-    conn: sqlite3.Connection, changes: list[tuple[Row, str, str | None]]
-) -> None:
-    """Move events between tallies, and count the ones that just finished: each change is
-    (the event's row before it, its new status, its new final state). Unchanged ones are
-    skipped. Same keys and rules as the per-row update triggers migration 0017 dropped."""
-    moved: dict[_TallyKey, int] = {}
-    counters: dict[str, int] = {}
-    for before, status, final_state in changes:
-        if before["status"] == status and before["final_state"] == final_state:
-            continue
-        old = _tally_key(before, before["status"], before["final_state"])
-        new = _tally_key(before, status, final_state)
-        moved[old] = moved.get(old, 0) - 1
-        moved[new] = moved.get(new, 0) + 1
-        if before["final_state"] != final_state:
-            _count_finished(counters, final_state)
-    # The tally an event leaves exists (it was counted in): adding -1 to it never inserts.
-    moved = {key: n for key, n in moved.items() if n}
-    if moved:
-        conn.executemany(_ADD_TALLY, [(*key, n) for key, n in moved.items()])
-    if counters:
-        conn.executemany(_ADD_COUNTER, [(n, name) for name, n in counters.items()])
-
-
-def _tally_key(event: Row, status: str, final_state: str | None) -> _TallyKey:
-    # int() truncates like the triggers' CAST(received_at / 86400 AS INTEGER).
-    return (
-        event["account_id"],
-        int(event["received_at"] / 86400),
-        event["direction"],
-        status,
-        final_state or "",
-    )
-
-
-def _count_finished(counters: dict[str, int], final_state: str | None) -> None:
-    name = _FINISHED_COUNTERS.get(final_state) if final_state is not None else None
-    if name is not None:
-        counters[name] = counters.get(name, 0) + 1
