@@ -7,7 +7,9 @@ busy machine do barely moves it, unlike the wall clock).
 
 Phases: ``ingest`` (accept_events, 64 concurrent callers, no route), ``routed`` (the same with
 one route each: a pending delivery per event), ``deliver`` (the routed events' deliveries
-claimed 64 at a time and their successful attempts recorded, as the scheduler does).
+claimed 64 at a time and their successful attempts recorded, as the scheduler does), and,
+only when named in WRITER_COST_PHASES, ``mixed`` (routed ingest and the deliver loop at once,
+with how long each side's writes wait: p50/p99 of an ingest write and of a claim).
 
 ``python benchmarks/writer_cost.py --ab /tmp/base --rounds 5`` runs the workload in fresh
 processes alternately against the gethook_lite found in /tmp/base (e.g. ``git archive HEAD |
@@ -41,7 +43,7 @@ def _setup(conn) -> None:
     conn.execute(
         "INSERT INTO accounts (id, name, retention_days, created_at) VALUES ('a', 'a', 30, 0)"
     )
-    for source in ("s", "r"):
+    for source in ("s", "r", "m"):
         conn.execute(
             "INSERT INTO sources (id, account_id, name, path_token, created_at)"
             " VALUES (?, 'a', ?, ?, 0)",
@@ -51,10 +53,12 @@ def _setup(conn) -> None:
         "INSERT INTO destinations (id, account_id, name, url, signing_secret_enc, created_at,"
         " updated_at) VALUES ('d', 'a', 'd', 'http://127.0.0.1:9/', 'x', 0, 0)"
     )
-    conn.execute(
-        "INSERT INTO routes (id, account_id, source_id, destination_id, retry_policy, created_at)"
-        " VALUES ('rt', 'a', 'r', 'd', '{}', 0)"
-    )
+    for source in ("r", "m"):
+        conn.execute(
+            "INSERT INTO routes (id, account_id, source_id, destination_id, retry_policy,"
+            " created_at) VALUES (?, 'a', ?, 'd', '{}', 0)",
+            ("rt" + source, source),
+        )
 
 
 def _event(source: str) -> dict:
@@ -92,31 +96,65 @@ class _Meter:
         return {"rps": events / self.wall, "cpu_us": 1e6 * self.cpu / events}
 
 
-async def _ingest(db, source: str, routes: list) -> None:
+async def _ingest(db, source: str, routes: list, waits: list[float] | None = None) -> None:
     from gethook_lite.db.ingest import accept_events
 
     queue = [_event(source) for _ in range(EVENTS)]
 
     async def worker() -> None:
         while queue:
+            begun = time.perf_counter()
             await db.write_many(accept_events, (queue.pop(), routes))
+            if waits is not None:
+                waits.append(time.perf_counter() - begun)
 
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
-async def _deliver(db) -> int:
+async def _deliver(db, waits: list[float] | None = None, until=None) -> int:
+    """Claim and record until nothing is due (and ``until`` is done, if given)."""
     from gethook_lite.db.claim_order import ClaimLimits
     from gethook_lite.db.deliveries import claim_due, record_attempts
 
     done = 0
     while True:
         now = time.time()
-        claims = await db.write(claim_due, now, CLAIM_BATCH, ClaimLimits(10**6, 10**6), 30.0)
-        if not claims:
+        begun = time.perf_counter()
+        # As the scheduler claims: a lease need not survive a crash.
+        claims = await db.write_ephemeral(
+            claim_due, now, CLAIM_BATCH, ClaimLimits(10**6, 10**6), 30.0
+        )
+        if waits is not None:
+            waits.append(time.perf_counter() - begun)
+        if not claims and (until is None or until.done()):
             return done
+        if not claims:
+            await asyncio.sleep(0.001)
+            continue
         outcomes = [(claim, _success(claim, now), "succeeded", None) for claim in claims]
         await db.write(record_attempts, outcomes)
         done += len(claims)
+
+
+async def _mixed(db, route: dict) -> tuple[int, dict]:
+    """Routed ingest (64 writers) and the deliver loop at once: how long each side's writes
+    wait when they share the writer."""
+    ingest_waits: list[float] = []
+    claim_waits: list[float] = []
+    ingesting = asyncio.ensure_future(_ingest(db, "m", [{**route, "id": "rtm"}], ingest_waits))
+    delivered = await _deliver(db, claim_waits, until=ingesting)
+    await ingesting
+    return delivered, {
+        "ingest_p50_ms": 1e3 * _quantile(ingest_waits, 0.5),
+        "ingest_p99_ms": 1e3 * _quantile(ingest_waits, 0.99),
+        "claim_p50_ms": 1e3 * _quantile(claim_waits, 0.5),
+        "claim_p99_ms": 1e3 * _quantile(claim_waits, 0.99),
+    }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _success(claim, now: float) -> dict:
@@ -136,7 +174,7 @@ async def measure() -> dict:
         await db.open()
         await db.write(_setup)
         clock = _writer_clock()
-        route = {"id": "rt", "destination_id": "d"}
+        route = {"id": "rtr", "destination_id": "d"}
         results = {}
         if "ingest" in PHASES:
             with _Meter(clock) as meter:
@@ -151,6 +189,11 @@ async def measure() -> dict:
                 delivered = await _deliver(db)
             assert delivered == EVENTS, delivered
             results["deliver"] = meter.figures(EVENTS)
+        if "mixed" in PHASES:
+            with _Meter(clock) as meter:
+                delivered, waits = await _mixed(db, route)
+            assert delivered == EVENTS, delivered
+            results["mixed"] = {**meter.figures(EVENTS), **waits}
         await db.close()
     return results
 
@@ -163,23 +206,29 @@ def _run(pythonpath: str) -> dict:
     return json.loads(out)
 
 
-def ab(base: str, rounds: int) -> None:
+def ab(base: str, rounds: int, other: str | None = None) -> None:
     here = str(Path(__file__).resolve().parent.parent)
-    sides = {"A (base)": base, "B (this)": here}
+    sides = {"A (base)": base, "B (this)": other or here}
     runs: dict[str, list[dict]] = {name: [] for name in sides}
     for number in range(rounds):
         order = list(sides) if number % 2 == 0 else list(reversed(sides))
         for name in order:
             runs[name].append(_run(sides[name]))
-    for phase in ("ingest", "routed", "deliver"):
+    for phase in runs["A (base)"][0]:
         for name, results in runs.items():
             cpu = [r[phase]["cpu_us"] for r in results]
             rps = [r[phase]["rps"] for r in results]
+            extra = {
+                key: statistics.median(r[phase][key] for r in results)
+                for key in results[0][phase]
+                if key not in ("cpu_us", "rps")
+            }
             print(
                 f"{phase:8} {name}: writer CPU {statistics.median(cpu):6.1f} µs/event"
                 f" (min {min(cpu):.1f}, max {max(cpu):.1f}),"
                 f" {statistics.median(rps):7,.0f} events/s"
                 f" (min {min(rps):,.0f}, max {max(rps):,.0f})"
+                + "".join(f", {key} {value:.1f}" for key, value in extra.items())
             )
 
 
@@ -187,9 +236,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ab", metavar="BASE", help="A/B against the gethook_lite in BASE")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--b", metavar="OTHER", help="B side: the gethook_lite in OTHER")
     args = parser.parse_args()
     if args.ab:
-        ab(args.ab, args.rounds)
+        ab(args.ab, args.rounds, args.b)
     else:
         print(json.dumps(asyncio.run(measure())))
 
