@@ -19,14 +19,13 @@ A job left ``running`` by a process that died resumes at its cursor at the next 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import bulk_retries as store
 from gethook_lite.domain.bulk_retry import work_page
+from gethook_lite.tasks.job_worker import JobWorker
 
 __all__ = ["BULK_RETRY_POLL_SECONDS", "BulkRetryWorker", "start"]
 
@@ -43,60 +42,32 @@ async def start(ctx: Context) -> BulkRetryWorker:
     return worker
 
 
-class BulkRetryWorker:
+class BulkRetryWorker(JobWorker):
     """Works through queued and running bulk retry jobs, a page of each per pass."""
 
-    def __init__(self, ctx: Context, *, poll_seconds: float = BULK_RETRY_POLL_SECONDS) -> None:
-        self._ctx = ctx
-        self._limits = ctx.settings.bulk_retries
-        self._poll_seconds = poll_seconds
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task | None = None
+    name = "bulk retry worker"
+    task_name = "gethook-bulk-retries"
 
-    async def start(self) -> None:
-        await self.prepare()
-        self._ctx.bulk_retry_worker = self
-        self._task = asyncio.create_task(self._loop(), name="gethook-bulk-retries")
+    def __init__(self, ctx: Context, *, poll_seconds: float = BULK_RETRY_POLL_SECONDS) -> None:
+        super().__init__(ctx, poll_seconds=poll_seconds)
+        self._limits = ctx.settings.bulk_retries
 
     async def prepare(self) -> None:
-        """Recount the progress of jobs a dead process left running: what a start does before
-        the loop (tests then drive the worker with ``run_once``)."""
+        """Recount the progress of jobs a dead process left running."""
         resumed = await self._ctx.db.write(store.resync_done)
         if resumed:
             log.info("resuming %d bulk retry job(s) interrupted by a restart", resumed)
 
-    def wake(self) -> None:
-        """Look for work now (a job was just created)."""
-        self._wakeup.set()
-
-    async def stop(self) -> None:
-        # A job cut short stays `running` and resumes at its cursor at the next start.
-        if self._ctx.bulk_retry_worker is self:
+    def _register(self, worker: JobWorker | None) -> None:
+        if worker is not None:
+            self._ctx.bulk_retry_worker = self
+        elif self._ctx.bulk_retry_worker is self:
             self._ctx.bulk_retry_worker = None
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
-    async def _loop(self) -> None:
-        while True:
-            # Cleared before the work, so a wake() during it is not lost.
-            self._wakeup.clear()
-            active = 0
-            try:
-                active = await self.run_once()
-            except StorageError as exc:
-                log.warning("bulk retry worker: database unavailable, retrying later: %s", exc)
-                active = 1
-            except Exception:
-                log.exception("bulk retry worker failed; retrying later")
-                active = 1
-            if active:
-                # The throttle between pages: a wake() does not cut it short.
-                await asyncio.sleep(self._limits.page_pause_seconds)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+    def _rest_after(self, result: int | None) -> float | None:
+        # Jobs left active (or a failed pass): the throttle between pages, which a wake() does
+        # not cut short. None left: wait for a new job.
+        return None if result == 0 else self._limits.page_pause_seconds
 
     async def run_once(self) -> int:
         """One pass: a page of every queued or running job; return how many are left active."""

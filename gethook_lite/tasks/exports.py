@@ -19,7 +19,6 @@ or the disk below ``exports.min_free_disk_bytes``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import itertools
 import logging
@@ -42,6 +41,7 @@ from gethook_lite.domain.exports import (
     plan_export,
 )
 from gethook_lite.private_files import make_private_dir, tighten
+from gethook_lite.tasks.job_worker import JobWorker
 
 __all__ = [
     "EXPORT_PAGE_BODY_BYTES",
@@ -69,8 +69,11 @@ async def start(ctx: Context) -> ExportWorker:
     return worker
 
 
-class ExportWorker:
+class ExportWorker(JobWorker):
     """Runs queued export jobs and deletes expired export files."""
+
+    name = "export worker"
+    task_name = "gethook-exports"
 
     def __init__(
         self,
@@ -81,58 +84,29 @@ class ExportWorker:
         page_body_bytes: int = EXPORT_PAGE_BODY_BYTES,
         disk_free: Callable[[Path], int] | None = None,
     ) -> None:
-        self._ctx = ctx
+        super().__init__(ctx, poll_seconds=poll_seconds)
         self._limits = ctx.settings.exports
         # Free bytes on the disk holding a path: a seam, so tests can fill the disk.
         self._disk_free = disk_free or _disk_free
         # When each account was last served (a running count): the least recent goes first.
         self._served: dict[str, int] = {}
         self._turns = itertools.count()
-        self._poll_seconds = poll_seconds
         self._page_events = page_events
         self._page_body_bytes = page_body_bytes
         self._directory = exports_dir(ctx.settings)
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        await self.prepare()
-        self._ctx.export_worker = self
-        self._task = asyncio.create_task(self._loop(), name="gethook-exports")
 
     async def prepare(self) -> None:
-        """Requeue the jobs a dead process left running and make the directory: what a start
-        does before the loop (tests then drive the worker with ``run_once``)."""
+        """Requeue the jobs a dead process left running and make the directory."""
         requeued = await self._ctx.db.write(store.requeue_interrupted)
         if requeued:
             log.info("resuming %d export job(s) interrupted by a restart", requeued)
         await asyncio.to_thread(_prepare_directory, self._directory)
 
-    def wake(self) -> None:
-        """Look for work now (a job was just created)."""
-        self._wakeup.set()
-
-    async def stop(self) -> None:
-        # A job cut short stays `running` in the database and is resumed at the next start.
-        if self._ctx.export_worker is self:
+    def _register(self, worker: JobWorker | None) -> None:
+        if worker is not None:
+            self._ctx.export_worker = self
+        elif self._ctx.export_worker is self:
             self._ctx.export_worker = None
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            # Cleared before the work, so a wake() during it is not lost.
-            self._wakeup.clear()
-            try:
-                await self.run_once()
-            except StorageError as exc:
-                log.warning("export worker: database unavailable, retrying later: %s", exc)
-            except Exception:
-                log.exception("export worker failed; retrying later")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
 
     async def run_once(self) -> int:
         """Delete expired files, then run every queued job; return how many jobs ran."""
