@@ -29,9 +29,10 @@ Two multi-writer checks follow (``--claimers``, ``--writers``; threads standing 
 psycopg sync): whether a per-destination cap holds when several claim with ``SKIP LOCKED``
 alone or behind an advisory lock, and what one counter row bumped by every ingest transaction
 (as migration 0002's triggers do) costs against 8 shards. ``--trigger-rounds``: the server CPU
-per ingested event with the stats and change-log bookkeeping as row triggers, as the
-statement-level triggers of the design's Appendix A schema (read from
-docs/design/postgresql.md, so the draft is applied and checked on every run), or none.
+per ingested event with the stats and change-log bookkeeping as row triggers, as statement-level
+triggers, or none (Appendix A's choice since main's 0017, which does it in Python), on the
+design's Appendix A schema (read from docs/design/postgresql.md, so the draft is applied and
+checked on every run).
 """
 
 from __future__ import annotations
@@ -805,8 +806,38 @@ def _hot_rows(target: Target, sharded: bool, writers: int, seconds: float) -> st
 # ---------------------------------------------------------------------------------------------
 # The stats and change-log bookkeeping on ingest: row triggers vs statement triggers
 
-# SQLite's 0002/0010 insert triggers ported one for one (per row), to compare with the
-# statement-level ``events_inserted`` of the design's Appendix A schema.
+# The same bookkeeping once per statement, from a transition table (what the design measured
+# before main's 0017 moved it into accept_events; Appendix A no longer has an insert trigger).
+_STATEMENT_TRIGGER = """
+CREATE FUNCTION events_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO event_tallies AS t (account_id, day, direction, status, final_state, shard, n)
+    SELECT account_id, floor(received_at / 86400)::bigint, direction, status,
+           coalesce(final_state, ''), gethook_shard(), count(*)
+    FROM inserted GROUP BY 1, 2, 3, 4, 5
+    ON CONFLICT (account_id, day, direction, status, final_state, shard)
+    DO UPDATE SET n = t.n + excluded.n;
+    INSERT INTO counters AS c (name, shard, value)
+    SELECT name, gethook_shard(), count(*) FROM (
+        SELECT 'events_processed' AS name FROM inserted
+        UNION ALL
+        SELECT gethook_finished_counter(final_state) FROM inserted
+        WHERE final_state IN ('delivered', 'dead_letter')
+    ) AS bumps GROUP BY name
+    ON CONFLICT (name, shard) DO UPDATE SET value = c.value + excluded.value;
+    INSERT INTO changes (account_id, kind, subject_id, source_id, direction, event_type,
+                         status, created_at)
+    SELECT account_id, 'event.received', id, source_id, direction, event_type, status,
+           created_at
+    FROM inserted ORDER BY id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_inserted AFTER INSERT ON events REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION events_inserted();
+"""
+
+# SQLite's 0002/0010 insert triggers ported one for one (per row), to compare with
+# ``_STATEMENT_TRIGGER`` and with no insert trigger (Appendix A since 0017).
 _ROW_TRIGGER = """
 CREATE FUNCTION events_inserted_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -876,6 +907,7 @@ def _trigger_cost(url: str, seconds: float, rounds: int) -> list[str]:
     schema_url = url + ("&" if "?" in url else "?") + "options=-csearch_path%3Dappendix"
     admin = psycopg.connect(schema_url, autocommit=True)
     admin.execute(_appendix_schema())
+    admin.execute(_STATEMENT_TRIGGER)
     admin.execute(_ROW_TRIGGER)
     conn, pid = _pg_sync_connect(schema_url)
     modes: dict[str, tuple[Callable[[Any, list[tuple[Any, ...]]], None], str | None]] = {
