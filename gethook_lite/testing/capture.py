@@ -57,10 +57,11 @@ class _WireEvent(msgspec.Struct, frozen=True):
     event_type: str | None = None
     external_event_id: str | None = None
     body_encoding: str | None = None
-    # Set on events a sink captured; an ordinary source's events were POSTs to the URL itself.
-    request_method: str = "POST"
-    request_path: str = ""
-    request_query: str = ""
+    # The request as ingest received it; null (or absent on an older server) for events the
+    # API made, which read here as a POST to the ingest URL itself.
+    request_method: str | None = None
+    request_path: str | None = None
+    request_query: str | None = None
 
 
 def decode_event(document: Any) -> CapturedEvent:
@@ -76,9 +77,9 @@ def decode_event(document: Any) -> CapturedEvent:
         event_type=wire.event_type,
         external_event_id=wire.external_event_id,
         received_at=wire.received_at,
-        method=wire.request_method,
-        path=wire.request_path,
-        query=wire.request_query,
+        method=wire.request_method or "POST",
+        path=wire.request_path or "",
+        query=wire.request_query or "",
         headers={name.lower(): value for name, value in wire.headers.items()},
         body=body,
     )

@@ -128,6 +128,11 @@ class SinkServer:
         return SinkApi(self.info.base_url, self.info.api_key)
 
     @property
+    def pid(self) -> int | None:
+        """The sink's process id while it runs."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
