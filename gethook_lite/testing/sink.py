@@ -262,6 +262,9 @@ class SinkApi:
             accept=(408,),
         )
         if answer.status_code == 408:
+            # Only the wait's own timeout is an answer; a 408 from anything else is an error.
+            if _error_code(answer) != "wait_timeout":
+                raise SinkApiError(f"GET /v1/events/wait: HTTP 408: {_error_text(answer)}")
             return None
         return [decode_event(item) for item in answer.json()["data"]]
 
@@ -278,6 +281,15 @@ class SinkApi:
 def _seconds(value: float) -> str:
     # Milliseconds are plenty; "2.5", "5", "0.25" read as a person would write them.
     return f"{max(value, 0.0):.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def _error_code(answer: HttpResponse) -> str | None:
+    try:
+        document = answer.json()
+    except ValueError:
+        return None
+    code = document.get("code") if isinstance(document, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _error_text(answer: HttpResponse) -> str:
@@ -415,20 +427,20 @@ class WebhookSink:
             # The server's glob rule (gethook_lite.patterns), so the count agrees with the wait.
             matched = [event for event in arrived if matches(event_type, event.event_type)]
         head = (
-            f"timed out after {timeout:g} s waiting for {wanted} at {self.url}; "
-            f"{len(matched)} matched"
+            f"timed out after {timeout:g} s waiting for {wanted} "
+            f"at {self.url} (source {self.source_id})."
         )
         if not arrived:
             return (
-                f"{head}: nothing arrived at all (source {self.source_id}). Is the app "
-                "configured to send to this URL, and did the code that sends run?"
+                f"{head}\nNothing arrived at all: is the app configured to send to this URL, "
+                "and did the code that sends run?"
             )
         types = Counter(event.event_type or "(no type)" for event in arrived)
         summary = ", ".join(f"{name} x{n}" for name, n in types.most_common())
         listed = "\n".join(f"  {_describe(event)}" for event in arrived[-_LISTED_ARRIVALS:])
         more = "" if len(arrived) <= _LISTED_ARRIVALS else f" (the last {_LISTED_ARRIVALS})"
         return (
-            f"{head}: {len(arrived)} request(s) arrived (source {self.source_id}): {summary}\n"
+            f"{head}\n{len(matched)} matched; {len(arrived)} request(s) arrived: {summary}\n"
             f"Received{more}:\n{listed}"
         )
 
