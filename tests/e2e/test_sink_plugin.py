@@ -17,12 +17,21 @@ from gethook_lite.testing.sink import SinkServer, SinkStartError
 PLUGIN = "gethook_lite.testing.plugin"
 
 
-def run_pytest(folder: Path, source: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(folder: Path, source: str, *options: str) -> subprocess.CompletedProcess[str]:
     """Run a one-file test suite in its own pytest process, with the plugin loaded."""
     (folder / "test_inner.py").write_text(textwrap.dedent(source))
     (folder / "pytest.ini").write_text("[pytest]\n")
     registered = any(point.value == PLUGIN for point in entry_points(group="pytest11"))
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *options,
+        str(folder),
+    ]
     if not registered:
         command += ["-p", PLUGIN]
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=120)
@@ -109,3 +118,32 @@ def test_a_sink_that_cannot_start_says_why():
     with pytest.raises(SinkStartError, match="no-such-option"):
         server.start()
     assert not server.running
+
+
+def test_under_xdist_each_worker_has_its_own_sink(tmp_path):
+    pytest.importorskip("xdist")
+    tests = "".join(
+        f"""
+    def test_{n}(webhook_sink, webhook_sink_server, worker_id):
+        record(webhook_sink_server, worker_id)
+        assert webhook_sink.url
+    """
+        for n in range(6)
+    )
+    source = """
+    from pathlib import Path
+
+    def record(server, worker):
+        with Path(__file__).with_name("pids").open("a") as f:
+            f.write(f"{worker}:{server.pid}\\n")
+    """
+    run = run_pytest(tmp_path, source + tests, "-n", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    by_worker: dict[str, set[str]] = {}
+    for line in (tmp_path / "pids").read_text().split():
+        worker, pid = line.split(":")
+        by_worker.setdefault(worker, set()).add(pid)
+    assert all(len(found) == 1 for found in by_worker.values()), by_worker
+    every = [pid for found in by_worker.values() for pid in found]
+    assert len(set(every)) == len(by_worker)  # no two workers share one
+    assert not any(alive(int(pid)) for pid in every)
