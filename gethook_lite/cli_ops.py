@@ -60,10 +60,10 @@ def add_operator_commands(
         return load(config_file, **{"storage.data_dir": data_dir})
 
     @main.command()
-    @click.argument("path", type=click.Path(dir_okay=True, path_type=Path))
+    @click.argument("path", type=click.Path(dir_okay=True))
     @config_option
     @data_dir_option
-    def backup(path: Path, config_file: str | None, data_dir: str | None) -> None:
+    def backup(path: str, config_file: str | None, data_dir: str | None) -> None:
         """Write a verified backup (database + encryption key) to PATH (a file or a folder).
 
         Safe while the server runs: the copy is the database as of its last committed
@@ -72,11 +72,16 @@ def add_operator_commands(
         from gethook_lite.ops import BackupError, create_backup
 
         settings = settings_for(config_file, data_dir)
+        target = Path(path)
+        if path.endswith(("/", os.sep)):
+            # "backups/" names a folder even before it exists (a file named "backups" would
+            # surprise whoever looks for the archive in it).
+            target.mkdir(parents=True, exist_ok=True)
         # Compression and checks take CPU the server may need for traffic: it goes first.
         os.nice(BACKUP_NICENESS)
         try:
             written, summary = create_backup(
-                database_path(settings), encryption_key(settings), path, time.time()
+                database_path(settings), encryption_key(settings), target, time.time()
             )
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None

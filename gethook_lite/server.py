@@ -7,8 +7,8 @@ subclass that adds, per connection:
 
 - the request line and headers: at most ``max_header_bytes`` bytes and ``max_headers`` lines,
   checked as bytes arrive (before the parser buffers them): 431;
-- more than one ``Host`` header: 400 (a second Host would let a request past the custom-domain
-  guard, which reads one);
+- more than one ``Host`` header, or one that lists several (``Host: a, b``): 400 (a second
+  host would let a request past the custom-domain guard, which reads one);
 - the time to send the headers (from the connection opening or the request's first byte) and
   then the whole body: 408;
 - open connections: beyond ``max_connections`` a new one is answered 503 at once.
@@ -190,7 +190,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise _Refusal(431, f"more than {self.limits.max_headers} request headers")
         name = name.lower()
         if name == b"host":
-            if self._host_seen:
+            if self._host_seen or b"," in value:
                 raise _Refusal(400, "more than one Host header")
             self._host_seen = True
         elif name == b"expect" and value.lower() == b"100-continue":

@@ -8,6 +8,8 @@ raised as usual and leave through the app's exception handlers, as the envelope.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 from litestar import asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
@@ -27,7 +29,7 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
     token = _token(scope)
     if scope.get("method") != "POST":
         raise MethodNotAllowed("method not allowed on this endpoint", {"Allow": "POST"})
-    if sum(1 for name, _ in scope["headers"] if name == b"host") > 1:
+    if _several_hosts(scope["headers"]):
         # The custom-domain guard reads one Host; a second must not slip another one past it.
         # (gethook serve already refuses this in the protocol; this covers any other server.)
         raise BadRequest("more than one Host header")
@@ -68,6 +70,12 @@ async def _send_json(send: Send, status: int, document: object) -> None:
     await send(start)
     body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": answer, "more_body": False}
     await send(body)
+
+
+def _several_hosts(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Two Host headers, or one listing two hosts (``Host: a, b``)."""
+    hosts = [value for name, value in headers if name == b"host"]
+    return len(hosts) > 1 or any(b"," in value for value in hosts)
 
 
 def _token(scope: Scope) -> str:

@@ -8,6 +8,7 @@ from gethook_lite.db.rows import Row, insert, one_row
 
 __all__ = [
     "delete_session",
+    "end_expired_sessions",
     "find_session",
     "insert_session",
     "open_deliveries_by_destination",
@@ -15,9 +16,23 @@ __all__ = [
 
 
 def insert_session(conn: sqlite3.Connection, session: Row, now: float) -> Row:
-    """Store a new session; expired ones are swept on the way (sign-ins are rare)."""
-    conn.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now,))
+    """Store a new session; expired ones are ended on the way (sign-ins are rare)."""
+    end_expired_sessions(conn, now)
     return insert(conn, "web_sessions", session)
+
+
+def end_expired_sessions(conn: sqlite3.Connection, now: float) -> int:
+    """Forget expired sessions and revoke the keys made for them; return how many ended.
+
+    A password sign-in makes an admin key for its session (``owns_key``); sign-out revokes it,
+    and so must expiry, or every session never signed out of leaves a live admin key behind.
+    """
+    conn.execute(
+        "UPDATE api_keys SET revoked_at = ? WHERE revoked_at IS NULL AND id IN"
+        " (SELECT key_id FROM web_sessions WHERE expires_at <= ? AND owns_key = 1)",
+        (now, now),
+    )
+    return conn.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now,)).rowcount
 
 
 def find_session(conn: sqlite3.Connection, token_hash: str, now: float) -> Row | None:

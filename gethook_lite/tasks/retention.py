@@ -21,6 +21,7 @@ from gethook_lite.db import StorageError
 from gethook_lite.db import retention as store
 from gethook_lite.db.changes import delete_expired_changes
 from gethook_lite.db.rejected_requests import delete_expired_rejected
+from gethook_lite.db.web_sessions import end_expired_sessions
 from gethook_lite.domain import domains
 
 __all__ = ["EXPORTS_DIR", "RetentionTask", "purge_once", "start"]
@@ -46,6 +47,7 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         "domain_claims": 0,
         "changes": 0,
         "rejected_requests": 0,
+        "web_sessions": 0,
         "pages_released": 0,
     }
     for account_id, days in await ctx.db.read(store.account_retention):
@@ -63,6 +65,8 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         counts["rejected_requests"] += await _purge_batches(
             ctx, delete_expired_rejected, account_id, cutoff, batch
         )
+    # Dashboard sessions past their lifetime, and the admin keys made for them.
+    counts["web_sessions"] = await ctx.db.write(end_expired_sessions, now)
     # Custom-domain claims nobody verified in time (domain/domains.py says why they expire).
     counts["domain_claims"] = await domains.delete_expired_claims(ctx, batch)
 

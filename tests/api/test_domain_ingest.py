@@ -71,3 +71,17 @@ def test_only_own_verified_domains_can_be_attached(client, auth):
         headers=bearer(other_key),
     )  # fmt: skip
     assert stolen.status_code == 404
+
+
+def test_a_host_header_listing_two_hosts_is_refused(client, auth):
+    # Under any ASGI server (gethook serve refuses it earlier, in the protocol): a listed
+    # second host must not slip past the custom-domain guard, which reads one.
+    domain = verified_domain(client, auth)
+    source = make_source(client, auth, custom_domain_id=domain["id"])
+    answer = client.post(
+        f"/ingest/{source['path_token']}",
+        content=b"{}",
+        headers={"host": f"{DOMAIN}, 127.0.0.1"},
+    )
+    assert answer.status_code == 400
+    assert "host" in answer.json()["error"].lower()

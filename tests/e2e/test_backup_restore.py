@@ -203,3 +203,14 @@ def test_restore_treats_a_stray_wal_as_a_database_and_keeps_a_different_key(tmp_
     (aside,) = keyed.glob("before-restore-*")
     assert (aside / "secret.key").read_bytes() == b"an-older-key"
     assert (keyed / "secret.key").read_bytes() == (tmp_path / "data" / "secret.key").read_bytes()
+
+
+def test_backup_into_a_folder_named_with_a_slash_creates_it(tmp_path):
+    made = gethook("accounts", "create", "a", "--data-dir", str(tmp_path / "data"))
+    assert made.returncode == 0, made.stderr
+    folder = tmp_path / "backups" / "nightly"
+    written = gethook("backup", f"{folder}/", "--data-dir", str(tmp_path / "data"))
+    assert written.returncode == 0, written.stderr
+    [archive] = folder.iterdir()
+    assert archive.name.startswith("gethook-backup-") and archive.name.endswith(".tar.gz")
+    assert f"wrote {archive}" in written.stdout

@@ -230,13 +230,15 @@ def _status(server) -> int:
 
 
 @pytest.mark.parametrize("path", ["/ingest/{token}", "/healthz"])
-def test_two_host_headers_are_400(server, source, path):
+@pytest.mark.parametrize(
+    "hosts",
+    ["Host: hooks.example.com\r\nHost: 127.0.0.1", "Host: hooks.example.com, 127.0.0.1"],
+    ids=["two-headers", "one-header-listing-two"],
+)
+def test_two_host_headers_are_400(server, source, path, hosts):
     path = path.format(token=source["path_token"])
     with connect(server) as sock:
-        sock.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: hooks.example.com\r\nHost: 127.0.0.1\r\n"
-            "Content-Length: 2\r\n\r\n{}".encode()
-        )
+        sock.sendall(f"POST {path} HTTP/1.1\r\n{hosts}\r\nContent-Length: 2\r\n\r\n{{}}".encode())
         status, _, body = read_answer(sock)
     assert status == 400
     assert "Host" in assert_envelope(body)

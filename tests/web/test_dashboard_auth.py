@@ -7,6 +7,7 @@ from litestar.testing import TestClient
 from gethook_lite.app import create_app
 from gethook_lite.constants import LOGIN_PAIR_FREE_FAILURES, WEB_SESSION_LIFETIME_SECONDS
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
+from tests.support.retention import purge
 from tests.web.helpers import csrf_of, sign_in
 
 
@@ -94,6 +95,27 @@ def test_session_expires(client, account, clock):
     assert client.get("/", follow_redirects=False).status_code == 200
     clock.advance(WEB_SESSION_LIFETIME_SECONDS + 1)
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_an_expired_password_session_revokes_the_key_made_for_it(client, clock):
+    client.post(
+        "/v1/auth/register", json={"name": "corp", "email": "a@b.co", "password": "secret-pass"}
+    )
+    sign_in(client, email="a@b.co", password="secret-pass")
+    clock.advance(WEB_SESSION_LIFETIME_SECONDS + 1)
+    assert purge(client)["web_sessions"] == 1
+    login = client.post("/v1/auth/login", json={"email": "a@b.co", "password": "secret-pass"})
+    listed = client.get("/v1/api-keys", headers=bearer(login.json()["data"]["api_key"]["key"]))
+    revoked = [key["revoked_at"] is not None for key in listed.json()["data"]]
+    # The expired session's key, and neither the sign-up key nor the fresh login's.
+    assert revoked.count(True) == 1 and len(revoked) == 3
+
+
+def test_an_expired_session_signed_in_with_a_key_leaves_that_key_alone(client, account, clock):
+    sign_in(client, key=account[1])
+    clock.advance(WEB_SESSION_LIFETIME_SECONDS + 1)
+    assert purge(client)["web_sessions"] == 1
+    assert client.get("/v1/api-keys", headers=bearer(account[1])).status_code == 200
 
 
 def test_revoking_the_key_ends_the_session(client, account, auth):
