@@ -97,13 +97,19 @@ class SinkServer:
             self._command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log
         )
         line = _first_line(self._process, self._startup_timeout)
-        if line is None:
+        if not line:
+            code = None
+            if line is not None:  # stdout closed: the process is exiting
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = self._process.wait(_STOP_GRACE_SECONDS)
             log = self.log_tail()
             self.stop()
-            raise SinkStartError(
-                f"`{' '.join(self._command)}` printed no ready line within "
-                f"{self._startup_timeout:g} s; its log:\n{log}"
+            what = (
+                f"exited with status {code} before it was ready"
+                if code is not None
+                else f"was not ready within {self._startup_timeout:g} s"
             )
+            raise SinkStartError(f"`{' '.join(self._command)}` {what}; its log:\n{log}")
         try:
             self.info = msgspec.json.decode(line, type=SinkInfo)
         except msgspec.DecodeError as exc:
@@ -139,6 +145,7 @@ class SinkServer:
     def stop(self) -> None:
         """Terminate the sink (SIGTERM, then SIGKILL after a grace period); idempotent."""
         atexit.unregister(self.stop)
+        self.info = None
         process, self._process = self._process, None
         if process is not None:
             if process.poll() is None:
@@ -159,29 +166,28 @@ class SinkServer:
 
 
 def _first_line(process: subprocess.Popen[bytes], timeout: float) -> bytes | None:
-    """The first stdout line of ``process`` within ``timeout``, or None (it exited or was slow).
+    """The first stdout line of ``process`` (stripped), b"" if stdout closed first, or None
+    when ``timeout`` passed.
 
     A thread reads, so the wait has a timeout on any platform; it then drains stdout to its
     end, so the process can never block on a full pipe.
     """
-    lines: queue.Queue[bytes | None] = queue.Queue()
+    lines: queue.Queue[bytes] = queue.Queue()
     stdout = process.stdout
     assert stdout is not None
 
     def read() -> None:
         with contextlib.suppress(ValueError, OSError):  # closed by stop()
-            first = stdout.readline()
-            lines.put(first or None)
+            lines.put(stdout.readline())
             for _ in stdout:
                 pass
-        lines.put(None)
+        lines.put(b"")
 
     threading.Thread(target=read, name="gethook-sink-stdout", daemon=True).start()
     try:
-        line = lines.get(timeout=timeout)
+        return lines.get(timeout=timeout).strip()
     except queue.Empty:
         return None
-    return line.strip() if line else None
 
 
 class SinkApi:
