@@ -16,7 +16,9 @@ from gethook_lite import __version__
 from gethook_lite.api.access_log import access_log_middleware
 from gethook_lite.api.accounts import api_key_router, public_account_router
 from gethook_lite.api.branding import branding_router, public_branding_router
+from gethook_lite.api.bulk_retries import bulk_retry_router
 from gethook_lite.api.common import PUBLIC, ApiRequest, blank_query_values_middleware
+from gethook_lite.api.destination_control import destination_control_router
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router
 from gethook_lite.api.health import healthz, readyz
@@ -27,6 +29,7 @@ from gethook_lite.api.openapi import openapi_json
 from gethook_lite.api.portal_sessions import portal_session_router
 from gethook_lite.api.reference import DocumentPlugin, ReferencePlugin
 from gethook_lite.api.resources import resource_router
+from gethook_lite.api.sink import sink_router
 from gethook_lite.api.stream import stream_router
 from gethook_lite.api.test_events import test_event_router
 from gethook_lite.clock import Clock, SystemClock
@@ -47,6 +50,7 @@ from gethook_lite.db.instance_meta import KEY_CHECK, get_meta, key_sample, set_m
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.delivery.scheduler import Scheduler
+from gethook_lite.domain.destination_control import controller
 from gethook_lite.domain.domains import DnsTxtResolver, TxtResolver
 from gethook_lite.domain.throttle import LoginThrottle
 from gethook_lite.metrics import Metrics
@@ -197,7 +201,12 @@ async def _delivery_engine(
     )
     await dispatcher.start()
     scheduler = Scheduler(
-        ctx.db, dispatcher, ctx.clock, ctx.settings.delivery, on_attempt=_observer(ctx)
+        ctx.db,
+        dispatcher,
+        ctx.clock,
+        ctx.settings.delivery,
+        on_attempt=_observer(ctx),
+        control=controller(ctx),
     )
     ctx.scheduler = scheduler
     ctx.dispatcher = dispatcher
@@ -333,10 +342,13 @@ def _build_app(settings: Settings) -> Litestar:
             public_account_router,
             api_key_router,
             resource_router,
+            destination_control_router,
             portal_session_router,
             test_event_router,
             stream_router,
+            sink_router,
             event_router,
+            bulk_retry_router,
             insights_router,
             public_insights_router,
             branding_router,

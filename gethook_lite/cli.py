@@ -236,3 +236,9 @@ from gethook_lite.cli_dev import listen, tail, trigger  # noqa: E402
 
 for _command in (listen, tail, trigger):
     main.add_command(_command)
+
+# CI commands (sink, wait): a throwaway capturing server, and waiting for what it caught.
+from gethook_lite.cli_sink import sink, wait  # noqa: E402
+
+for _command in (sink, wait):
+    main.add_command(_command)

@@ -22,6 +22,7 @@ from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
 __all__ = [
     "AccountsSettings",
     "BackupSettings",
+    "BulkRetrySettings",
     "ConfigError",
     "DeliverySettings",
     "ExportSettings",
@@ -169,6 +170,50 @@ class AccountsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
         )
 
 
+class CircuitBreakerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``[delivery.circuit_breaker]``: when a destination's circuit opens and how it recovers
+    (delivery/breaker.py is the state machine; README "Circuit breaker" draws it)."""
+
+    # false: circuits never open (attempts go on until each delivery's retries run out).
+    enabled: bool = True
+    # Open when at least this share of the attempts in the last window_seconds failed ...
+    failure_ratio: float = 0.5
+    window_seconds: float = 60
+    # ... once the window holds at least min_attempts attempts (a couple of failures alone
+    # never open it) ...
+    min_attempts: int = 10
+    # ... or after this many failures in a row, however few attempts there were.
+    consecutive_failures: int = 5
+    # Open: no attempts for cooldown_seconds, then one probe (half-open). A failed probe
+    # opens it again for twice as long, up to max_cooldown_seconds.
+    cooldown_seconds: float = 30
+    max_cooldown_seconds: float = 3600
+    # Open this long (default 3 days): the destination is paused (paused_reason
+    # "circuit_open_too_long") until someone resumes it. 0: never.
+    auto_pause_after_seconds: float = 259_200
+
+    def validate(self) -> None:
+        key = "delivery.circuit_breaker"
+        _require(0 < self.failure_ratio <= 1, f"{key}.failure_ratio", "must be in (0, 1]")
+        _require(1 <= self.window_seconds <= 86_400, f"{key}.window_seconds", "must be 1..86400")
+        _require(1 <= self.min_attempts <= 100_000, f"{key}.min_attempts", "must be 1..100000")
+        _require(
+            1 <= self.consecutive_failures <= 100_000,
+            f"{key}.consecutive_failures",
+            "must be 1..100000",
+        )
+        _require(
+            0 < self.cooldown_seconds <= self.max_cooldown_seconds <= 30 * 86_400,
+            f"{key}.cooldown_seconds",
+            "must be above 0 and at most max_cooldown_seconds (at most 2592000)",
+        )
+        _require(
+            0 <= self.auto_pause_after_seconds <= 365 * 86_400,
+            f"{key}.auto_pause_after_seconds",
+            "must be between 0 (never) and 31536000",
+        )
+
+
 class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Attempts in flight at once, in all, per account and per destination. The per-account
     # cap keeps one account whose receivers hang from holding every slot (db/claim_order.py).
@@ -182,8 +227,10 @@ class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     deny_cidrs: list[str] = msgspec.field(default_factory=list)
     secret_rotation_grace_seconds: int = 86_400
     retry_after_max_seconds: int = 3600
+    circuit_breaker: CircuitBreakerSettings = msgspec.field(default_factory=CircuitBreakerSettings)
 
     def validate(self) -> None:
+        self.circuit_breaker.validate()
         _require(1 <= self.concurrency <= 10_000, "delivery.concurrency", "must be 1..10000")
         _require(
             1 <= self.per_destination_concurrency <= 10_000,
@@ -259,6 +306,41 @@ class ExportSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             "must be at least 1024",
         )
         _require(self.min_free_disk_bytes >= 0, "exports.min_free_disk_bytes", "must be >= 0")
+
+
+class BulkRetrySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Bulk retry jobs (POST /v1/bulk-retries) of one account queued or running at once; one
+    # more is refused (409) until one ends.
+    max_active_per_account: int = 3
+    # Events one job may retry; a filter matching more is refused (400): narrow its time range.
+    max_events: int = 100_000
+    # Events replayed per page; the worker records its progress after each page and pauses
+    # page_pause_seconds before the next one of the same job.
+    page_size: int = 100
+    page_pause_seconds: float = 1.0
+    # Replays of one job still on their way (queued, retrying, held) at most: the job waits
+    # for the destination to take them before making more, so it never floods the queue ahead
+    # of the scheduler. The destination's own limits then pace the actual sends.
+    max_outstanding: int = 300
+
+    def validate(self) -> None:
+        _require(
+            1 <= self.max_active_per_account <= 100,
+            "bulk_retries.max_active_per_account",
+            "must be 1..100",
+        )
+        _require(1 <= self.max_events <= 1_000_000, "bulk_retries.max_events", "must be 1..1000000")
+        _require(1 <= self.page_size <= 1000, "bulk_retries.page_size", "must be 1..1000")
+        _require(
+            0 <= self.page_pause_seconds <= 3600,
+            "bulk_retries.page_pause_seconds",
+            "must be 0..3600",
+        )
+        _require(
+            1 <= self.max_outstanding <= 100_000,
+            "bulk_retries.max_outstanding",
+            "must be 1..100000",
+        )
 
 
 class RetentionSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -344,6 +426,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     routes: RoutesSettings = msgspec.field(default_factory=RoutesSettings)
     exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
+    bulk_retries: BulkRetrySettings = msgspec.field(default_factory=BulkRetrySettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     live: LiveSettings = msgspec.field(default_factory=LiveSettings)
@@ -368,6 +451,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.delivery,
             self.routes,
             self.exports,
+            self.bulk_retries,
             self.retention,
             self.live,
             self.backup,
@@ -414,12 +498,23 @@ def load_settings(
     for name, value in env.items():
         section, key = _env_setting(name, fields_by_section)
         if section is not None:
-            raw.setdefault(section, {})[key] = _from_env(value, fields_by_section[section][key])
+            _place(raw, section, key, _from_env(value, fields_by_section[section][key]))
     for dotted, value in (overrides or {}).items():
         if value is not None:
             section, key = dotted.split(".", 1)
-            raw.setdefault(section, {})[key] = value
+            _place(raw, section, key.replace(".", "_"), value)
     return _convert(raw).validate()
+
+
+def _place(raw: dict[str, Any], section: str, key: str, value: Any) -> None:
+    """Set ``section.key`` in the raw settings; a key of a sub-table (``circuit_breaker_enabled``
+    from GETHOOK_DELIVERY_CIRCUIT_BREAKER_ENABLED) goes into that table."""
+    target = raw.setdefault(section, {})
+    for table in _SUB_TABLES.get(section, ()):
+        if key.startswith(f"{table}_"):
+            target.setdefault(table, {})[key[len(table) + 1 :]] = value
+            return
+    target[key] = value
 
 
 def _config_path(
@@ -479,8 +574,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _section_fields() -> dict[str, dict[str, Any]]:
     sections = {}
     for section in msgspec.structs.fields(Settings):
-        sections[section.name] = {f.name: f.type for f in msgspec.structs.fields(section.type)}
+        keys: dict[str, Any] = {}
+        for field in msgspec.structs.fields(section.type):
+            if field.name in _SUB_TABLES.get(section.name, ()):
+                # [delivery.circuit_breaker] enabled: GETHOOK_DELIVERY_CIRCUIT_BREAKER_ENABLED
+                for sub in msgspec.structs.fields(field.type):
+                    keys[f"{field.name}_{sub.name}"] = sub.type
+            else:
+                keys[field.name] = field.type
+        sections[section.name] = keys
     return sections
+
+
+# Tables inside a section ([delivery.circuit_breaker]), by section.
+_SUB_TABLES = {"delivery": ("circuit_breaker",)}
 
 
 def _from_env(value: str, field_type: Any) -> Any:

@@ -14,6 +14,7 @@ __all__ = [
     "DOCTOR_OLD_BACKUP_SECONDS",
     "EVENT_LIST_BODY_BYTES",
     "EVENT_STREAM_PATH",
+    "EVENT_WAIT_PATH",
     "FD_RESERVE",
     "GONE_STATUS",
     "LEASE_MARGIN_SECONDS",
@@ -144,6 +145,8 @@ STREAM_FEED_COALESCE_SECONDS = 0.005
 # The event stream's path: the server's graceful shutdown closes connections on it at once
 # (gethook_lite/server.py), since a live stream never ends by itself.
 EVENT_STREAM_PATH = "/v1/events/stream"
+# The long poll for events (api/sink.py): like the stream, ended at once when the server stops.
+EVENT_WAIT_PATH = "/v1/events/wait"
 # A scheduled backup with no earlier one in its folder runs this long after start (or after one
 # interval, if shorter): soon enough that a fresh install is covered the same day, late enough
 # that a crash-looping server does not write an archive per restart.

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from gethook_lite.delivery.dispatch import Dispatcher
     from gethook_lite.domain.domains import TxtResolver
     from gethook_lite.domain.routing import RoutingTable
+    from gethook_lite.domain.sink import ResponsePlan
     from gethook_lite.domain.sources import LiveSource
     from gethook_lite.domain.stream_feed import ChangeFeed
     from gethook_lite.domain.throttle import LoginThrottle, SlidingWindowLimit
+    from gethook_lite.tasks.bulk_retries import BulkRetryWorker
     from gethook_lite.tasks.exports import ExportWorker
 
 __all__ = ["Context"]
@@ -64,12 +66,17 @@ class Context:
         self.destination_tests_in_flight = set()
         # The running export worker, which a new job wakes (gethook_lite.tasks.exports).
         self.export_worker: ExportWorker | None = None
+        # The running bulk retry worker, which a new job wakes (gethook_lite.tasks.bulk_retries).
+        self.bulk_retry_worker: BulkRetryWorker | None = None
         # What ingest reads on every request, kept in memory and dropped on every change.
         self.sources_by_token: GenerationCache[str, LiveSource] = GenerationCache()
         self.routing_tables: GenerationCache[tuple[str, str | None], RoutingTable] = (
             GenerationCache()
         )
         self.custom_domain_names: GenerationCache[str, frozenset[str]] = GenerationCache()
+        # Sink sources' response plans by source id (None: none set), with their positions:
+        # the authority while the process runs (domain.sink).
+        self.response_plans: dict[str, ResponsePlan | None] = {}
         # Sign-ups per client address (gethook_lite.domain.signup), made on first use.
         self.signup_limit: SlidingWindowLimit | None = None
         # Verified against when an email is unknown, so a login takes as long either way.

@@ -10,6 +10,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "RequestTimeout",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -21,10 +22,19 @@ class DomainError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        details: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        # More keys of the error body beside "error" (e.g. a machine-readable "code"); never
+        # "error" itself.
+        self.details = details or {}
 
 
 class BadRequest(DomainError):
@@ -49,6 +59,12 @@ class MethodNotAllowed(DomainError):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+class RequestTimeout(DomainError):
+    """What was waited for did not happen in time (GET /v1/events/wait)."""
+
+    status_code = 408
 
 
 class PayloadTooLarge(DomainError):

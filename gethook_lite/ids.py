@@ -9,7 +9,21 @@ import time
 __all__ = ["PREFIXES", "IdGenerator", "format_id", "new_id"]
 
 PREFIXES = frozenset(
-    {"acct", "key", "src", "dest", "route", "evt", "att", "exp", "dom", "brand", "dlv", "rej"}
+    {
+        "acct",
+        "key",
+        "src",
+        "dest",
+        "route",
+        "evt",
+        "att",
+        "exp",
+        "dom",
+        "brand",
+        "dlv",
+        "rej",
+        "bjob",
+    }
 )
 
 # Crockford base32: no I, L, O, U, so ids survive being read aloud or typed.

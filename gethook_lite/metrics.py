@@ -56,6 +56,17 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.circuits = Gauge(
+            "gethook_destination_circuits",
+            "Destinations by circuit-breaker state (closed, open, half_open).",
+            ["state"],
+            registry=self.registry,
+        )
+        self.held_deliveries = Gauge(
+            "gethook_held_deliveries",
+            "Deliveries held because their destination is paused or its circuit is open.",
+            registry=self.registry,
+        )
         self.database_size = Gauge(
             "gethook_database_size_bytes",
             "Size of the SQLite database file and its WAL.",
@@ -70,8 +81,18 @@ class Metrics:
         elif next_status == "dead_letter":
             self.dead_letters.inc()
 
-    def render(self, queue_depth: dict[str, int], database_bytes: int) -> bytes:
+    def render(
+        self,
+        queue_depth: dict[str, int],
+        database_bytes: int,
+        circuits: tuple[dict[str, int], int] = ({}, 0),
+    ) -> bytes:
+        """``circuits``: destinations by circuit state, and deliveries held."""
         for state, count in queue_depth.items():
             self.queue_depth.labels(state).set(count)
+        by_state, held = circuits
+        for state, count in by_state.items():
+            self.circuits.labels(state).set(count)
+        self.held_deliveries.set(held)
         self.database_size.set(database_bytes)
         return generate_latest(self.registry)

@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from gethook_lite.config import Settings
 from gethook_lite.constants import (
     EVENT_STREAM_PATH,
+    EVENT_WAIT_PATH,
     FD_RESERVE,
     MAX_LINGERING_REFUSALS,
     REFUSAL_LINGER_SECONDS,
@@ -105,13 +106,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
-        # A live event stream never completes by itself: graceful shutdown would wait for it
-        # until its timeout. Closing the connection ends it now; its reader resumes by cursor.
+        # A live event stream never completes by itself (nor a long wait for events soon):
+        # graceful shutdown would wait for it until its timeout. Closing the connection ends
+        # it now; a stream's reader resumes by cursor, a waiter asks again.
         cycle = self.cycle
         if (
             cycle is not None
             and not cycle.response_complete
-            and cycle.scope.get("path") == EVENT_STREAM_PATH
+            and cycle.scope.get("path") in (EVENT_STREAM_PATH, EVENT_WAIT_PATH)
         ):
             self.transport.close()
             return

@@ -28,14 +28,20 @@ _PARAMETER_ERRORS = (
 )
 
 
-def _error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        {"error": message}, status_code=status, headers=headers, media_type=MediaType.JSON
-    )
+def _error(
+    message: str,
+    status: int,
+    headers: dict[str, str] | None = None,
+    details: dict[str, object] | None = None,
+) -> Response:
+    # Details add keys beside "error" (a "code", counts); the message always stays "error".
+    extra = {key: value for key, value in (details or {}).items() if key != "error"}
+    body = {"error": message, **extra}
+    return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
 
 
 def _domain_error(_: Request, exc: DomainError) -> Response:
-    return _error(exc.message, exc.status_code, exc.headers)
+    return _error(exc.message, exc.status_code, exc.headers, exc.details)
 
 
 def _storage_error(request: Request, exc: StorageError) -> Response:

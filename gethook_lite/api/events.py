@@ -47,7 +47,7 @@ class PublishOutbound(msgspec.Struct, kw_only=True):
 # events.EVENT_STATUSES, spelled out so that the document lists them (a test keeps them equal).
 EventStatus = Literal[
     "received", "accepted", "queued", "delivering", "delivered", "retry_scheduled",
-    "dead_letter", "replayed",
+    "dead_letter", "replayed", "held",
 ]  # fmt: skip
 
 
@@ -73,7 +73,15 @@ class Event(ReadModel):
     final_state: str | None
     created_by: Literal["ingest", "api", "replay"] | None
     replay_of: str | None
+    # The bulk retry job (``bjob_…``) that made this replay; null for any other event.
+    bulk_retry_id: str | None
     created_at: str
+    # The request as received at ingest: its method, the path below the ingest URL ("" or
+    # "/sub/path", which only a sink source takes) and the raw query string ("" if none).
+    # Null for events made by the API or a replay.
+    request_method: str | None
+    request_path: str | None
+    request_query: str | None
     body_encoding: str | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -8,6 +8,7 @@ raised as usual and leave through the app's exception handlers, as the envelope.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 import msgspec
@@ -16,7 +17,9 @@ from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receiv
 
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
-from gethook_lite.domain.accept import SlackChallenge, ingest
+from gethook_lite.domain.accept import Captured, RequestLine, SlackChallenge, ingest
+from gethook_lite.domain.sink import ScriptedAnswer
+from gethook_lite.domain.sources import live_source_for_token
 from gethook_lite.errors import BadRequest, DomainError, MethodNotAllowed, NotFound, PayloadTooLarge
 
 __all__ = ["ingest_route", "read_body"]
@@ -26,9 +29,17 @@ __all__ = ["ingest_route", "read_body"]
 async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
     """Verify, store and acknowledge one webhook; 202 once it is committed."""
     ctx: Context = scope["litestar_app"].state.ctx
-    token = _token(scope)
-    if scope.get("method") != "POST":
-        raise MethodNotAllowed("method not allowed on this endpoint", {"Allow": "POST"})
+    token, sub_path = _token(scope)
+    method: str = scope.get("method") or "POST"  # type: ignore[assignment]
+    if method != "POST" or sub_path:
+        # Only a sink source takes other methods and sub-paths (one cached lookup); any other
+        # request answers exactly as it always did.
+        source = await live_source_for_token(ctx, token)
+        if source is None or not source.sink:
+            if sub_path:
+                raise NotFound("unknown ingest token")
+            raise MethodNotAllowed("method not allowed on this endpoint", {"Allow": "POST"})
+        sub_path = _raw_sub_path(scope, token, sub_path)
     if _several_hosts(scope["headers"]):
         # The custom-domain guard reads one Host; a second must not slip another one past it.
         # (gethook serve already refuses this in the protocol; this covers any other server.)
@@ -39,13 +50,18 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
             # The sender hung up mid-body: nothing was stored and nobody waits for an answer.
             ctx.metrics.ingest_requests.labels("disconnected").inc()
             return
-        result = await ingest(ctx, token, scope["headers"], body)
+        request = RequestLine(method, sub_path, scope.get("query_string", b"").decode("latin-1"))
+        result = await ingest(ctx, token, scope["headers"], body, request)
     except Exception as exc:
         ctx.metrics.ingest_requests.labels(_outcome(exc)).inc()
         raise
     if isinstance(result, SlackChallenge):
         ctx.metrics.ingest_requests.labels("url_verification").inc()
         await _answer_slack_challenge(send, result)
+        return
+    if isinstance(result, Captured):
+        ctx.metrics.ingest_requests.labels(result.status).inc()
+        await _answer_capture(send, result)
         return
     event_id, status = result
     ctx.metrics.ingest_requests.labels(status).inc()
@@ -57,14 +73,65 @@ async def _answer_slack_challenge(send: Send, challenge: SlackChallenge) -> None
     await _send_json(send, 200, {"challenge": challenge.value})
 
 
-async def _send_json(send: Send, status: int, document: object) -> None:
-    answer = msgspec.json.encode(document)
+async def _answer_capture(send: Send, captured: Captured) -> None:
+    """A sink's answer: 202 with the usual envelope, or what its response plan scripts. A
+    scripted error still says the request was stored (and as which event)."""
+    answer = captured.answer
+    envelope = {"data": {"id": captured.event_id, "status": captured.status}}
+    if answer is None:
+        await _send_json(send, 202, envelope)
+        return
+    if answer.delay_ms:
+        await asyncio.sleep(answer.delay_ms / 1000)
+    extra = [(b"x-gethook-event-id", captured.event_id.encode())]
+    if answer.body is not None:
+        await _send(send, answer.status, answer.body.encode(), _content_type(answer.body), extra)
+    elif 200 <= answer.status < 300:
+        await _send_json(send, answer.status, envelope, extra)
+    else:
+        await _send_json(send, answer.status, _scripted_error(captured, answer), extra)
+
+
+def _scripted_error(captured: Captured, answer: ScriptedAnswer) -> dict:
+    return {
+        "error": f"scripted answer {answer.status} (the sink's response plan, request"
+        f" {answer.number}); the request was stored as {captured.event_id}",
+        "code": "scripted_response",
+        "event_id": captured.event_id,
+        "request_number": answer.number,
+    }
+
+
+def _content_type(body: str) -> bytes:
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return b"text/plain; charset=utf-8"
+    return b"application/json"
+
+
+async def _send_json(
+    send: Send, status: int, document: object, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await _send(send, status, msgspec.json.encode(document), b"application/json", extra)
+
+
+async def _send(
+    send: Send,
+    status: int,
+    answer: bytes,
+    content_type: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    if status < 200 or status in (204, 304):
+        answer = b""  # these statuses carry no body
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": status,
         "headers": [
-            (b"content-type", b"application/json"),
+            (b"content-type", content_type),
             (b"content-length", str(len(answer)).encode()),
+            *(extra or ()),
         ],
     }
     await send(start)
@@ -78,12 +145,24 @@ def _several_hosts(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return len(hosts) > 1 or any(b"," in value for value in hosts)
 
 
-def _token(scope: Scope) -> str:
-    # Mounted at /ingest, the route sees the rest of the path ("/<token>/"): one segment.
-    token = scope["path"].strip("/")
-    if not token or "/" in token:
+def _token(scope: Scope) -> tuple[str, str]:
+    """The token and the path below it ("" or "/sub/path"; only a sink source takes one)."""
+    # Mounted at /ingest, the route sees the rest of the path, normalised ("/<token>/…/").
+    token, _, below = scope["path"].strip("/").partition("/")
+    if not token:
         raise NotFound("unknown ingest token")
-    return token
+    return token, f"/{below}" if below else ""
+
+
+def _raw_sub_path(scope: Scope, token: str, sub_path: str) -> str:
+    """The path below the token as the client sent it (percent-encoding and a trailing slash
+    kept), which the routed path no longer shows."""
+    raw = scope.get("raw_path")
+    if not raw:
+        return sub_path
+    text = raw.decode("latin-1").partition("?")[0]  # some servers leave the query in it
+    start = text.find(f"/{token}")
+    return text[start + len(token) + 1 :] if start >= 0 else sub_path
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:

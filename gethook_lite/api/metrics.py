@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gethook_lite.api.common import Ctx
 from gethook_lite.db import deliveries as delivery_store
+from gethook_lite.db import destination_state
 from gethook_lite.errors import NotFound, Unauthorized
 
 __all__ = ["metrics", "require_operator_token"]
@@ -21,7 +22,8 @@ async def metrics(request: Request, ctx: Ctx) -> Response:
         raise NotFound("metrics are disabled on this instance")
     require_operator_token(request, settings.token, "metrics")
     depth = await ctx.db.read(delivery_store.queue_depth, ctx.clock.now())
-    body = ctx.metrics.render(depth, ctx.db.size_bytes())
+    circuits = await ctx.db.read(destination_state.circuit_counts)
+    body = ctx.metrics.render(depth, ctx.db.size_bytes(), circuits)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

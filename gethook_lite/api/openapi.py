@@ -42,7 +42,9 @@ _INGEST_PATH = {
         "tags": ["Ingest"],
         "operationId": "IngestWebhook",
         "description": "Any content type; the raw body is kept byte for byte. The path token "
-        "is the credential. 202 once the event is stored; delivery follows.",
+        "is the credential. 202 once the event is stored; delivery follows. A sink source "
+        "(`sink: true`) also takes any method and /ingest/{token}/any/sub/path, keeps "
+        "duplicates, and answers as its response plan says.",
         "parameters": [
             {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
         ],

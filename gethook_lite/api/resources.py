@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Router, delete, get, patch, post
@@ -20,7 +20,8 @@ from gethook_lite.api.common import (
 )
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
-from gethook_lite.domain import destinations, domains, routes, sources
+from gethook_lite.domain import destination_control, destinations, domains, routes, sources
+from gethook_lite.domain.destination_control import CircuitView, ControlView
 from gethook_lite.presets import (
     DestinationPreset,
     ProviderPreset,
@@ -39,6 +40,8 @@ class CreateSource(msgspec.Struct, kw_only=True):
     provider: str | None = None
     verification_config: dict[str, Any] | None = None
     custom_domain_id: str | None = None
+    # Capture every request raw (any method, sub-paths, duplicates kept): docs/sink.md.
+    sink: bool = False
 
 
 class UpdateSource(msgspec.Struct, kw_only=True):
@@ -50,6 +53,7 @@ class UpdateSource(msgspec.Struct, kw_only=True):
     auth_mode: str | msgspec.UnsetType = msgspec.UNSET
     provider: str | None | msgspec.UnsetType = msgspec.UNSET
     verification_config: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
+    sink: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreateDestination(msgspec.Struct, kw_only=True):
@@ -106,6 +110,8 @@ class Source(ReadModel):
     # Secrets in it are masked; they can be set, never read back.
     verification_config: dict[str, Any] | None
     custom_domain_id: str | None
+    # A sink captures every request raw: any method, sub-paths, duplicates kept (docs/sink.md).
+    sink: bool
     created_at: str
 
 
@@ -125,6 +131,12 @@ class Destination(ReadModel):
     forward_original_headers: bool
     preset: str | None
     created_at: str
+    # Delivery control (README "Delivery control"): paused destinations and open circuits
+    # hold their deliveries (status "held") instead of attempting them.
+    paused: bool
+    paused_at: str | None
+    paused_reason: Literal["manual", "circuit_open_too_long"] | None
+    circuit: CircuitView
     # Only in the answers to create and rotate-secret: shown once.
     signing_secret: str | msgspec.UnsetType = msgspec.UNSET
 
@@ -154,10 +166,14 @@ class Route(ReadModel):
 # -- presenters ----------------------------------------------------------------------------
 
 
-def present_destination(ctx: Context, destination: dict) -> dict:
+def present_destination(
+    ctx: Context, destination: dict, control: ControlView | None = None
+) -> dict:
     """The API shape of a destination: auth secrets masked, the signing secret only when the
-    caller just created or rotated it (the row then carries it in clear)."""
+    caller just created or rotated it (the row then carries it in clear). ``control``: its
+    pause and circuit state (a new destination's when not given)."""
     shaped = {
+        **msgspec.to_builtins(control or destination_control.NEW_DESTINATION),
         "id": destination["id"],
         "account_id": destination["account_id"],
         "name": destination["name"],
@@ -215,6 +231,7 @@ async def create_source(
         provider=data.provider,
         verification_config=data.verification_config,
         custom_domain=await _domain_or_none(ctx, caller, data.custom_domain_id),
+        sink=data.sink,
     )
     return enveloped(sources.present_source(ctx, source), Source)
 
@@ -230,7 +247,7 @@ async def update_source(
     """Rename a source, attach it to a verified custom domain (null detaches), or change how
     its requests are verified (secrets settable, never returned)."""
     changes: dict[str, Any] = {}
-    for field in ("name", "auth_mode", "provider", "verification_config"):
+    for field in ("name", "auth_mode", "provider", "verification_config", "sink"):
         if getattr(data, field) is not msgspec.UNSET:
             changes[field] = getattr(data, field)
     if data.custom_domain_id is not msgspec.UNSET:
@@ -295,7 +312,8 @@ async def create_destination(
 async def list_destinations(ctx: Ctx, caller: CurrentCaller) -> Envelope[list[Destination]]:
     """The caller's destinations (secrets masked)."""
     found = await destinations.list_destinations(ctx, caller)
-    shaped = [present_destination(ctx, destination) for destination in found]
+    views = await destination_control.control_views(ctx, [row["id"] for row in found])
+    shaped = [present_destination(ctx, row, views[row["id"]]) for row in found]
     return enveloped(shaped, list[Destination])
 
 
@@ -305,7 +323,12 @@ async def get_destination(
 ) -> Envelope[Destination]:
     """One destination (secrets masked); 404 for another account's id."""
     destination = await destinations.get_destination(ctx, caller, destination_id)
-    return enveloped(present_destination(ctx, destination), Destination)
+    return await with_control(ctx, destination)
+
+
+async def with_control(ctx: Context, destination: dict) -> Envelope[Destination]:
+    views = await destination_control.control_views(ctx, [destination["id"]])
+    return enveloped(present_destination(ctx, destination, views[destination["id"]]), Destination)
 
 
 @patch("/destinations/{destination_id:str}", tags=["Destinations"], summary="Update a destination")
@@ -323,7 +346,7 @@ async def update_destination(
         if (value := getattr(data, field)) is not msgspec.UNSET
     }
     destination = await destinations.update_destination(ctx, caller, destination_id, given)
-    return enveloped(present_destination(ctx, destination), Destination)
+    return await with_control(ctx, destination)
 
 
 @post(
@@ -337,7 +360,7 @@ async def rotate_destination_secret(
 ) -> Envelope[Destination]:
     """A new signing secret, shown once; the old one signs on for the grace period."""
     destination = await destinations.rotate_secret(ctx, caller, destination_id)
-    return enveloped(present_destination(ctx, destination), Destination)
+    return await with_control(ctx, destination)
 
 
 @delete(

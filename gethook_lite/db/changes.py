@@ -24,7 +24,8 @@ CHANGE_COLUMNS = (
 _EVENT_COLUMNS = (
     "id, account_id, direction, source_id, event_type, external_event_id, payload_hash,"
     " content_type, headers, body, status, attempts_count, next_attempt_at, final_state,"
-    " created_by, replay_of, received_at, created_at"
+    " created_by, replay_of, bulk_retry_id, received_at, created_at, request_method,"
+    " request_path, request_query"
 )
 
 

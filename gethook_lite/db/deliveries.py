@@ -9,6 +9,7 @@ import msgspec
 
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
+from gethook_lite.db.destination_state import shift_times
 from gethook_lite.db.events import refresh_event_status
 from gethook_lite.db.rows import Row, insert
 from gethook_lite.ids import new_id
@@ -284,10 +285,11 @@ def record_attempts(conn: sqlite3.Connection, outcomes: list[Outcome]) -> None:
 def cancel_open_deliveries(
     conn: sqlite3.Connection, destination_id: str, now: float, reason: str
 ) -> int:
-    """Cancel a destination's pending deliveries, recording a ``cancelled`` attempt for each."""
+    """Cancel a destination's pending (and held) deliveries, recording a ``cancelled``
+    attempt for each."""
     pending = conn.execute(
         "SELECT id, event_id, attempts_count FROM deliveries"
-        " WHERE destination_id = ? AND status = 'pending'",
+        " WHERE destination_id = ? AND status IN ('pending', 'held')",
         (destination_id,),
     ).fetchall()
     for delivery_id, event_id, attempts_count in pending:
@@ -296,7 +298,7 @@ def cancel_open_deliveries(
         )
     conn.execute(
         "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, finished_at = ?,"
-        " last_outcome = 'cancelled' WHERE destination_id = ? AND status = 'pending'",
+        " last_outcome = 'cancelled' WHERE destination_id = ? AND status IN ('pending', 'held')",
         (now, destination_id),
     )
     for event_id in {row[1] for row in pending}:
@@ -314,7 +316,7 @@ def cancel_superseded_deliveries(
         return 0
     pending = conn.execute(
         "SELECT id, destination_id, attempts_count FROM deliveries"
-        " WHERE event_id = ? AND status = 'pending'"
+        " WHERE event_id = ? AND status IN ('pending', 'held')"
         f" AND destination_id IN ({', '.join('?' * len(destination_ids))})",
         [event_id, *destination_ids],
     ).fetchall()
@@ -324,7 +326,7 @@ def cancel_superseded_deliveries(
         )
     conn.executemany(
         "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, finished_at = ?,"
-        " last_outcome = 'cancelled' WHERE id = ? AND status = 'pending'",
+        " last_outcome = 'cancelled' WHERE id = ? AND status IN ('pending', 'held')",
         [(now, row[0]) for row in pending],
     )
     if pending:
@@ -373,6 +375,12 @@ def shift_schedule(conn: sqlite3.Connection, seconds: float) -> int:
         "UPDATE deliveries SET lease_expires_at = lease_expires_at + ? WHERE status = 'in_flight'",
         (seconds,),
     )
+    conn.execute(
+        "UPDATE deliveries SET next_attempt_at = next_attempt_at + ?, held_at = held_at + ?"
+        " WHERE status = 'held'",
+        (seconds, seconds),
+    )
+    shift_times(conn, seconds)
     conn.execute(
         "UPDATE events SET next_attempt_at = next_attempt_at + ? WHERE next_attempt_at IS NOT NULL",
         (seconds,),

@@ -10,6 +10,7 @@ from gethook_lite.db.rows import Row, all_rows, one_row
 
 __all__ = [
     "EVENT_COLUMNS",
+    "EVENT_READ_COLUMNS",
     "EventFilters",
     "event_where",
     "find_duplicate",
@@ -25,14 +26,19 @@ __all__ = [
 _LIST_COLUMNS = (
     "id, account_id, direction, source_id, event_type, external_event_id, payload_hash,"
     " content_type, headers, body, status, attempts_count, next_attempt_at, final_state,"
-    " created_by, replay_of, received_at, created_at"
+    " created_by, replay_of, bulk_retry_id, received_at, created_at, request_method,"
+    " request_path, request_query"
 )
+
+# What a read of events for the API selects (GET /v1/events items).
+EVENT_READ_COLUMNS = _LIST_COLUMNS
 
 # Every column an event is inserted with (the rest take their defaults).
 EVENT_COLUMNS = (
     "id", "account_id", "direction", "source_id", "event_type", "external_event_id",
     "payload_hash", "content_type", "headers", "body", "status", "final_state", "created_by",
-    "replay_of", "received_at", "created_at",
+    "replay_of", "received_at", "created_at", "request_method", "request_path", "request_query",
+    "capture",
 )  # fmt: skip
 
 
@@ -84,7 +90,7 @@ def find_duplicate(
     if direction == "inbound":
         row = conn.execute(
             "SELECT id FROM events WHERE source_id = ? AND external_event_id = ?"
-            " AND direction = 'inbound' AND created_by <> 'replay'",
+            " AND direction = 'inbound' AND created_by <> 'replay' AND capture = 0",
             (source_id, external_event_id),
         ).fetchone()
     else:
@@ -239,9 +245,11 @@ def aggregate_status(deliveries: list[tuple[str, int]]) -> str:
     """An event's status from its deliveries' (status, attempts made) pairs (docs/wire.md,
     "Event lifecycle").
 
-    Open deliveries decide first (delivering > retry_scheduled > queued); once all are
-    finished, one dead letter makes the event dead-lettered, else any success makes it
-    delivered. An event whose deliveries were all cancelled has nothing left to deliver.
+    Open deliveries decide first (delivering > retry_scheduled > queued > held): an event is
+    ``held`` when its only open deliveries are held (their destination paused or its circuit
+    open), so one that still goes out somewhere shows that instead. Once all are finished,
+    one dead letter makes the event dead-lettered, else any success makes it delivered. An
+    event whose deliveries were all cancelled has nothing left to deliver.
     """
     if not deliveries:
         return "accepted"
@@ -251,6 +259,8 @@ def aggregate_status(deliveries: list[tuple[str, int]]) -> str:
     if "pending" in statuses:
         retrying = any(s == "pending" and attempts > 0 for s, attempts in deliveries)
         return "retry_scheduled" if retrying else "queued"
+    if "held" in statuses:
+        return "held"
     if "dead_letter" in statuses:
         return "dead_letter"
     if "succeeded" in statuses:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import sqlite3
 
+from gethook_lite.db.destination_state import holding_destinations
 from gethook_lite.db.events import EVENT_COLUMNS, find_duplicate
 from gethook_lite.db.rows import Row
 
-__all__ = ["accept_event", "accept_events"]
+__all__ = ["accept_capture", "accept_event", "accept_events"]
+
+# Events made by the API or a replay have no request line and are never a sink's capture.
+_NOT_CAPTURED: Row = {
+    "request_method": None,
+    "request_path": None,
+    "request_query": None,
+    "capture": 0,
+}
 
 _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
@@ -15,8 +24,8 @@ _INSERT_EVENT = (
 )
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
-    " attempts_count, next_attempt_at, created_at)"
-    " VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)"
+    " attempts_count, next_attempt_at, created_at, held_at)"
+    " VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
 
 
@@ -34,23 +43,30 @@ def accept_events(
     seen: dict[tuple, str] = {}  # duplicates of each other within this very batch
     rows: list[dict] = []
     deliveries: list[tuple] = []
+    # Deliveries to a paused destination, or one whose circuit is open, are held from the
+    # start (db/destination_state.py); usually none is.
+    holding = holding_destinations(conn)
     for event, routes in items:
         original = _original(conn, event, seen)
         if original is not None:
             results.append((original, "duplicate"))
             continue
-        status = "queued" if routes else "accepted"
-        rows.append({**event, "status": status, "final_state": None if routes else "accepted"})
+        held = [route["destination_id"] in holding for route in routes]
+        status = "held" if routes and all(held) else "queued" if routes else "accepted"
+        final_state = None if routes else "accepted"
+        rows.append({**_NOT_CAPTURED, **event, "status": status, "final_state": final_state})
         deliveries.extend(
             (
                 event["id"],
                 event["account_id"],
                 route["destination_id"],
                 route["id"],
+                "held" if is_held else "pending",
                 event["received_at"],
                 event["received_at"],
+                event["received_at"] if is_held else None,
             )
-            for route in routes
+            for route, is_held in zip(routes, held, strict=True)
         )
         results.append((event["id"], status))
     conn.executemany(_INSERT_EVENT, rows)
@@ -64,9 +80,27 @@ def accept_event(conn: sqlite3.Connection, event: Row, routes: list[Row]) -> tup
     return accept_events(conn, [(event, routes)])[0]
 
 
+def accept_capture(
+    conn: sqlite3.Connection, event: Row, routes: list[Row], plan_position: int | None
+) -> tuple[str, str]:
+    """Store a sink source's capture (``event["capture"]`` is 1: never deduplicated) and, when
+    it was answered from a response plan, the plan's new position, in one transaction."""
+    accepted = accept_events(conn, [(event, routes)])[0]
+    if plan_position is not None:
+        conn.execute(
+            "UPDATE sink_response_plans SET position = max(position, ?) WHERE source_id = ?",
+            (plan_position, event["source_id"]),
+        )
+    return accepted
+
+
 def _original(conn: sqlite3.Connection, event: Row, seen: dict[tuple, str]) -> str | None:
     """The id of the event this one duplicates (same source/account and external id)."""
-    if event["external_event_id"] is None or event["created_by"] == "replay":
+    if (
+        event["external_event_id"] is None
+        or event["created_by"] == "replay"
+        or event.get("capture")
+    ):
         return None
     scope = event["source_id"] if event["direction"] == "inbound" else event["account_id"]
     key = (event["direction"], scope, event["external_event_id"])

@@ -88,13 +88,18 @@ def find_source_by_token(conn: sqlite3.Connection, path_token: str) -> Row | Non
 
 
 def update_source(
-    conn: sqlite3.Connection, account_id: str, source_id: str, name: str, custom_domain_id
+    conn: sqlite3.Connection,
+    account_id: str,
+    source_id: str,
+    name: str,
+    custom_domain_id,
+    sink: bool,
 ) -> Row | None:
-    """Rename a source and attach it to a custom domain (or detach it: None)."""
+    """Rename a source, attach it to a custom domain (or detach it: None), set sink mode."""
     cursor = conn.execute(
-        "UPDATE sources SET name = ?, custom_domain_id = ?"
+        "UPDATE sources SET name = ?, custom_domain_id = ?, sink = ?"
         " WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
-        (name, custom_domain_id, account_id, source_id),
+        (name, custom_domain_id, int(sink), account_id, source_id),
     )
     return get_source(conn, account_id, source_id) if cursor.rowcount else None
 

@@ -14,7 +14,7 @@ __all__ = [
 ]
 
 # Deliveries in these states still have work to do: their events are never purged.
-_OPEN_DELIVERY = "('pending', 'in_flight')"
+_OPEN_DELIVERY = "('pending', 'in_flight', 'held')"
 # Export jobs the exporter may still be writing a file for.
 _UNFINISHED_EXPORT = "('pending', 'running')"
 # PRAGMA auto_vacuum's value for INCREMENTAL.

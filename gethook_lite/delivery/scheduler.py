@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from gethook_lite.clock import Clock
 from gethook_lite.config import DeliverySettings
@@ -29,6 +29,7 @@ from gethook_lite.db import Database, StorageError
 from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.db.deliveries import Claim, Outcome
+from gethook_lite.delivery.circuit import record_outcomes
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
 from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
 
@@ -70,12 +71,18 @@ class Scheduler:
         clock: Clock,
         settings: DeliverySettings,
         on_attempt: Callable[[Claim, AttemptResult, str], None] | None = None,
+        control: Callable[[float], Awaitable[float]] | None = None,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
         self._clock = clock
         self._settings = settings
         self._on_attempt = on_attempt
+        # Delivery control (domain/destination_control.py): moves circuits on with time,
+        # releases probes, publishes notices; returns when it next wants to run.
+        self._control = control
+        self._control_at = 0.0
+        self._control_due = False
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
         # Every attempt's task, from send to its recorded outcome.
@@ -137,6 +144,7 @@ class Scheduler:
         made = 0
         await self._follow_clock_steps()
         while True:
+            await self._run_control(force=True)
             claims = await self._claim()
             if not claims and not self._in_flight:
                 return made
@@ -152,6 +160,7 @@ class Scheduler:
             try:
                 await self._follow_clock_steps()
                 await self._reclaim_expired_leases()
+                await self._run_control()
                 claims = await self._claim()
             except StorageError as exc:
                 log.error("scheduler cannot read the queue: %s", exc)
@@ -276,11 +285,34 @@ class Scheduler:
 
     async def _write_records(self, outcomes: list[Outcome], committed: asyncio.Future) -> None:
         try:
-            await self._db.write(store.record_attempts, outcomes)
+            # Circuit breakers move in the same write that records the outcomes.
+            changed = await self._db.write(
+                record_outcomes, outcomes, self._settings.circuit_breaker, self._clock.now()
+            )
         except Exception as exc:
             committed.set_exception(exc)
         else:
             committed.set_result(None)
+            if changed:
+                self._control_due = True
+                self._wake.set()
+
+    async def _run_control(self, *, force: bool = False) -> None:
+        """Let delivery control act when it asked to (or a circuit just moved)."""
+        if self._control is None:
+            return
+        now = self._clock.now()
+        if not (force or self._control_due or now >= self._control_at):
+            return
+        self._control_due = False
+        try:
+            self._control_at = await self._control(now)
+        except StorageError:
+            raise
+        except Exception:
+            # Delivery control failing must not stop delivery: log it and try again soon.
+            log.exception("delivery control failed")
+            self._control_at = now + SCHEDULER_IDLE_POLL_SECONDS
 
     async def _follow_clock_steps(self) -> None:
         """Shift the schedule when the wall clock jumps (detected against the monotonic one)."""

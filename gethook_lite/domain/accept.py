@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import msgspec
 
 from gethook_lite.context import Context
-from gethook_lite.db.ingest import accept_events
+from gethook_lite.db.ingest import accept_capture, accept_events
 from gethook_lite.delivery.forwarded_headers import REDACTED
 from gethook_lite.domain.domains import ingest_host_allowed
 from gethook_lite.domain.rejected_requests import record_rejection
 from gethook_lite.domain.routing import matching_routes
+from gethook_lite.domain.sink import ScriptedAnswer, next_answer
 from gethook_lite.domain.sources import LiveSource, live_source_for_token
 from gethook_lite.errors import NotFound, Unauthorized
 from gethook_lite.ids import new_id
@@ -19,7 +21,38 @@ from gethook_lite.ingest.event_typing import identify_event, payload_hash
 from gethook_lite.ingest.url_verification import SlackChallenge, slack_challenge
 from gethook_lite.ingest.verification import VerificationFailed, verify_request
 
-__all__ = ["HOP_BY_HOP_HEADERS", "SlackChallenge", "ingest", "stored_headers"]
+__all__ = [
+    "HOP_BY_HOP_HEADERS",
+    "Captured",
+    "RequestLine",
+    "SlackChallenge",
+    "ingest",
+    "stored_headers",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLine:
+    """What an event keeps of its request line: the method, the path below
+    /ingest/{token} ('' or '/sub/path', only a sink source takes one) and the raw query."""
+
+    method: str = "POST"
+    path: str = ""
+    query: str = ""
+
+
+# Events made by the sample sender (POST /v1/sources/{id}/test-events) and internal callers.
+_PLAIN_POST = RequestLine()
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """A sink source's capture, committed: its event, and the scripted answer (None: 202)."""
+
+    event_id: str
+    status: str
+    answer: ScriptedAnswer | None
+
 
 HOP_BY_HOP_HEADERS = frozenset(
     {
@@ -59,11 +92,17 @@ def _credential_headers(source: LiveSource) -> frozenset[str]:
 
 
 async def ingest(
-    ctx: Context, path_token: str, raw_headers: Iterable[tuple[bytes, bytes]], body: bytes
-) -> tuple[str, str] | SlackChallenge:
+    ctx: Context,
+    path_token: str,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    body: bytes,
+    request: RequestLine = _PLAIN_POST,
+) -> tuple[str, str] | SlackChallenge | Captured:
     """Verify and store one inbound request; return (event id, status) once committed.
 
-    A verified Slack URL check is answered instead (a SlackChallenge), never stored.
+    A verified Slack URL check is answered instead (a SlackChallenge), never stored. A sink
+    source's request is stored even when it repeats an external id, and answered as its
+    response plan says (Captured).
     """
     source = await live_source_for_token(ctx, path_token)
     if source is None:
@@ -80,7 +119,7 @@ async def ingest(
         # Kept (bounded) and streamed, so whoever set the source up can see why it refused.
         await record_rejection(ctx, source, kept_headers, body, exc.detail, now)
         raise Unauthorized(f"webhook verification failed: {exc.detail}") from None
-    if source.auth_mode == "slack":
+    if source.auth_mode == "slack" and not source.sink:
         challenge = slack_challenge(body)
         if challenge is not None:
             return challenge
@@ -100,10 +139,27 @@ async def ingest(
         "replay_of": None,
         "received_at": now,
         "created_at": now,
+        "request_method": request.method,
+        "request_path": request.path,
+        "request_query": request.query,
     }
     routes = await matching_routes(ctx, source.account_id, source.id, identity.event_type)
+    if source.sink:
+        return await _capture(ctx, event, routes)
     event_id, status = await ctx.db.write_many(accept_events, (event, routes))
     if status == "queued" and ctx.scheduler is not None:
         ctx.scheduler.wake()
     ctx.changes_committed()
     return event_id, status
+
+
+async def _capture(ctx: Context, event: dict, routes: list[dict]) -> Captured:
+    """Store a sink source's request as its own event (no dedupe) with its plan's position."""
+    answer = await next_answer(ctx, event["source_id"])
+    event_id, status = await ctx.db.write(
+        accept_capture, {**event, "capture": 1}, routes, answer.number if answer else None
+    )
+    if status == "queued" and ctx.scheduler is not None:
+        ctx.scheduler.wake()
+    ctx.changes_committed()
+    return Captured(event_id, status, answer)

@@ -58,8 +58,10 @@ class Caller:
             raise Forbidden("this API key has the viewer role and cannot make changes")
 
 
-def _new_key_row(account_id: str, name: str, role: str, now: float) -> tuple[dict, str]:
-    secret = generate_api_key()
+def _new_key_row(
+    account_id: str, name: str, role: str, now: float, secret: str | None = None
+) -> tuple[dict, str]:
+    secret = secret or generate_api_key()
     row = {
         "id": new_id("key"),
         "account_id": account_id,
@@ -88,9 +90,19 @@ async def create_account(
     email: str | None = None,
     password: str | None = None,
     key_name: str = "bootstrap",
+    api_key: str | None = None,
 ) -> tuple[dict, dict]:
-    """Create an account and its first admin key; return (account, key row with ``key``)."""
+    """Create an account and its first admin key; return (account, key row with ``key``).
+
+    ``api_key`` chooses that key (``gethook sink --api-key``: a CI job knows it in advance);
+    otherwise one is generated.
+    """
     name = require_text(name, "name")
+    if api_key is not None and not _chosen_key_ok(api_key):
+        raise BadRequest(
+            f"api key: must be {API_KEY_PREFIX} followed by {MIN_CHOSEN_KEY_LENGTH} to 100"
+            " letters and digits"
+        )
     now = ctx.clock.now()
     # Argon2 takes tens of milliseconds on purpose: keep it off the event loop.
     password_hash = await asyncio.to_thread(ctx.passwords.hash, password) if password else None
@@ -103,9 +115,23 @@ async def create_account(
         "retention_days": ctx.settings.accounts.default_retention_days,
         "created_at": now,
     }
-    key, secret = _new_key_row(account_id, key_name, "admin", now)
+    key, secret = _new_key_row(account_id, key_name, "admin", now, api_key)
     await ctx.db.write(_insert_account_with_key, account, key)
     return account, {**key, "key": secret}
+
+
+# A chosen key is still the account's only credential: long enough not to be guessed.
+MIN_CHOSEN_KEY_LENGTH = 16
+_CHOSEN_KEY = re.compile(r"[A-Za-z0-9]+")
+
+
+def _chosen_key_ok(key: str) -> bool:
+    rest = key.removeprefix(API_KEY_PREFIX)
+    return (
+        key.startswith(API_KEY_PREFIX)
+        and MIN_CHOSEN_KEY_LENGTH <= len(rest) <= 100
+        and _CHOSEN_KEY.fullmatch(rest) is not None
+    )
 
 
 def check_signup_allowed(ctx: Context, signup_token: str | None) -> None:

@@ -12,6 +12,7 @@ from gethook_lite.clock import format_time
 from gethook_lite.constants import EVENT_LIST_BODY_BYTES
 from gethook_lite.context import Context
 from gethook_lite.db import events as store
+from gethook_lite.db.bulk_retries import mark_bulk_retry
 from gethook_lite.db.deliveries import cancel_superseded_deliveries
 from gethook_lite.db.events import EventFilters
 from gethook_lite.db.ingest import accept_event, accept_events
@@ -38,7 +39,7 @@ __all__ = [
 
 EVENT_STATUSES = (
     "received", "accepted", "queued", "delivering", "delivered", "retry_scheduled",
-    "dead_letter", "replayed",
+    "dead_letter", "replayed", "held",
 )  # fmt: skip
 MAX_EXTERNAL_ID_LENGTH = 255
 
@@ -130,10 +131,12 @@ async def replay_event(
     event_id: str,
     *,
     only_destinations: frozenset[str] | None = None,
+    bulk_retry_id: str | None = None,
 ) -> dict:
     """A new event with the original's body, headers, source and type, routed as of now
     (to ``only_destinations`` among those routes when given: a customer portal replays to
-    its own endpoints, never to the account's other destinations).
+    its own endpoints, never to the account's other destinations). A replay made by a bulk
+    retry job names it (``bulk_retry_id``), written in the replay's own transaction.
 
     The replay supersedes the original's pending retries to the destinations it goes to:
     they are cancelled in the same transaction, so a receiver that dedupes on ``webhook-id``
@@ -158,7 +161,7 @@ async def replay_event(
         routes = [route for route in routes if route["destination_id"] in only_destinations]
         if not routes:
             raise Conflict("no current route delivers this event to these destinations")
-    replay_id, status = await ctx.db.write(_replay, original["id"], replay, routes)
+    replay_id, status = await ctx.db.write(_replay, original["id"], replay, routes, bulk_retry_id)
     _wake(ctx, status)
     return {"original_event_id": original["id"], "replay_event_id": replay_id, "status": status}
 
@@ -169,8 +172,12 @@ _COPIED_ON_REPLAY = (
 )  # fmt: skip
 
 
-def _replay(conn, original_id: str, replay: dict, routes: list[dict]) -> tuple[str, str]:
+def _replay(
+    conn, original_id: str, replay: dict, routes: list[dict], bulk_retry_id: str | None
+) -> tuple[str, str]:
     accepted = accept_event(conn, replay, routes)
+    if bulk_retry_id is not None:
+        mark_bulk_retry(conn, replay["id"], bulk_retry_id)
     cancel_superseded_deliveries(
         conn,
         original_id,
@@ -260,7 +267,13 @@ def present_event(event: dict) -> dict:
         "final_state": event["final_state"],
         "created_by": event["created_by"],
         "replay_of": event["replay_of"],
+        # The bulk retry job that made this replay, if one did.
+        "bulk_retry_id": event["bulk_retry_id"],
         "created_at": format_time(event["created_at"]),
+        # The request line as received at ingest (None for events made by the API or a replay).
+        "request_method": event["request_method"],
+        "request_path": event["request_path"],
+        "request_query": event["request_query"],
     }
     if encoding:
         shaped["body_encoding"] = encoding

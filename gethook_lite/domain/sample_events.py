@@ -7,7 +7,7 @@ verified, typed, deduplicated, stored and routed exactly like a provider's reque
 from __future__ import annotations
 
 from gethook_lite.context import Context
-from gethook_lite.domain.accept import SlackChallenge, ingest
+from gethook_lite.domain.accept import Captured, SlackChallenge, ingest
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.sources import get_source, live_source_for_token
 from gethook_lite.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -57,4 +57,6 @@ async def send_sample_event(
     if isinstance(result, SlackChallenge):
         # Only a url_verification body is answered so, and no sample is one.
         raise BadRequest("event_type: a Slack url_verification is not an event")
+    if isinstance(result, Captured):  # a sink source's: stored like any capture
+        return result.event_id, result.status
     return result

@@ -50,6 +50,8 @@ class LiveSource:
     auth_mode: str
     verification_config: dict[str, Any]
     custom_domain: str | None
+    # Captures every request raw: any method, sub-paths, no dedupe (docs/sink.md).
+    sink: bool = False
 
 
 async def create_source(
@@ -61,10 +63,12 @@ async def create_source(
     provider: str | None,
     verification_config: dict | None,
     custom_domain: dict | None = None,
+    sink: bool = False,
 ) -> dict:
     """Create a source with a fresh ingest token; its verification secrets are encrypted.
 
-    ``custom_domain`` is a verified domain of the caller's (domains.attachable_domain).
+    ``custom_domain`` is a verified domain of the caller's (domains.attachable_domain);
+    ``sink`` makes it capture every request raw (docs/sink.md).
     """
     name = require_text(name, "name")
     auth_mode = _resolve_auth_mode(auth_mode, provider)
@@ -82,6 +86,7 @@ async def create_source(
         "provider": provider,
         "verification_config_enc": ctx.secrets.encrypt(json.dumps(config)) if config else None,
         "custom_domain_id": custom_domain["id"] if custom_domain else None,
+        "sink": int(sink),
         "created_at": ctx.clock.now(),
     }
     await ctx.db.write(store.insert_source, source)
@@ -92,8 +97,8 @@ async def update_source(
     ctx: Context, caller: Caller, source_id: str, changes: dict[str, Any]
 ) -> dict:
     """Rename a source, move it to a verified custom domain (``custom_domain``: a row or None),
-    or change how its requests are verified (``auth_mode``, ``provider``,
-    ``verification_config``), validated as on create.
+    turn sink capture on or off (``sink``), or change how its requests are verified
+    (``auth_mode``, ``provider``, ``verification_config``), validated as on create.
 
     Its ingest token stays the same, so the URL registered with a provider keeps working; the
     next request through it is verified with the new settings.
@@ -106,8 +111,9 @@ async def update_source(
     verification = None
     if any(key in changes for key in _VERIFICATION_CHANGES):
         verification = _patched_verification(ctx, current, changes)
+    sink = bool(changes["sink"]) if "sink" in changes else bool(current["sink"])
     updated = await ctx.db.write(
-        _apply_update, caller.account_id, source_id, name, domain_id, verification
+        _apply_update, caller.account_id, source_id, name, domain_id, verification, sink
     )
     if updated is None:
         raise NotFound("source not found")
@@ -126,9 +132,10 @@ def _apply_update(
     name: str,
     domain_id: str | None,
     verification: tuple[str, str | None, str | None] | None,
+    sink: bool,
 ) -> dict | None:
     """One transaction: the rename/domain move and the verification change land together."""
-    updated = store.update_source(conn, account_id, source_id, name, domain_id)
+    updated = store.update_source(conn, account_id, source_id, name, domain_id, sink)
     if updated is not None and verification is not None:
         updated = store.update_source_verification(conn, account_id, source_id, *verification)
     return updated
@@ -246,6 +253,7 @@ def _live_source(ctx: Context, row: dict) -> LiveSource:
         auth_mode=row["auth_mode"],
         verification_config=_decrypted_config(ctx, row),
         custom_domain=row.get("custom_domain"),
+        sink=bool(row["sink"]),
     )
 
 
@@ -274,5 +282,6 @@ def present_source(ctx: Context, source: dict) -> dict:
         "provider": source["provider"],
         "verification_config": mask_config(source["auth_mode"], config) if config else None,
         "custom_domain_id": source["custom_domain_id"],
+        "sink": bool(source["sink"]),
         "created_at": format_time(source["created_at"]),
     }

@@ -1,4 +1,5 @@
-"""Background work beside the delivery engine: export jobs, retention, scheduled backups.
+"""Background work beside the delivery engine: export and bulk retry jobs, retention, scheduled
+backups.
 
 Each module exposes ``async def start(ctx) -> Task | None``; the app's lifespan starts them
 after the scheduler and stops them, in reverse order, before the database closes.
@@ -9,7 +10,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from gethook_lite.context import Context
-from gethook_lite.tasks import backups, exports, header_sealing, live_feed, retention
+from gethook_lite.tasks import (
+    backups,
+    bulk_retries,
+    exports,
+    header_sealing,
+    live_feed,
+    retention,
+)
 
 __all__ = ["BackgroundTask", "start_background_tasks"]
 
@@ -20,7 +28,7 @@ class BackgroundTask(Protocol):
 
 async def start_background_tasks(ctx: Context) -> list[BackgroundTask]:
     started = []
-    for module in (live_feed, header_sealing, exports, retention, backups):
+    for module in (live_feed, header_sealing, exports, bulk_retries, retention, backups):
         task = await module.start(ctx)
         if task is not None:
             started.append(task)

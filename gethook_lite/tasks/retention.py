@@ -1,7 +1,8 @@
 """Background task: retention. Each account's ``retention_days`` bounds how long its events
-(with their deliveries and attempts) and its export jobs and files are kept; custom-domain
-claims still unverified after ``accounts.pending_domain_claim_days`` are removed, and export
-files left by deleted accounts are swept.
+(with their deliveries and attempts), its export jobs and files, and its finished bulk retry
+jobs are kept; custom-domain claims still unverified after
+``accounts.pending_domain_claim_days`` are removed, and export files left by deleted accounts
+are swept.
 
 Every ``retention.interval_seconds`` the task deletes what expired, in small write
 transactions of ``retention.batch_size`` rows so that ingest, which shares the one writer,
@@ -19,6 +20,7 @@ from pathlib import Path
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import retention as store
+from gethook_lite.db.bulk_retries import delete_expired_jobs
 from gethook_lite.db.changes import delete_expired_changes
 from gethook_lite.db.rejected_requests import delete_expired_rejected
 from gethook_lite.db.web_sessions import end_expired_sessions
@@ -47,6 +49,7 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         "domain_claims": 0,
         "changes": 0,
         "rejected_requests": 0,
+        "bulk_retries": 0,
         "web_sessions": 0,
         "pages_released": 0,
     }
@@ -64,6 +67,9 @@ async def purge_once(ctx: Context) -> dict[str, int]:
         )
         counts["rejected_requests"] += await _purge_batches(
             ctx, delete_expired_rejected, account_id, cutoff, batch
+        )
+        counts["bulk_retries"] += await _purge_batches(
+            ctx, delete_expired_jobs, account_id, cutoff, batch
         )
     # Dashboard sessions past their lifetime, and the admin keys made for them.
     counts["web_sessions"] = await ctx.db.write(end_expired_sessions, now)

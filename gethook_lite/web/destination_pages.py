@@ -1,4 +1,5 @@
-"""Destinations: pending deliveries, create, rotate the signing secret, activate/deactivate."""
+"""Destinations: pending deliveries, create, rotate the signing secret, activate/deactivate,
+pause/resume (and the circuit breaker's state)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from gethook_lite.api.common import Ctx
 from gethook_lite.api.resources import present_destination
 from gethook_lite.context import Context
 from gethook_lite.db import web_sessions as dashboard_store
-from gethook_lite.domain import destinations
+from gethook_lite.domain import destination_control, destinations
 from gethook_lite.domain.destination_health import destination_health
 from gethook_lite.errors import BadRequest
 from gethook_lite.web.guard import action_session, page_session
@@ -29,6 +30,7 @@ async def _destinations_page(
     status_code: int = 200,
 ) -> Response:
     found = await destinations.list_destinations(ctx, session.caller)
+    views = await destination_control.control_views(ctx, [row["id"] for row in found])
     pending = await ctx.db.read(
         dashboard_store.open_deliveries_by_destination, session.caller.account_id
     )
@@ -38,7 +40,7 @@ async def _destinations_page(
         "destinations.html",
         "/destinations",
         status_code=status_code,
-        destinations=[present_destination(ctx, destination) for destination in found],
+        destinations=[present_destination(ctx, row, views[row["id"]]) for row in found],
         pending=pending,
         health=await destination_health(ctx, session.caller),
         new_secret=new_secret,
@@ -91,6 +93,17 @@ async def set_active(request: Request, ctx: Ctx, destination_id: FromPath[str]) 
     return Redirect("/destinations", status_code=303)
 
 
+@post("/destinations/{destination_id:str}/paused", status_code=303)
+async def set_paused(request: Request, ctx: Ctx, destination_id: FromPath[str]) -> Response:
+    """Pause (hold its deliveries) or resume (release them, oldest first)."""
+    session, form = await action_session(request, ctx)
+    if form.get("paused") == "true":
+        await destination_control.pause_destination(ctx, session.caller, destination_id)
+    else:
+        await destination_control.resume_destination(ctx, session.caller, destination_id)
+    return Redirect("/destinations", status_code=303)
+
+
 @post("/destinations/{destination_id:str}/delete", status_code=303)
 async def delete_destination(request: Request, ctx: Ctx, destination_id: FromPath[str]) -> Response:
     """Its routes go with it and its pending deliveries are cancelled."""
@@ -104,5 +117,6 @@ DESTINATION_HANDLERS = [
     create_destination,
     rotate_secret,
     set_active,
+    set_paused,
     delete_destination,
 ]

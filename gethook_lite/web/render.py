@@ -28,7 +28,8 @@ _TONES = {
     "network_error": "bad", "revoked": "bad", "inactive": "muted",
     "retry_scheduled": "warn", "delivering": "info", "queued": "info", "pending": "info",
     "received": "info", "accepted": "muted", "replayed": "muted", "cancelled": "muted",
-    "running": "info", "completed": "good", "failed": "bad",
+    "running": "info", "completed": "good", "failed": "bad", "held": "warn",
+    "paused": "warn", "circuit_open": "bad", "circuit_half_open": "warn",
 }  # fmt: skip
 
 

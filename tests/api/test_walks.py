@@ -53,7 +53,11 @@ def victim_ids(client, auth) -> dict[str, str]:
     portal = client.post(
         "/v1/portal-sessions", json={"destination_ids": [destination["id"]]}, headers=auth
     )
+    bulk_retry = client.post(
+        "/v1/bulk-retries", json={"filter": {"destination_id": destination["id"]}}, headers=auth
+    )
     return {
+        "bulk_retry_id": bulk_retry.json()["data"]["id"],
         "session_id": portal.json()["data"]["id"],
         "key_id": key_id,
         "source_id": source["id"],
@@ -88,6 +92,8 @@ def test_other_accounts_ids_are_404_on_every_endpoint(client, auth, victim_ids):
         ("/v1/routes", {"destination_id": victim_ids["destination_id"]}),
         ("/v1/exports", {"format": "csv", "source_id": victim_ids["source_id"]}),
         ("/v1/portal-sessions", {"destination_ids": [victim_ids["destination_id"]]}),
+        ("/v1/bulk-retries", {"filter": {"destination_id": victim_ids["destination_id"]}}),
+        ("/v1/bulk-retries", {"filter": {"source_id": victim_ids["source_id"]}}),
     ]:
         answer = client.post(path, json=body, headers=attacker)
         assert answer.status_code == 404, (path, answer.text)
