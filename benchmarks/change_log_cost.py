@@ -1,8 +1,9 @@
-"""The change log's cost on ingest: accept_events in-process, with and without its triggers.
+"""The change log's cost on ingest: accept_events in-process, with and without its rows.
 
 Run by hand: ``python benchmarks/change_log_cost.py [full|off]``. Each round writes the same events
-through the real writer (group commit, synchronous=FULL), once with the change-log triggers
-of migration 0010 and once with them dropped, alternating to spread the machine's noise.
+through the real writer (group commit, synchronous=FULL), once logging them as ingest does
+(db/changes.log_received, one statement per batch since migration 0017 dropped the per-row
+trigger) and once without, alternating to spread the machine's noise.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gethook_lite.db import Database
+from gethook_lite.db import Database, ingest
 from gethook_lite.db.ingest import accept_events
 from gethook_lite.ids import new_id
 
@@ -23,7 +24,7 @@ CONCURRENCY = 64
 ROUNDS = 5
 # OFF isolates the CPU the triggers cost from the disk's fsync time (FULL is the default).
 SYNCHRONOUS = sys.argv[1].upper() if len(sys.argv) > 1 else "FULL"
-TRIGGERS = ("changes_on_event_insert", "changes_on_event_status")
+LOG_RECEIVED = ingest.log_received
 
 
 def _setup(conn) -> None:
@@ -36,9 +37,8 @@ def _setup(conn) -> None:
     )
 
 
-def _drop_triggers(conn) -> None:
-    for name in TRIGGERS:
-        conn.execute(f"DROP TRIGGER {name}")
+def _log_nothing(conn, events) -> None:
+    pass
 
 
 def _event() -> dict:
@@ -51,13 +51,12 @@ def _event() -> dict:
     }  # fmt: skip
 
 
-async def _rate(with_triggers: bool) -> float:
+async def _rate(with_log: bool) -> float:
     with tempfile.TemporaryDirectory() as folder:
         db = Database(Path(folder) / "bench.db", synchronous=SYNCHRONOUS)
         await db.open()
         await db.write(_setup)
-        if not with_triggers:
-            await db.write(_drop_triggers)
+        ingest.log_received = LOG_RECEIVED if with_log else _log_nothing
         queue = [_event() for _ in range(EVENTS)]
 
         async def worker() -> None:
@@ -74,8 +73,8 @@ async def _rate(with_triggers: bool) -> float:
 async def main() -> None:
     rates: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(ROUNDS):
-        for with_triggers in (False, True):
-            rates[with_triggers].append(await _rate(with_triggers))
+        for with_log in (False, True):
+            rates[with_log].append(await _rate(with_log))
     without, with_ = statistics.median(rates[False]), statistics.median(rates[True])
     print(f"accept_events without change log: {without:,.0f} events/s (median of {ROUNDS})")
     print(f"accept_events with change log:    {with_:,.0f} events/s")

@@ -58,9 +58,16 @@ class Procs:
             self.stop(process)
 
 
-def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> float:
-    """Poll GET url until 200; return the seconds it took."""
-    started = time.monotonic()
+def wait_ready(
+    url: str,
+    process: subprocess.Popen,
+    log: Path,
+    timeout: float = 60.0,
+    interval: float = 0.05,
+    started: float | None = None,
+) -> float:
+    """Poll GET url until 200; return the seconds it took (from ``started``, default now)."""
+    started = time.monotonic() if started is None else started
     host, port = url.split("//")[1].split("/")[0].split(":")
     path = "/" + url.split("//")[1].split("/", 1)[1]
     while time.monotonic() - started < timeout:
@@ -75,11 +82,11 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 
             pass
         finally:
             conn.close()
-        time.sleep(0.05)
+        time.sleep(interval)
     raise RuntimeError(f"{url} did not become ready in {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     # Defaults, as a user gets them: no GETHOOK_* setting leaks in from the caller's shell,
     # except those given on purpose with --server-env.
     env = {k: v for k, v in os.environ.items() if not k.startswith("GETHOOK_")}
@@ -113,17 +120,22 @@ class Gateway:
         assert self.process is not None
         return self.process.pid
 
-    def start(self) -> Gateway:
+    def start(self, poll_interval: float = 0.05) -> Gateway:
+        """Start and wait for ``/readyz``; ``startup_seconds`` counts from just before the
+        process is created (the interpreter's start-up and imports included)."""
         self.port = free_port()
         # SERVER_COMMAND may be replaced (run.py --server-wrapper) to A/B a prototype fix.
         command = SERVER_COMMAND or [PYTHON, "-m", "gethook_lite"]
+        started = time.monotonic()
         with self.log.open("ab") as log:
             self.process = self.procs.start(
                 [*command, "serve", "--host", "127.0.0.1",
                  "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                cwd=self.work, env=_clean_env(), stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.work, env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        self.startup_seconds = wait_ready(f"{self.url}/readyz", self.process, self.log)
+        self.startup_seconds = wait_ready(
+            f"{self.url}/readyz", self.process, self.log, interval=poll_interval, started=started
+        )
         return self
 
     def stop(self) -> None:
@@ -141,7 +153,7 @@ class BareApp:
         with self.log.open("ab") as log:
             self.process = procs.start(
                 [PYTHON, str(HERE / "bare_app.py"), "--port", str(self.port)],
-                cwd=work, env=_clean_env(), stdout=log, stderr=subprocess.STDOUT,
+                cwd=work, env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_ready(f"http://127.0.0.1:{self.port}/readyz", self.process, self.log)
 
@@ -168,6 +180,10 @@ class ReceiverProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
+    def path_url(self, name: str) -> str:
+        """A URL of its own (``/hook/NAME``): the records tell the destinations apart."""
+        return f"{self.url}/{name}"
+
     def control(self, command: str) -> dict:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
@@ -177,12 +193,17 @@ class ReceiverProcess:
             conn.close()
 
     def dump(self, path: Path) -> list[tuple[str, float]]:
+        """The requests received since the last dump or reset: (webhook-id, arrival time)."""
+        return [(webhook_id, at) for webhook_id, at, _ in self.dump_with_paths(path)]
+
+    def dump_with_paths(self, path: Path) -> list[tuple[str, float, str]]:
+        """Like ``dump``, with each request's path (``/hook/NAME``)."""
         self.control(f"dump?path={path}")
         records = []
         with path.open() as lines:
             for line in lines:
-                webhook_id, at = line.rstrip("\n").split("\t")
-                records.append((webhook_id, float(at)))
+                webhook_id, at, target = line.rstrip("\n").split("\t")
+                records.append((webhook_id, float(at), target))
         return records
 
 
@@ -250,30 +271,52 @@ def create_account(base_url: str) -> Api:
     return Api(base_url, answer["api_key"]["key"])
 
 
-def wire(api: Api, receiver_url: str | None, name: str, timeout_seconds: int = 30) -> dict:
+def wire(
+    api: Api,
+    receiver_url: str | None,
+    name: str,
+    timeout_seconds: int = 30,
+    retry_policy: dict | None = None,
+) -> dict:
     """A source (auth_mode none), and when a receiver is given a destination and a route."""
     source = api.ok("POST", "/v1/sources", {"name": name})
     wired = {"source": source, "token": source["path_token"], "source_id": source["id"]}
     if receiver_url:
-        destination = api.ok(
-            "POST",
-            "/v1/destinations",
-            {"name": name, "url": receiver_url, "timeout_seconds": timeout_seconds},
+        destination_id, route_id = add_route(
+            api, source["id"], receiver_url, name, timeout_seconds, retry_policy
         )
-        route = api.ok(
-            "POST",
-            "/v1/routes",
-            {"source_id": source["id"], "destination_id": destination["id"]},
-        )
-        wired.update(destination_id=destination["id"], route_id=route["id"])
+        wired.update(destination_id=destination_id, route_id=route_id)
     return wired
+
+
+def add_route(
+    api: Api,
+    source_id: str,
+    url: str,
+    name: str,
+    timeout_seconds: int = 30,
+    retry_policy: dict | None = None,
+) -> tuple[str, str]:
+    """A destination for ``url`` and a route to it from the source: (destination, route) ids."""
+    destination = api.ok(
+        "POST", "/v1/destinations", {"name": name, "url": url, "timeout_seconds": timeout_seconds}
+    )
+    body: dict = {"source_id": source_id, "destination_id": destination["id"]}
+    if retry_policy is not None:
+        body["retry_policy"] = retry_policy
+    route = api.ok("POST", "/v1/routes", body)
+    return destination["id"], route["id"]
 
 
 class ReadOnlyDb:
     """A read-only look at a gateway's SQLite file (WAL: never blocks the gateway's writer)."""
 
     def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        # Autocommit: each statement reads the newest commit. (An implicit transaction, which
+        # sqlite3 opens before a write even to a TEMP table, would freeze the snapshot.)
+        self.conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=10, isolation_level=None
+        )
 
     def scalar(self, sql: str, *params) -> object:
         return self.conn.execute(sql, params).fetchone()[0]

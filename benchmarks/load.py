@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
-from harness import HERE, PYTHON
+from harness import HERE, PYTHON, Procs
 
 LOADGEN = str(HERE / "loadgen.py")
 
@@ -59,6 +60,7 @@ def loadgen_argv(
     record: Path | None = None,
     deliver: bool = False,
     timeout: float = 30.0,
+    start_at: float | None = None,
 ) -> list[str]:
     argv = [PYTHON, LOADGEN, url, "--duration", str(duration), "--connections", str(connections)]
     argv += ["--timeout", str(timeout)]
@@ -70,6 +72,8 @@ def loadgen_argv(
         argv += ["--record", str(record)]
     if deliver:
         argv.append("--deliver")
+    if start_at is not None:
+        argv += ["--start-at", repr(start_at)]
     return argv
 
 
@@ -102,6 +106,26 @@ def run_loadgen(url: str, *, duration: float, connections: int, **options) -> di
     if done.returncode != 0:
         raise RuntimeError(f"loadgen failed: {done.stderr[-3000:]}")
     return parse_loadgen(done.stdout)
+
+
+def start_loadgen(procs: Procs, url: str, *, duration: float, connections: int, **options):
+    """Start loadgen.py in the background; ``stop_loadgen`` ends it and returns its report."""
+    argv = loadgen_argv(url, duration=duration, connections=connections, **options)
+    return procs.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop_loadgen(procs: Procs, process: subprocess.Popen, early: bool = True) -> dict:
+    """Wait for a background loadgen; with ``early`` tell it to stop now (SIGTERM: the
+    requests in flight finish, then it reports what it did until then)."""
+    if early and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        output, errors = process.communicate(timeout=120)
+    finally:
+        procs.stop(process)  # only if it did not end by itself
+    if process.returncode != 0:
+        raise RuntimeError(f"loadgen failed ({process.returncode}): {errors[-3000:]}")
+    return parse_loadgen(output)
 
 
 def run_closed(

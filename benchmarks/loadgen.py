@@ -4,13 +4,15 @@ Closed loop (default): ``--connections`` workers each POST back to back until ``
 or ``--count`` is reached. Open loop (``--rate R``): request i is due at start + i/R and its
 latency is counted from that due time, so a slow server cannot hide its queueing
 (no coordinated omission); if every worker is busy the achieved rate falls below R, which the
-report shows. ``--deliver`` sends what the gateway's dispatcher sends (Standard Webhooks
+report shows. SIGTERM ends the run early (requests in flight finish) and still prints the
+report: a phase that does not know in advance how long its load must last stops it so.
+``--deliver`` sends what the gateway's dispatcher sends (Standard Webhooks
 headers, one pooled session with its connector limits): the delivery ceiling.
 
 Prints one JSON object: counts per status, rps, latency percentiles in ms.
 
     python benchmarks/loadgen.py URL --duration 10 --connections 64 [--rate 2000]
-        [--count N] [--record ids.txt] [--deliver] [--body-size 1024]
+        [--count N] [--record ids.txt] [--deliver] [--body-size 1024] [--start-at UNIX_TIME]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -62,6 +65,12 @@ class Load:
         self.ids: list[str] = []
         self.tickets = itertools.count()
         self.secret = b"benchmark-secret-key-32-bytes!!!"
+        self.stopped = False  # SIGTERM: no new request is sent
+        self.stopped_at = 0.0
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped, self.stopped_at = True, time.perf_counter()
 
     def headers(self, seq: int) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -91,11 +100,13 @@ class Load:
                 return
             now = time.perf_counter()
             due = start + seq / args.rate if args.rate else now
-            if due >= deadline or now >= deadline:
+            if due >= deadline or now >= deadline or self.stopped:
                 return  # open loop: requests not sent by the deadline count as not achieved
             wait = due - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
+                if self.stopped:
+                    return
             sent = time.perf_counter()
             try:
                 async with session.post(
@@ -121,9 +132,13 @@ class Load:
             limit_per_host=args.connections,
         )
         timeout = aiohttp.ClientTimeout(total=args.timeout)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.stop)
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)
         ) as session:
+            if args.start_at:
+                # A phase lines the load up with something else it does at that second.
+                await asyncio.sleep(max(0.0, args.start_at - time.time()))
             start = time.perf_counter()
             deadline = start + args.duration
             workers = [
@@ -134,7 +149,7 @@ class Load:
             _, pending = await asyncio.wait(workers, timeout=args.duration + args.timeout + 5)
             for task in pending:
                 task.cancel()
-            elapsed = time.perf_counter() - start
+            elapsed = (self.stopped_at or time.perf_counter()) - start
         latencies = sorted(self.latencies)
         service = sorted(self.service)
         done = len(latencies)
@@ -173,6 +188,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     parser.add_argument("--record", default=None, help="write the id of every 2xx here")
     parser.add_argument("--deliver", action="store_true", help="send webhook-* headers")
+    parser.add_argument("--start-at", type=float, default=None, help="unix time to begin at")
     args = parser.parse_args()
     load = Load(args)
     try:

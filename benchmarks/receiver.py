@@ -1,10 +1,12 @@
 """A cheap webhook receiver for the benchmark, run in its own process.
 
 A raw asyncio protocol (uvloop when installed) that answers every POST with ``200 ok`` at once
-and records, for each request, its ``webhook-id`` and the wall-clock time it was complete.
-Paths under ``/_control/`` steer it: ``hold`` (accept requests but answer none until
-``release``), ``release``, ``stats`` (JSON counts), ``dump?path=FILE`` (write the records as
-``id<TAB>time`` lines, then forget them) and ``reset``.
+and records, for each request, its ``webhook-id``, the wall-clock time it was complete and its
+path. Paths under ``/_control/`` steer it: ``hold`` (accept requests but answer none until
+``release``; ``hold?path=/hook/3`` holds only that path, the others are answered),
+``release``, ``fail`` (answer ``503`` to every request, unrecorded, until ``recover``),
+``recover``, ``stats`` (JSON counts), ``dump?path=FILE`` (write the records as
+``id<TAB>time<TAB>path`` lines, then forget them) and ``reset``.
 
     python benchmarks/receiver.py [--port 0]     # prints "PORT <n>" once listening
 """
@@ -20,6 +22,8 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 _OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
+# A receiver that is down: no Retry-After, so the gateway follows the route's retry policy.
+_UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
 _MAX_HEAD = 64 * 1024
 
 
@@ -27,19 +31,22 @@ class State:
     """Everything the connections share: the records and the hold switch."""
 
     def __init__(self) -> None:
-        self.records: list[tuple[bytes, float]] = []
+        self.records: list[tuple[bytes, float, str]] = []
         self.count = 0
         self.first = 0.0
         self.last = 0.0
         self.holding = False
+        self.hold_paths: set[str] = set()  # held one by one; the other paths are answered
         self.held: list[asyncio.Transport] = []
+        self.failing = False
+        self.failed = 0
 
-    def record(self, webhook_id: bytes, at: float) -> None:
+    def record(self, webhook_id: bytes, at: float, path: str) -> None:
         if not self.count:
             self.first = at
         self.count += 1
         self.last = at
-        self.records.append((webhook_id, at))
+        self.records.append((webhook_id, at, path))
 
     def stats(self) -> dict:
         return {
@@ -47,12 +54,16 @@ class State:
             "first": self.first,
             "last": self.last,
             "holding": self.holding,
+            "hold_paths": sorted(self.hold_paths),
             "held": len(self.held),
+            "failing": self.failing,
+            "failed": self.failed,
         }
 
     def release(self) -> int:
         released = 0
         self.holding = False
+        self.hold_paths.clear()
         for transport in self.held:
             if not transport.is_closing():
                 transport.write(_OK)
@@ -62,8 +73,8 @@ class State:
 
     def dump(self, path: str) -> int:
         with open(path, "w") as out:
-            for webhook_id, at in self.records:
-                out.write(f"{webhook_id.decode('latin-1')}\t{at:.6f}\n")
+            for webhook_id, at, path in self.records:
+                out.write(f"{webhook_id.decode('latin-1')}\t{at:.6f}\t{path}\n")
         written = len(self.records)
         self.reset()
         return written
@@ -72,6 +83,7 @@ class State:
         self.records = []
         self.count = 0
         self.first = self.last = 0.0
+        self.failed = 0
 
 
 class Receiver(asyncio.Protocol):
@@ -118,9 +130,14 @@ class Receiver(asyncio.Protocol):
         if target.startswith("/_control/"):
             self.control(target)
             return
-        self.state.record(webhook_id, now)
-        if self.state.holding:
-            self.state.held.append(self.transport)
+        state = self.state
+        if state.failing:
+            state.failed += 1
+            self.transport.write(_UNAVAILABLE)
+            return
+        state.record(webhook_id, now, target)
+        if state.holding or target in state.hold_paths:
+            state.held.append(self.transport)
         else:
             self.transport.write(_OK)
 
@@ -129,7 +146,17 @@ class Receiver(asyncio.Protocol):
         command = url.path.removeprefix("/_control/")
         state = self.state
         if command == "hold":
-            state.holding = True
+            paths = parse_qs(url.query).get("path")
+            if paths:
+                state.hold_paths.update(paths)
+            else:
+                state.holding = True
+            answer = state.stats()
+        elif command == "fail":
+            state.failing = True
+            answer = state.stats()
+        elif command == "recover":
+            state.failing = False
             answer = state.stats()
         elif command == "release":
             answer = {"released": state.release(), **state.stats()}

@@ -130,13 +130,121 @@ def _scale_rows(scale: dict) -> list[Row]:
     return rows
 
 
+def _ms(value: float | None) -> str:
+    return _num(value, " ms", 1)
+
+
+def _fanout_rows(fanout: dict, results: dict) -> list[Row]:
+    ingest = fanout["ingest"]
+    arrival = fanout["arrival"]
+    delivery = results.get("delivery")
+    reference = (_num(delivery["recorded_per_s"], "/s") + " (1 dest.)") if delivery else ""
+    checks = fanout["checks"]
+    return [
+        (f"Fan-out x{fanout['destinations']}: {fanout['events']:,} events, deliveries",
+         f"{_num(fanout['deliveries_per_s'], '/s')} (backlog peak {fanout['backlog_peak']:,})",
+         reference, "", "-", ""),
+        ("Fan-out: ingest p50 / p99 meanwhile",
+         f"{_ms(ingest['p50_ms'])} / {_ms(ingest['p99_ms'])} at {ingest['ok_rps']:,.0f}/s",
+         "", "", "-", ""),
+        ("Fan-out: ingest -> arrival p50 / p99",
+         f"{_ms(arrival['p50_ms'])} / {_ms(arrival['p99_ms'])}", "", "", "-", ""),
+        ("Fan-out: every delivery recorded success",
+         f"{checks['success_attempts']:,} of {fanout['expected_deliveries']:,}", "", "", "all",
+         _verdict(fanout["complete"])),
+    ]  # fmt: skip
+
+
+def _storm_rows(storm: dict, results: dict) -> list[Row]:
+    steady = storm["steady_ingest"]
+    timing = storm["timing"]
+    delivery = results.get("delivery")
+    reference = _num(delivery["ceiling"]["ok_rps"], "/s") + " ceiling" if delivery else ""
+    coverage = f"{timing['coverage']:.0%}" if timing["coverage"] is not None else "-"
+    return [
+        (f"Retry storm: drain of {storm['deliveries']:,} failed deliveries",
+         f"{_num(storm['drain_per_s'], '/s')} ({storm['drain_seconds']:.1f} s, "
+         f"{storm['failed_attempts_while_down']:,} 503s before)", reference, "", "-", ""),
+        (f"Retry storm: ingest p99 during the drain ({storm['steady_rate']}/s)",
+         f"{_ms(steady['p99_ms'])} (p50 {_ms(steady['p50_ms'])}, {steady['ok_rps']:,.0f}/s)",
+         "", "", "< 50 ms", _verdict(steady["p99_ms"] is not None and steady["p99_ms"] < 50)),
+        ("Retry storm: no retry before its due time",
+         f"{timing['early_vs_due']} early of {timing['retries']:,} retries "
+         f"(sampled due {coverage}; policy wait: {timing['early_vs_policy_wait']} early; "
+         f"start - due p50 {_ms(timing['start_after_due']['p50_ms'])})",
+         "", "", "0", _verdict(storm["no_early_retry"])),
+        ("Retry storm: none stranded, all delivered",
+         f"stranded {storm['stranded']}, {storm['deliveries_by_status']}", "", "", "0",
+         _verdict(storm["complete"])),
+    ]  # fmt: skip
+
+
+def _bad_endpoint_rows(bad: dict) -> list[Row]:
+    p99, p50 = bad["healthy_p99_ms"], bad["healthy_p50_ms"]
+    ratio = bad["p99_ratio"]
+    return [
+        (f"Bad endpoint: 9 healthy beside 1 hanging ({bad['rate']} ev/s x10), p99",
+         f"{_ms(p99['one_bad'])} (p50 {_ms(p50['one_bad'])})",
+         f"all healthy {_ms(p99['all_healthy'])} (p50 {_ms(p50['all_healthy'])})",
+         f"x{ratio} {bad['p99_ratios']}" if ratio is not None else "-", "<= 2x",
+         _verdict(ratio is not None and ratio <= 2)),
+        ("Bad endpoint: healthy ones all delivered, bad one timed out",
+         f"bad {bad['bad_destination_attempts']}", "", "", "",
+         _verdict(bad["complete"] and bad["bad_really_hung"])),
+    ]  # fmt: skip
+
+
+def _startup_rows(startup: dict) -> list[Row]:
+    events = startup["events"]
+    label = f"{events / 1e6:g}M" if events >= 1_000_000 else f"{events / 1e3:g}k"
+    sink = startup["sink_median"]
+    return [
+        ("Start-up to /readyz: new data directory", f"{startup['empty_median']:.2f} s",
+         f"runs {startup['empty_seconds']}", "", "< 1 s",
+         _verdict(startup["empty_median"] < 1)),
+        (f"Start-up to /readyz: {label} events", f"{startup['big_median']:.2f} s",
+         f"runs {startup['big_seconds']}", "", "< 2 s",
+         _verdict(startup["big_median"] < 2 and startup["complete"])),
+        ("Start-up: gethook sink --port 0 to its JSON line",
+         f"{sink:.2f} s" if sink is not None else "n/a",
+         f"runs {startup['sink_seconds']}" if sink is not None else "no sink command",
+         "", "-", ""),
+    ]  # fmt: skip
+
+
+def _reads_rows(reads: dict) -> list[Row]:
+    events = reads["events"]
+    label = f"{events / 1e6:g}M" if events >= 1_000_000 else f"{events / 1e3:g}k"
+    ingest = reads["ingest"]
+    rows: list[Row] = []
+    for key, name in (("events_first_page", "first page"), ("events_filtered", "status+source")):
+        timing = reads["reads"][key]
+        rows.append(
+            (f"{label} events, ingesting {reads['ingest_rate']:,}/s: GET /v1/events {name} p99",
+             f"{_ms(timing['p99_ms'])} (p50 {_ms(timing['p50_ms'])}, n {timing['n']})",
+             f"ingest {ingest['ok_rps']:,.0f}/s p99 {_ms(ingest['p99_ms'])}", "", "< 50 ms",
+             _verdict(timing["p99_ms"] is not None and timing["p99_ms"] < 50))
+        )  # fmt: skip
+    rows.append(
+        ("Reads under load: all 200, full pages, every 202 committed",
+         f"{reads['statuses']}, {reads['committed']:,} committed", "", "", "",
+         _verdict(reads["complete"]))
+    )  # fmt: skip
+    return rows
+
+
 def table(results: dict) -> str:
     rows: list[Row] = [("figure", "value", "ceiling / reference", "ratio", "target", "")]
     for phase, builder in (
         ("ingest", _ingest_rows),
         ("delivery", _delivery_rows),
         ("mixed", _mixed_rows),
+        ("fanout", lambda figures: _fanout_rows(figures, results)),
+        ("retry_storm", lambda figures: _storm_rows(figures, results)),
+        ("bad_endpoint", _bad_endpoint_rows),
         ("scale", _scale_rows),
+        ("startup", _startup_rows),
+        ("reads_under_load", _reads_rows),
     ):
         if phase in results:
             rows.extend(builder(results[phase]))

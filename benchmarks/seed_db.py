@@ -19,6 +19,8 @@ import os
 import sqlite3
 import time
 
+from gethook_lite.db.changes import log_received
+from gethook_lite.db.stats import count_inserted
 from gethook_lite.ids import format_id
 
 _EVENT_TYPES = ("charge.succeeded", "invoice.paid", "customer.created", "order.shipped")
@@ -121,6 +123,16 @@ def seed(db_path: str, events: int, body_size: int = 1024) -> dict:
             " VALUES (?, ?, 'inbound', ?, ?, NULL, ?, ?, ?, ?, ?, ?, NULL, ?, 'ingest', ?, ?)",
             event_rows,
         )
+        # What the ingest write does for the events it inserts (migration 0017): log them for
+        # the live stream, count them in the stats tallies and counters.
+        inserted = [
+            {"id": row[0], "account_id": row[1], "direction": "inbound", "source_id": row[2],
+             "event_type": row[3], "status": row[8], "final_state": row[10],
+             "received_at": row[11], "created_at": row[12]}
+            for row in event_rows
+        ]  # fmt: skip
+        log_received(conn, inserted)
+        count_inserted(conn, inserted)
         conn.executemany(
             "INSERT INTO deliveries (id, event_id, account_id, destination_id, route_id, status,"
             " attempts_count, next_attempt_at, lease_expires_at, last_outcome, created_at,"

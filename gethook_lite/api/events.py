@@ -20,6 +20,7 @@ from gethook_lite.api.common import (
 )
 from gethook_lite.domain import events
 from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.destination_pacing import fifo_blockers
 
 __all__ = [
     "DeliveryAttempt",
@@ -109,11 +110,22 @@ class EventPage(ReadModel):
     total: int
 
 
+class BlockedBy(ReadModel):
+    """A delivery of this event waiting in a FIFO queue behind another event's delivery."""
+
+    destination_id: str
+    # The event whose delivery is first in the queue (in flight, waiting for its retry, held):
+    # this one goes after it succeeds or is dead-lettered.
+    event_id: str
+
+
 class EventDetail(ReadModel):
     """An event and its delivery attempts."""
 
     event: Event
     attempts: list[DeliveryAttempt]
+    # Its deliveries blocked behind another event in a FIFO queue (ordering "fifo").
+    blocked_by: list[BlockedBy] = msgspec.field(default_factory=list)
 
 
 class Replay(ReadModel):
@@ -189,6 +201,7 @@ async def event_detail(ctx, caller: Caller, direction: str, event_id: str) -> En
     detail = {
         "event": events.present_event(event),
         "attempts": [events.present_attempt(attempt) for attempt in attempts],
+        "blocked_by": await fifo_blockers(ctx, event_id),
     }
     return enveloped(detail, EventDetail)
 

@@ -22,6 +22,7 @@ from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.domain import destination_control, destinations, domains, routes, sources
 from gethook_lite.domain.destination_control import CircuitView, ControlView
+from gethook_lite.domain.destination_pacing import present_rate_limit
 from gethook_lite.presets import (
     DestinationPreset,
     ProviderPreset,
@@ -68,6 +69,10 @@ class CreateDestination(msgspec.Struct, kw_only=True):
     preset: str | None = None
     # Pass the original request's headers (minus hop-by-hop and credentials) along with ours.
     forward_original_headers: bool = False
+    # Pacing: {"per_second": N} or {"per_minute": N}; attempts in flight at most; "fifo".
+    rate_limit: dict[str, Any] | None = None
+    max_concurrency: int | None = None
+    ordering: str = "none"
 
 
 class UpdateDestination(msgspec.Struct, kw_only=True):
@@ -81,6 +86,9 @@ class UpdateDestination(msgspec.Struct, kw_only=True):
     custom_headers: dict[str, str] | None | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     forward_original_headers: bool | msgspec.UnsetType = msgspec.UNSET
+    rate_limit: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
+    max_concurrency: int | None | msgspec.UnsetType = msgspec.UNSET
+    ordering: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreateRoute(msgspec.Struct, kw_only=True):
@@ -90,6 +98,8 @@ class CreateRoute(msgspec.Struct, kw_only=True):
     source_id: str | None = None
     event_type_pattern: str | None = None
     retry_policy: dict[str, Any] | None = None
+    # "fifo": this route's deliveries to its destination go one at a time, in event order.
+    ordering: str = "none"
 
 
 # -- read shapes ---------------------------------------------------------------------------
@@ -129,6 +139,12 @@ class Destination(ReadModel):
     # Inbound events are delivered with the provider's own headers too (minus hop-by-hop
     # ones and credentials; ours win), so a receiver can check the provider's signature.
     forward_original_headers: bool
+    # {"per_second": N} or {"per_minute": N}: never sent faster (null: no limit).
+    rate_limit: dict[str, int] | None
+    # Attempts in flight to it at most (null: delivery.per_destination_concurrency).
+    max_concurrency: int | None
+    # "fifo": one delivery at a time, in event order; a failing one blocks those behind it.
+    ordering: Literal["none", "fifo"]
     preset: str | None
     created_at: str
     # Delivery control (README "Delivery control"): paused destinations and open circuits
@@ -159,6 +175,8 @@ class Route(ReadModel):
     destination_id: str
     event_type_pattern: str | None
     retry_policy: RetryPolicy
+    # "fifo": its deliveries to the destination go one at a time, in event order.
+    ordering: Literal["none", "fifo"]
     active: bool
     created_at: str
 
@@ -183,6 +201,9 @@ def present_destination(
         "auth_config": destinations.masked_auth_config(ctx, destination),
         "custom_headers": destinations.decode_custom_headers(ctx, destination),
         "forward_original_headers": bool(destination["forward_original_headers"]),
+        "rate_limit": present_rate_limit(destination),
+        "max_concurrency": destination["max_concurrency"],
+        "ordering": destination["ordering"],
         "preset": destination["preset"],
         "created_at": format_time(destination["created_at"]),
     }
@@ -200,6 +221,7 @@ def present_route(route: dict) -> dict:
         "destination_id": route["destination_id"],
         "event_type_pattern": route["event_type_pattern"],
         "retry_policy": _whole_numbers(json.loads(route["retry_policy"])),
+        "ordering": route["ordering"],
         "active": bool(route["active"]),
         "created_at": format_time(route["created_at"]),
     }
@@ -304,6 +326,11 @@ async def create_destination(
         custom_headers=data.custom_headers,
         preset=data.preset,
         forward_original_headers=data.forward_original_headers,
+        pacing={
+            "rate_limit": data.rate_limit,
+            "max_concurrency": data.max_concurrency,
+            "ordering": data.ordering,
+        },
     )
     return enveloped(present_destination(ctx, destination), Destination)
 
@@ -404,6 +431,7 @@ async def create_route(
         source_id=data.source_id,
         event_type_pattern=data.event_type_pattern,
         retry_policy=data.retry_policy,
+        ordering=data.ordering,
     )
     return enveloped(present_route(route), Route)
 

@@ -13,6 +13,7 @@ __all__ = [
     "delete_expired_changes",
     "latest_seq",
     "load_subjects",
+    "log_received",
 ]
 
 CHANGE_COLUMNS = (
@@ -27,6 +28,22 @@ _EVENT_COLUMNS = (
     " created_by, replay_of, bulk_retry_id, received_at, created_at, request_method,"
     " request_path, request_query"
 )
+
+
+_LOG_RECEIVED = (
+    "INSERT INTO changes (account_id, kind, subject_id, source_id, direction, event_type,"
+    " status, created_at) VALUES (:account_id, 'event.received', :id, :source_id, :direction,"
+    " :event_type, :status, :created_at)"
+)
+
+
+def log_received(conn: sqlite3.Connection, events: list[Row]) -> None:
+    """Append an ``event.received`` change for each just-inserted event, in insert order.
+
+    The write that inserts events calls this in its transaction (migration 0017 dropped the
+    per-row trigger that did it): one statement for a whole batch of ingests.
+    """
+    conn.executemany(_LOG_RECEIVED, events)
 
 
 def latest_seq(conn: sqlite3.Connection) -> int:

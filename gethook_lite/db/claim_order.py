@@ -5,7 +5,9 @@ A slot held by a receiver that never answers cannot be taken back before the att
 timeout, so fairness is decided when a slot is handed out:
 
 - caps: an account never holds more than ``per_account`` slots, a destination never more than
-  ``per_destination``; the global limit is the caller's ``limit``;
+  ``per_destination`` nor more than its own allowance (``allowances``: what its rate limit,
+  its own concurrency cap or a Retry-After slow-down lets it take now, see
+  ``gethook_lite.delivery.pacing``); the global limit is the caller's ``limit``;
 - order: the next slot goes to the account with the fewest attempts in flight (ties: the one
   whose oldest due delivery is oldest), and inside it to the destination with the fewest in
   flight (same tie rule); a destination's own deliveries go oldest first.
@@ -22,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-__all__ = ["Candidate", "ClaimLimits", "fair_pick"]
+__all__ = ["Candidate", "ClaimLimits", "Ordering", "fair_pick"]
 
 
 class Candidate(NamedTuple):
@@ -38,6 +40,15 @@ class Candidate(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class Ordering:
+    """A destination's FIFO rules: all its deliveries (``whole``) or those of some routes."""
+
+    account_id: str
+    whole: bool
+    routes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimLimits:
     """What is already in flight, and the caps a claim must respect."""
 
@@ -45,9 +56,26 @@ class ClaimLimits:
     per_account: int
     busy_destinations: dict[str, int] = field(default_factory=dict)
     busy_accounts: dict[str, int] = field(default_factory=dict)
+    # Destination -> how many more it may take in this claim (its pacing; absent: no limit
+    # of its own). Zero skips it like a saturated destination.
+    allowances: dict[str, int] = field(default_factory=dict)
+    # Destinations with FIFO ordering (on themselves or on some of their routes).
+    orderings: dict[str, Ordering] = field(default_factory=dict)
+
+    def room(self, destination: str) -> int:
+        """How many more deliveries this destination may take now."""
+        room = self.per_destination - self.busy_destinations.get(destination, 0)
+        return min(room, self.allowances.get(destination, room))
 
     def saturated_destinations(self) -> list[str]:
-        return [d for d, n in self.busy_destinations.items() if n >= self.per_destination]
+        full = {d for d, n in self.busy_destinations.items() if n >= self.per_destination}
+        full.update(d for d, allowed in self.allowances.items() if allowed <= 0)
+        return sorted(full)
+
+    def paced_destinations(self) -> list[str]:
+        """Destinations whose candidates are found one by one (their allowance, their FIFO
+        heads) rather than in the claim's time-ordered window, which they would fill."""
+        return sorted(set(self.allowances).union(self.orderings))
 
     def saturated_accounts(self) -> list[str]:
         return [a for a, n in self.busy_accounts.items() if n >= self.per_account]
@@ -80,18 +108,19 @@ def fair_pick(
         account = account_of[destination]
         room = min(
             limit,
-            limits.per_destination - limits.busy_destinations.get(destination, 0),
+            limits.room(destination),
             limits.per_account - limits.busy_accounts.get(account, 0),
         )
         return entry.queue[: max(room, 0)]
 
     in_flight_dest = dict(limits.busy_destinations)
     in_flight_account = dict(limits.busy_accounts)
+    rooms = {destination: limits.room(destination) for destination in destinations}
     # Per account, a heap of its destinations by (in flight, oldest position).
     per_account: dict[str, list[tuple[int, int, str]]] = {}
     for destination, entry in destinations.items():
         busy = in_flight_dest.get(destination, 0)
-        if busy < limits.per_destination:
+        if rooms[destination] > 0:
             per_account.setdefault(account_of[destination], []).append(
                 (busy, entry.first, destination)
             )
@@ -115,7 +144,7 @@ def fair_pick(
         in_flight_dest[destination] = dest_busy
         account_busy = in_flight_account.get(account, 0) + 1
         in_flight_account[account] = account_busy
-        if entry.taken < len(entry.queue) and dest_busy < limits.per_destination:
+        if entry.taken < min(len(entry.queue), rooms[destination]):
             heapq.heappush(heap, (dest_busy, dest_first, destination))
         if heap and account_busy < limits.per_account:
             heapq.heappush(ready, (account_busy, first, account))

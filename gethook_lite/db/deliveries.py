@@ -11,6 +11,7 @@ from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
 from gethook_lite.db.destination_state import shift_times
 from gethook_lite.db.events import refresh_event_status
+from gethook_lite.db.pacing import paced_candidates
 from gethook_lite.db.rows import Row, insert
 from gethook_lite.ids import new_id
 from gethook_lite.retry_policy import RetryPolicy, decode_retry_policy
@@ -153,20 +154,27 @@ def _due_candidates(
     """
     saturated_destinations = limits.saturated_destinations()
     saturated_accounts = limits.saturated_accounts()
+    # Destinations with pacing rules are left out of the window (their backlog would fill it
+    # with deliveries they may not take now) and give only what they may take.
+    full = set(saturated_destinations)
+    paced = [d for d in limits.paced_destinations() if d not in full]
+    skipped_destinations = saturated_destinations + paced
     exclusion = ""
-    if saturated_destinations:
-        exclusion += f" AND destination_id NOT IN ({_marks(saturated_destinations)})"
+    if skipped_destinations:
+        exclusion += f" AND destination_id NOT IN ({_marks(skipped_destinations)})"
     if saturated_accounts:
         exclusion += f" AND account_id NOT IN ({_marks(saturated_accounts)})"
     rows = conn.execute(
         "SELECT id, destination_id, account_id FROM deliveries WHERE status = 'pending'"
         " AND next_attempt_at <= ?" + exclusion + " ORDER BY next_attempt_at LIMIT ?",
-        [now, *saturated_destinations, *saturated_accounts, window],
+        [now, *skipped_destinations, *saturated_accounts, window],
     ).fetchall()
-    if len(rows) < window:
-        return rows
     candidates: list[Candidate | tuple[int, str, str]] = list(rows)
-    skipped = {row[1] for row in rows}.union(saturated_destinations)
+    if paced:
+        candidates += paced_candidates(conn, now, limits, paced, set(saturated_accounts))
+    if len(rows) < window:
+        return candidates
+    skipped = {row[1] for row in rows}.union(skipped_destinations)
     full_accounts = set(saturated_accounts)
     for delivery_id, destination, account in conn.execute(_DUE_HEADS, (now,)):
         if delivery_id is not None and destination not in skipped and account not in full_accounts:

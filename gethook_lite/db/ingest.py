@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
+from gethook_lite.db.changes import log_received
 from gethook_lite.db.destination_state import holding_destinations
 from gethook_lite.db.events import EVENT_COLUMNS, find_duplicate
 from gethook_lite.db.rows import Row
+from gethook_lite.db.stats import count_inserted
 
 __all__ = ["accept_capture", "accept_event", "accept_events"]
 
@@ -38,6 +40,10 @@ def accept_events(
     inside the writer's transaction, so events and deliveries commit together (or not at all)
     and a concurrent duplicate cannot slip between the check and the insert. Many events go in
     one INSERT: on the ingest hot path, per-statement overhead is what costs.
+
+    This is the only write that inserts events: it also logs them for the live stream and
+    counts them for the stats, once per batch (migration 0017; tests/unit/test_event_bookkeeping
+    checks that no other code inserts events).
     """
     results: list[tuple[str, str]] = []
     seen: dict[tuple, str] = {}  # duplicates of each other within this very batch
@@ -70,6 +76,8 @@ def accept_events(
         )
         results.append((event["id"], status))
     conn.executemany(_INSERT_EVENT, rows)
+    log_received(conn, rows)
+    count_inserted(conn, rows)
     if deliveries:
         conn.executemany(_INSERT_DELIVERY, deliveries)
     return results

@@ -1,7 +1,9 @@
-"""Stats: per-account event tallies and instance-wide counters (both kept by triggers).
+"""Stats: per-account event tallies and instance-wide counters.
 
-The triggers live in migrations/0002_stats.sql; these queries read a few rows per day of the
-window, never the events table, so their cost does not grow with the number of events.
+Inserted events are counted by the write that inserts them (``count_inserted``, once per
+batch); status changes, deletes and attempts by the triggers of migrations/0002_stats.sql.
+The queries read a few rows per day of the window, never the events table, so their cost does
+not grow with the number of events.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import sqlite3
 
 from gethook_lite.db.rows import Row, all_rows
 
-__all__ = ["PLATFORM_COUNTERS", "read_counters", "tallies_between"]
+__all__ = ["PLATFORM_COUNTERS", "count_inserted", "read_counters", "tallies_between"]
 
-# The counters 0002_stats.sql creates and its triggers maintain.
+# The counters 0002_stats.sql creates (its triggers and count_inserted maintain them).
 PLATFORM_COUNTERS = (
     "events_processed",
     "events_delivered",
@@ -42,3 +44,36 @@ def read_counters(conn: sqlite3.Connection) -> dict[str, int]:
     ).fetchall()
     found = {row[0]: row[1] for row in rows}
     return {name: found.get(name, 0) for name in PLATFORM_COUNTERS}
+
+
+_ADD_TALLY = (
+    "INSERT INTO event_tallies (account_id, day, direction, status, final_state, n)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n"
+)
+_ADD_COUNTER = "UPDATE counters SET value = value + ? WHERE name = ?"
+_FINISHED_COUNTERS = {"delivered": "events_delivered", "dead_letter": "events_dead_lettered"}
+
+
+def count_inserted(conn: sqlite3.Connection, events: list[Row]) -> None:
+    """Add just-inserted events to the tallies and counters: one upsert per distinct tally
+    row and one update per counter, whatever the number of events (migration 0017 dropped
+    the per-row insert triggers that did this; the keys are theirs)."""
+    if not events:
+        return
+    tallies: dict[tuple[str, int, str, str, str], int] = {}
+    counters = {"events_processed": len(events)}
+    for event in events:
+        # int() truncates like the triggers' CAST(received_at / 86400 AS INTEGER).
+        key = (
+            event["account_id"],
+            int(event["received_at"] / 86400),
+            event["direction"],
+            event["status"],
+            event["final_state"] or "",
+        )
+        tallies[key] = tallies.get(key, 0) + 1
+        finished = _FINISHED_COUNTERS.get(event["final_state"])
+        if finished is not None:
+            counters[finished] = counters.get(finished, 0) + 1
+    conn.executemany(_ADD_TALLY, [(*key, n) for key, n in tallies.items()])
+    conn.executemany(_ADD_COUNTER, [(n, name) for name, n in counters.items()])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 from collections.abc import Awaitable, Callable
 
 from gethook_lite.clock import Clock
@@ -29,8 +30,10 @@ from gethook_lite.db import Database, StorageError
 from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.db.deliveries import Claim, Outcome
+from gethook_lite.db.pacing import DestinationPacing, load_pacing, next_due_after
 from gethook_lite.delivery.circuit import record_outcomes
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
+from gethook_lite.delivery.pacing import Pacer, PacingSnapshot, claim_limits
 from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
 
 __all__ = ["Scheduler", "next_step"]
@@ -95,6 +98,10 @@ class Scheduler:
         self._flushes: set[asyncio.Task] = set()
         self._busy_destinations: dict[str, int] = {}
         self._busy_accounts: dict[str, int] = {}
+        # Rate limits, Retry-After slow-downs and FIFO queues per destination (in memory).
+        self._pacer = Pacer()
+        # The due time up to which the last claim looked at every pending delivery.
+        self._claimed_up_to = 0.0
         self._loop_task: asyncio.Task | None = None
         self._stopping = False
         self._last_reclaim = 0.0
@@ -196,10 +203,17 @@ class Scheduler:
             busy_destinations=dict(self._busy_destinations),
             busy_accounts=dict(self._busy_accounts),
         )
+        snapshot = self._pacer.snapshot(self._clock.monotonic())
+        now = self._clock.now()
         # A lease need not survive a crash: every start releases all of them.
-        return await self._db.write_ephemeral(
-            store.claim_due, self._clock.now(), capacity, limits, LEASE_MARGIN_SECONDS
+        claims, paced = await self._db.write_ephemeral(
+            _claim_paced, now, capacity, limits, snapshot, LEASE_MARGIN_SECONDS
         )
+        self._claimed_up_to = now
+        self._pacer.claimed(
+            self._clock.monotonic(), paced, [claim.destination_id for claim in claims]
+        )
+        return claims
 
     def _launch(self, claim: Claim) -> None:
         _count(self._busy_destinations, claim.destination_id, +1)
@@ -232,6 +246,7 @@ class Scheduler:
         finally:
             self._answered(claim)
         attempts_made = claim.attempts_count + 1
+        self._slow_down(claim, result)
         status, due = next_step(
             claim.retry_policy,
             result,
@@ -259,8 +274,26 @@ class Scheduler:
             # and the attempt is made again (at-least-once).
             log.error("cannot record attempt of delivery %s: %s", claim.delivery_id, exc)
             return
+        if self._pacer.ordered(claim.destination_id, claim.route_id):
+            # The next delivery of its FIFO queue may go now that this outcome is committed.
+            self._wake.set()
         if self._on_attempt is not None:
             self._on_attempt(claim, result, status)
+
+    def _slow_down(self, claim: Claim, result: AttemptResult) -> None:
+        """A 429 or 503 with Retry-After holds back the whole destination for the time asked
+        (capped), not only this delivery, whose own retry is scheduled by ``next_step``."""
+        if result.response_status not in (429, 503):
+            return
+        asked = retry_after_delay(
+            result.retry_after,
+            self._clock.now(),
+            floor=0.0,
+            ceiling=self._settings.retry_after_max_seconds,
+        )
+        if asked:
+            self._pacer.slow_down(claim.destination_id, self._clock.monotonic() + asked)
+            log.info("destination %s asked to wait %.1f s", claim.destination_id, asked)
 
     async def _record(self, outcome: Outcome) -> None:
         """Commit an attempt's outcome together with the others answered in the same tick.
@@ -337,10 +370,22 @@ class Scheduler:
             log.warning("reclaimed %d deliveries whose lease expired", reclaimed)
 
     async def _idle_seconds(self) -> float:
-        due = await self._db.read(store.next_due_at)
-        if due is None:
-            return SCHEDULER_IDLE_POLL_SECONDS
-        return min(max(due - self._clock.now(), 0.0), SCHEDULER_IDLE_POLL_SECONDS)
+        """How long to sleep when a claim found nothing: until a delivery the claim did not
+        see falls due, or a paced destination may send again. Due work the claim saw and left
+        is waiting for a token, a Retry-After window, a FIFO queue or a busy slot (an answer or
+        a committed outcome wakes us): no busy loop on it, and it hides no later retry."""
+        wait = SCHEDULER_IDLE_POLL_SECONDS
+        due = await self._db.read(next_due_after, self._claimed_up_to)
+        if due is not None:
+            wait = min(wait, max(due - self._clock.now(), 0.0))
+        release = self._pacer.next_release(self._clock.monotonic())
+        if release is not None:
+            wait = min(wait, max(release, 0.0))
+        control_in = self._control_at - self._clock.now()
+        if self._control is not None and control_in > 0:
+            # Delivery control (a circuit's cool-down ending) said when it next wants to run.
+            wait = min(wait, control_in)
+        return wait
 
     async def _sleep(self, seconds: float) -> None:
         await self._wait_for(self._wake, seconds)
@@ -352,6 +397,21 @@ class Scheduler:
                 await event.wait()
         except TimeoutError:
             pass
+
+
+def _claim_paced(
+    conn: sqlite3.Connection,
+    now: float,
+    capacity: int,
+    limits: ClaimLimits,
+    snapshot: PacingSnapshot,
+    lease_margin_seconds: float,
+) -> tuple[list[Claim], list[DestinationPacing]]:
+    """Claim with the pacing rules read in the same transaction (a change applies at once)."""
+    paced = load_pacing(conn)
+    if paced or snapshot.slowed:
+        limits = claim_limits(limits, paced, snapshot)
+    return store.claim_due(conn, now, capacity, limits, lease_margin_seconds), paced
 
 
 def _count(busy: dict[str, int], key: str, change: int) -> None:

@@ -14,6 +14,7 @@ from gethook_lite.db import deliveries as delivery_store
 from gethook_lite.db import resources as store
 from gethook_lite.delivery.signing import generate_signing_secret
 from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.destination_pacing import pacing_changes
 from gethook_lite.domain.destination_rules import (
     AUTH_TYPES,
     check_header_clash,
@@ -81,9 +82,14 @@ async def create_destination(
     custom_headers: dict | None,
     preset: str | None,
     forward_original_headers: bool = False,
+    pacing: dict[str, Any] | None = None,
 ) -> dict:
-    """Create a destination; the answer carries the signing secret (its only appearance)."""
+    """Create a destination; the answer carries the signing secret (its only appearance).
+
+    ``pacing``: its rate_limit, max_concurrency and ordering (each optional)."""
     found = _preset(preset)
+    defaults = {"rate_limit": None, "max_concurrency": None, "ordering": None}
+    paced = _pacing_changes(ctx, {**defaults, **(pacing or {})})
     name = require_text(name, "name")
     url = validate_url(ctx.network_policy, url)
     await check_url_resolves_safely(ctx.network_policy, url)
@@ -108,6 +114,7 @@ async def create_destination(
         "signing_secret_enc": ctx.secrets.encrypt(secret),
         "previous_secret_enc": None,
         "previous_secret_expires_at": None,
+        **paced,
         "created_at": now,
         "updated_at": now,
     }
@@ -175,7 +182,12 @@ async def _validated_changes(ctx: Context, current: dict, patch: dict[str, Any])
         changes["forward_original_headers"] = flag
     if "auth_config" in patch or "custom_headers" in patch:
         changes.update(_auth_and_header_changes(ctx, current, patch))
+    changes.update(_pacing_changes(ctx, patch))
     return changes
+
+
+def _pacing_changes(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
+    return pacing_changes(fields, ctx.settings.delivery.per_destination_concurrency)
 
 
 def _flag(value: object, field: str) -> int:

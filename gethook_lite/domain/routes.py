@@ -12,6 +12,7 @@ from gethook_lite.db import resources as store
 from gethook_lite.db import route_counts
 from gethook_lite.delivery.retry import PolicyError, validate_retry_policy
 from gethook_lite.domain.accounts import Caller
+from gethook_lite.domain.destination_pacing import validate_ordering
 from gethook_lite.domain.routing import forget_routes
 from gethook_lite.errors import BadRequest, Conflict, NotFound
 from gethook_lite.ids import new_id
@@ -28,6 +29,7 @@ async def create_route(
     source_id: str | None,
     event_type_pattern: str | None,
     retry_policy: dict | None,
+    ordering: str | None = None,
 ) -> dict:
     """Create a route; both ids must be the caller's live resources (404 otherwise).
 
@@ -54,6 +56,8 @@ async def create_route(
         "event_type_pattern": pattern,
         "retry_policy": json.dumps(msgspec.structs.asdict(policy)),
         "active": 1,
+        # FIFO here: this route's deliveries to its destination go one at a time, in order.
+        "ordering": validate_ordering(ordering),
         "created_at": ctx.clock.now(),
     }
     await ctx.db.write(_insert_checked, route, limits)

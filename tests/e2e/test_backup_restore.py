@@ -20,6 +20,9 @@ from tests.support.delivery import wire
 from tests.support.receiver import Receiver, Reply
 from tests.support.server import GethookServer
 
+# The receiver is down until the restored server runs: no circuit breaker, so the deliveries
+# stay plain pending retries (an open circuit would hold them for its cool-down).
+NO_BREAKER = {"GETHOOK_DELIVERY_CIRCUIT_BREAKER_ENABLED": "false"}
 # Retries every 0.3 s for long enough that nothing dead-letters while the first server runs.
 PATIENT_RETRIES = {"max_attempts": 30, "backoff": "fixed", "initial_interval_seconds": 0.3}
 
@@ -65,7 +68,7 @@ def test_backup_under_load_restores_every_accepted_event_and_delivers_it(tmp_pat
 
     archive = tmp_path / "nightly.tar.gz"
     with Receiver(script) as receiver:
-        first = GethookServer(tmp_path / "data").start()
+        first = GethookServer(tmp_path / "data", env=NO_BREAKER).start()
         try:
             with first.client() as client:
                 key = client.post("/v1/accounts", json={"name": "ops"}).json()["data"]
@@ -98,7 +101,7 @@ def test_backup_under_load_restores_every_accepted_event_and_delivers_it(tmp_pat
         ).read_bytes()
 
         receiver_up.set()
-        second = GethookServer(restored_dir).start()
+        second = GethookServer(restored_dir, env=NO_BREAKER).start()
         try:
             with second.client(key["api_key"]["key"]) as api:
                 for event_id in before.values():

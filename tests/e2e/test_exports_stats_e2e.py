@@ -121,6 +121,20 @@ def database(server: GethookServer) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{server.data_dir / 'gethook.db'}?mode=ro", uri=True)
 
 
+# Half the published events go to a receiver that always fails, on purpose. With the circuit
+# breaker on, that destination's circuit would open and its notice (an outbound
+# destination.circuit_opened event) would join the events counted here; the breaker has tests
+# of its own (test_delivery_control_e2e.py).
+NO_BREAKER = {"GETHOOK_DELIVERY_CIRCUIT_BREAKER_ENABLED": "false"}
+
+
+@pytest.fixture
+def server(tmp_path):
+    running = GethookServer(tmp_path / "data", env=NO_BREAKER).start()
+    yield running
+    running.stop()
+
+
 @pytest.fixture
 def populated(server, api, account_key):
     """2,000 outbound events (some delivered, some dead-lettered) and a few inbound ones."""

@@ -42,11 +42,13 @@ INTEGER_FIELDS = frozenset(
         "events_processed",  # platform stats
         "events_delivered",  # platform stats
         "delivery_attempts",  # platform stats
+        "consecutive_failures",  # Destination.circuit
+        "held_count",  # Destination.circuit
     }
 )
-# A percentage with two decimals: a rate, not a count (docs/wire.md's Numbers rule does not
-# cover it).
-FRACTIONAL_FIELDS = frozenset({"success_rate_pct"})
+# A percentage with two decimals and a circuit's failure ratio (0 to 1): rates, not counts
+# (docs/wire.md's Numbers rule does not cover them).
+FRACTIONAL_FIELDS = frozenset({"success_rate_pct", "failure_ratio"})
 # Retry waits may be configured in fractions of a second (0.2); a whole number of seconds is
 # served as an integer, so a client holding them as integers works with every whole policy.
 FRACTION_WHEN_GIVEN_FIELDS = frozenset({"initial_interval_seconds", "max_interval_seconds"})

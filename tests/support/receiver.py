@@ -45,6 +45,9 @@ class Receiver:
         self.script = script or (lambda n: Reply())
         self.paths = paths or {}
         self.requests: list[Received] = []
+        # Requests being answered right now, and the most there ever were at once.
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         receiver = self
@@ -65,12 +68,18 @@ class Receiver:
                         )
                     )
                     count = len(receiver.requests)
-                reply = receiver.paths.get(self.path) or receiver.script(count)
-                if reply.delay:
-                    receiver._stop.wait(reply.delay)
-                # The client may stop reading (as it should for huge bodies).
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self._answer(reply)
+                    receiver.in_flight += 1
+                    receiver.peak_in_flight = max(receiver.peak_in_flight, receiver.in_flight)
+                try:
+                    reply = receiver.paths.get(self.path) or receiver.script(count)
+                    if reply.delay:
+                        receiver._stop.wait(reply.delay)
+                    # The client may stop reading (as it should for huge bodies).
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self._answer(reply)
+                finally:
+                    with receiver._lock:
+                        receiver.in_flight -= 1
 
             def _answer(self, reply: Reply) -> None:
                 if reply.raw is not None:
