@@ -126,3 +126,12 @@ def test_loading_the_plugin_imports_none_of_the_helpers():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_the_public_names_resolve_on_first_use():
+    import gethook_lite.testing as testing
+
+    for name in testing.__all__:
+        assert getattr(testing, name).__name__ == name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = testing.nothing
