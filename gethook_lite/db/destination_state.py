@@ -25,6 +25,7 @@ __all__ = [
     "held_counts",
     "hold_pending",
     "holding_destinations",
+    "is_live",
     "next_notices",
     "open_deliveries",
     "release_held",
@@ -141,6 +142,15 @@ def set_paused(
         (destination_id, account_id, paused_at, reason),
     )
     return True
+
+
+def is_live(conn: sqlite3.Connection, destination_id: str) -> bool:
+    """Whether the destination is active and not deleted (only a live one's deliveries are
+    held: a pause or a circuit means nothing for one that is gone)."""
+    row = conn.execute(
+        "SELECT active AND deleted_at IS NULL FROM destinations WHERE id = ?", (destination_id,)
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def hold_pending(conn: sqlite3.Connection, destination_id: str, now: float) -> int:

@@ -70,7 +70,14 @@ def record_outcomes(
             save_state(conn, destination_id, account_id, after)
             changed |= _announce(conn, destination_id, account_id, before, after, settings, now)
         paused = control is not None and control.paused_at is not None
-        if paused or after.state != "closed":
+        if (paused or after.state != "closed") and not store.is_live(conn, destination_id):
+            # Turned off or deleted while the attempt was in flight: its retry is cancelled
+            # like the rest were. Held, it would never go (nothing resumes or probes a
+            # destination that is gone) and its event would never end.
+            delivery_store.cancel_open_deliveries(
+                conn, destination_id, now, "destination deactivated or deleted"
+            )
+        elif paused or after.state != "closed":
             store.hold_pending(conn, destination_id, now)
         elif before.state != "closed":
             store.release_held(conn, destination_id, now)
