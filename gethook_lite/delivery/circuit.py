@@ -77,8 +77,13 @@ def record_outcomes(
             delivery_store.cancel_open_deliveries(
                 conn, destination_id, now, "destination deactivated or deleted"
             )
-        elif paused or after.state != "closed":
+        elif paused or after.state == "open":
             store.hold_pending(conn, destination_id, now)
+        elif after.state == "half_open":
+            # Still half-open: the probe was answered neither yes nor no (a 429). Its retry
+            # stays pending at its own due time (Retry-After honoured) and no other probe goes
+            # meanwhile; held, the tick would release it again at once, probe after probe.
+            pass
         elif before.state != "closed":
             store.release_held(conn, destination_id, now)
     return changed

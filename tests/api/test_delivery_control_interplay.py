@@ -394,6 +394,9 @@ def test_a_429_to_the_probe_does_not_make_the_probes_go_round(client, auth, cloc
         clock.advance(60)
         drain(client)
         assert shown(client, auth, target["id"])["circuit"]["state"] == "closed"
+        assert len(receiver.requests) == 7
+        clock.advance(60)  # the others' retries kept the rest of their (stopped) wait
+        drain(client)
         assert len(receiver.requests) == 7 + 4
 
 
