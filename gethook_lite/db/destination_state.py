@@ -167,7 +167,7 @@ def hold_pending(conn: sqlite3.Connection, destination_id: str, now: float) -> i
 def release_held(
     conn: sqlite3.Connection, destination_id: str, now: float, *, probe: bool = False
 ) -> int:
-    """Make held deliveries pending again; with ``probe`` only the oldest, due now.
+    """Make held deliveries pending again; with ``probe`` only the oldest event's, due now.
 
     A delivery keeps the part of its retry wait that was left when it was held; one that was
     already due keeps its old due time, so the backlog goes out oldest first.
@@ -176,7 +176,11 @@ def release_held(
         rows = conn.execute(
             "UPDATE deliveries SET status = 'pending', held_at = NULL, next_attempt_at = ?"
             " WHERE id = (SELECT id FROM deliveries WHERE destination_id = ? AND status = 'held'"
-            " ORDER BY id LIMIT 1) RETURNING event_id",
+            # Event order, as a FIFO queue goes (db/pacing.fifo_head): delivery ids follow
+            # commit order, which two ingests can invert, and a probe behind the held head
+            # would never be claimed. The status IN (...) lets the FIFO queue's index serve.
+            " AND status IN ('pending', 'in_flight', 'held')"
+            " ORDER BY event_id, id LIMIT 1) RETURNING event_id",
             (now, destination_id),
         ).fetchall()
     else:
