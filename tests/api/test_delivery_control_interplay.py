@@ -5,6 +5,7 @@ test: never drop an event, never deliver one twice, never leave one stuck."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -453,3 +454,31 @@ def test_system_events_routed_to_the_failing_destination_itself_do_not_multiply(
         assert shown(client, auth, target["id"])["circuit"]["held_count"] == 3
         answered = {json.loads(r.body).get("circuit_state") for r in receiver.requests if r.body}
         assert answered <= {None, "open"}  # only the first event and the notice's probes
+
+
+def test_a_clock_set_back_does_not_stop_open_circuits_moving_on(client, auth, clock):
+    """The scheduler's own loop (not ``drain``, which always runs delivery control): after the
+    wall clock is set back an hour, an open circuit still probes when its cool-down ends."""
+    script = {"reply": Reply(500)}
+    with Receiver(lambda n: script["reply"]) as receiver:
+        source = make_source(client, auth)
+        target = destination(client, auth, receiver.url)
+        route(client, auth, target["id"], source["id"], retry_policy=RETRY_60S)
+        for n in range(5):
+            ingest(client, source, b'{"n": %d}' % n)
+        scheduler = client.app.state.ctx.scheduler
+        client.blocking_portal.call(scheduler.start)
+        try:
+            receiver.wait_for(5)
+            deadline = time.monotonic() + 10
+            while shown(client, auth, target["id"])["circuit"]["state"] != "open":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.5)  # the loop runs delivery control once the circuit opened
+            script["reply"] = Reply()
+            clock.step(-3600)
+            time.sleep(1.5)  # the loop notices the step
+            clock.advance(31)  # the (shifted) cool-down is over
+            receiver.wait_for(6, timeout=5)  # the probe
+        finally:
+            client.blocking_portal.call(scheduler.stop)
