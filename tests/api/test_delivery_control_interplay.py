@@ -482,3 +482,28 @@ def test_a_clock_set_back_does_not_stop_open_circuits_moving_on(client, auth, cl
             receiver.wait_for(6, timeout=5)  # the probe
         finally:
             client.blocking_portal.call(scheduler.stop)
+
+
+def test_a_429_to_a_probe_with_no_attempts_left_waits_a_cool_down(client, auth, clock):
+    """The probe is never dead-lettered for running out of attempts; answered 429 with none
+    left, it waits a cool-down rather than going again at once, over and over."""
+    script = {"reply": Reply(500)}
+    with Receiver(lambda n: script["reply"]) as receiver:
+        source = make_source(client, auth)
+        target = destination(client, auth, receiver.url)
+        route(client, auth, target["id"], source["id"], retry_policy=NO_RETRIES)
+        for n in range(5):
+            ingest(client, source, b'{"n": %d}' % n)
+        drain(client)
+        assert shown(client, auth, target["id"])["circuit"]["state"] == "open"
+        later = [ingest(client, source, b'{"n": %d}' % n)["id"] for n in (5, 6)]
+        script["reply"] = Reply(429)
+        clock.advance(31)
+        drain(client)
+        assert len(receiver.requests) == 6
+        assert status(client, auth, later[0]) != "dead_letter"
+        script["reply"] = Reply()
+        clock.advance(31)
+        drain(client)
+        assert shown(client, auth, target["id"])["circuit"]["state"] == "closed"
+        assert bodies(receiver)[5:] == numbered(5, 5, 6)
