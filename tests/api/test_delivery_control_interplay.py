@@ -404,9 +404,7 @@ def test_a_429_to_the_probe_does_not_make_the_probes_go_round(client, auth, cloc
 # -- one destination's trouble never slows another ---------------------------------------------
 
 
-def test_a_paused_and_a_rate_limited_backlog_never_slow_a_healthy_destination(
-    client, auth, clock
-):
+def test_a_paused_and_a_rate_limited_backlog_never_slow_a_healthy_destination(client, auth, clock):
     with Receiver() as paused_at, Receiver() as limited_at, Receiver() as healthy_at:
         paused_source, limited_source, healthy_source = (make_source(client, auth) for _ in "abc")
         paused = destination(client, auth, paused_at.url)
@@ -445,9 +443,9 @@ def test_system_events_routed_to_the_failing_destination_itself_do_not_multiply(
             clock.advance(3600)
         drain(client)
         assert shown(client, auth, target["id"])["paused"] is True
-        listed = client.get(
-            "/v1/outbound-events", params={"limit": 100}, headers=auth
-        ).json()["data"]
+        listed = client.get("/v1/outbound-events", params={"limit": 100}, headers=auth).json()[
+            "data"
+        ]
         types = sorted(event["event_type"] for event in listed["items"])
         assert types == ["destination.circuit_opened", "destination.paused"], types
         # Every one of them is held, none dropped: the source's event and the two notices.
