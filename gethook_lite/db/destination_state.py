@@ -25,6 +25,7 @@ __all__ = [
     "held_counts",
     "hold_pending",
     "holding_destinations",
+    "is_live",
     "next_notices",
     "open_deliveries",
     "release_held",
@@ -143,6 +144,15 @@ def set_paused(
     return True
 
 
+def is_live(conn: sqlite3.Connection, destination_id: str) -> bool:
+    """Whether the destination is active and not deleted (only a live one's deliveries are
+    held: a pause or a circuit means nothing for one that is gone)."""
+    row = conn.execute(
+        "SELECT active AND deleted_at IS NULL FROM destinations WHERE id = ?", (destination_id,)
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def hold_pending(conn: sqlite3.Connection, destination_id: str, now: float) -> int:
     """Hold the destination's pending deliveries (in-flight ones finish and are held after)."""
     rows = conn.execute(
@@ -157,7 +167,7 @@ def hold_pending(conn: sqlite3.Connection, destination_id: str, now: float) -> i
 def release_held(
     conn: sqlite3.Connection, destination_id: str, now: float, *, probe: bool = False
 ) -> int:
-    """Make held deliveries pending again; with ``probe`` only the oldest, due now.
+    """Make held deliveries pending again; with ``probe`` only the oldest event's, due now.
 
     A delivery keeps the part of its retry wait that was left when it was held; one that was
     already due keeps its old due time, so the backlog goes out oldest first.
@@ -166,7 +176,11 @@ def release_held(
         rows = conn.execute(
             "UPDATE deliveries SET status = 'pending', held_at = NULL, next_attempt_at = ?"
             " WHERE id = (SELECT id FROM deliveries WHERE destination_id = ? AND status = 'held'"
-            " ORDER BY id LIMIT 1) RETURNING event_id",
+            # Event order, as a FIFO queue goes (db/pacing.fifo_head): delivery ids follow
+            # commit order, which two ingests can invert, and a probe behind the held head
+            # would never be claimed. The status IN (...) lets the FIFO queue's index serve.
+            " AND status IN ('pending', 'in_flight', 'held')"
+            " ORDER BY event_id, id LIMIT 1) RETURNING event_id",
             (now, destination_id),
         ).fetchall()
     else:

@@ -55,7 +55,10 @@ def record_outcomes(
     for outcome in outcomes:
         by_destination.setdefault(outcome[0].destination_id, []).append(outcome)
     controls = store.get_controls(conn, by_destination)
-    delivery_store.record_attempts(conn, [_spare(outcome, controls, now) for outcome in outcomes])
+    spare_until = now + settings.cooldown_seconds
+    delivery_store.record_attempts(
+        conn, [_spare(outcome, controls, spare_until) for outcome in outcomes]
+    )
     changed = False
     for destination_id, items in by_destination.items():
         control = controls.get(destination_id)
@@ -70,17 +73,31 @@ def record_outcomes(
             save_state(conn, destination_id, account_id, after)
             changed |= _announce(conn, destination_id, account_id, before, after, settings, now)
         paused = control is not None and control.paused_at is not None
-        if paused or after.state != "closed":
+        if (paused or after.state != "closed") and not store.is_live(conn, destination_id):
+            # Turned off or deleted while the attempt was in flight: its retry is cancelled
+            # like the rest were. Held, it would never go (nothing resumes or probes a
+            # destination that is gone) and its event would never end.
+            delivery_store.cancel_open_deliveries(
+                conn, destination_id, now, "destination deactivated or deleted"
+            )
+        elif paused or after.state == "open":
             store.hold_pending(conn, destination_id, now)
+        elif after.state == "half_open":
+            # Still half-open: the probe was answered neither yes nor no (a 429). Its retry
+            # stays pending at its own due time (Retry-After honoured) and no other probe goes
+            # meanwhile; held, the tick would release it again at once, probe after probe.
+            pass
         elif before.state != "closed":
             store.release_held(conn, destination_id, now)
     return changed
 
 
-def _spare(outcome: Outcome, controls: dict[str, store.ControlRow], now: float) -> Outcome:
+def _spare(outcome: Outcome, controls: dict[str, store.ControlRow], due: float) -> Outcome:
     """A failed probe (or any attempt answered while the circuit is not closed) never
     dead-letters its delivery for running out of attempts: it is held with the rest, else a
-    long outage would use up, one probe at a time, the attempts of the oldest deliveries."""
+    long outage would use up, one probe at a time, the attempts of the oldest deliveries.
+    Its retry is due a cool-down later: a probe answered 429 stays half-open and pending, and
+    must not go again at once, over and over."""
     claim, attempt, next_status, _ = outcome
     control = controls.get(claim.destination_id)
     if (
@@ -89,7 +106,7 @@ def _spare(outcome: Outcome, controls: dict[str, store.ControlRow], now: float) 
         and control.circuit_state != "closed"
         and attempt["response_status"] != GONE_STATUS
     ):
-        return claim, attempt, "pending", now
+        return claim, attempt, "pending", due
     return outcome
 
 

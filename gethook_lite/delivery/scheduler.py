@@ -355,6 +355,10 @@ class Scheduler:
             return
         moved = await self._db.write(store.shift_schedule, step)
         self._clock_offset = offset
+        # Wall times kept here moved with the schedule: set back an hour, delivery control
+        # (an open circuit's cool-down, notices) would otherwise not run for an hour.
+        self._control_at += step
+        self._claimed_up_to += step
         self._last_reclaim = self._clock.now()
         log.warning("wall clock stepped by %+.0f s; moved %d pending retries with it", step, moved)
 
