@@ -75,16 +75,18 @@ def serve(
     """Run the HTTP API and the delivery engine in this process."""
     import uvicorn
 
-    from gethook_lite.app import check_startup, create_app
-    from gethook_lite.server import uvicorn_config
+    from gethook_lite.server import start_up_without_gc, uvicorn_config
 
-    settings = _settings(
-        config_file, **{"server.host": host, "server.port": port, "storage.data_dir": data_dir}
-    )
-    configure_logging(settings)
-    _run(check_startup(settings))
-    app = create_app(settings)
-    config = uvicorn_config(settings, app)
+    with start_up_without_gc():
+        from gethook_lite.app import check_startup, create_app
+
+        settings = _settings(
+            config_file, **{"server.host": host, "server.port": port, "storage.data_dir": data_dir}
+        )
+        configure_logging(settings)
+        _run(check_startup(settings))
+        app = create_app(settings)
+        config = uvicorn_config(settings, app)
     server = uvicorn.Server(config)
     server.run()
     if not server.started:
