@@ -11,6 +11,11 @@ moves with what other processes do, the CPU time barely):
   first ``/readyz`` 200 (polled every 10 ms, as run.py does);
 - ``sink``: ``gethook sink --port 0`` to the JSON line it prints once ready.
 
+``--bytecode`` runs every process with its bytecode cached, as an installed package has it
+(pip compiles at install): PYTHONDONTWRITEBYTECODE is dropped and each side gets its own
+PYTHONPYCACHEPREFIX, filled by a first, unmeasured run. Without it, a checkout run with
+PYTHONDONTWRITEBYTECODE=1 (as on the shared machine) compiles gethook_lite at every start.
+
 ``--importtime N`` also prints the N biggest cumulative entries of ``-X importtime`` for
 ``import gethook_lite.app``.
 
@@ -48,9 +53,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+PYCACHE: dict[Path, Path] = {}  # --bytecode: each side's PYTHONPYCACHEPREFIX
+
+
 def _env(code: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GETHOOK_")}
     env["PYTHONPATH"] = str(code)
+    if code in PYCACHE:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE[code])
     return env
 
 
@@ -169,22 +180,39 @@ def _medians(samples: dict[str, list[tuple[float, float]]]) -> dict[str, dict[st
     }
 
 
+def _measure(
+    rounds: int,
+    names: list[str],
+    sides: dict[str, Path],
+    samples: dict[str, dict[str, list[tuple[float, float]]]],
+) -> None:
+    for _ in range(rounds):
+        for side, code in sides.items():
+            for name in names:
+                samples[side][name].append(MEASURES[name](code))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default=",".join(FIGURES), help="figures, comma-separated")
+    parser.add_argument("--bytecode", action="store_true", help="cached bytecode (see above)")
     parser.add_argument("--importtime", type=int, default=0, metavar="N")
     parser.add_argument("--ab", type=Path, default=None, metavar="BASE_DIR")
     args = parser.parse_args()
     names = [name for name in args.only.split(",") if name]
     sides = {"base": args.ab.resolve(), "this": REPO} if args.ab else {"this": REPO}
     samples = {side: {name: [] for name in names} for side in sides}
-    for _ in range(args.rounds):
-        for side, code in sides.items():
-            for name in names:
-                samples[side][name].append(MEASURES[name](code))
+    with tempfile.TemporaryDirectory(prefix="startup-cost-pyc-") as pycache:
+        if args.bytecode:
+            for side, code in sides.items():
+                PYCACHE[code] = Path(pycache) / side
+                for name in names:
+                    MEASURES[name](code)  # fills the cache
+        _measure(args.rounds, names, sides, samples)
     result: dict[str, object] = {
         "rounds": args.rounds,
+        "bytecode": args.bytecode,
         **{side: _medians(figures) for side, figures in samples.items()},
     }
     if args.importtime:
