@@ -501,6 +501,8 @@ def _apply_migrations(conn: sqlite3.Connection) -> list[int]:
                 log.info("applied database migration %04d", version)
                 done.append(version)
     finally:
+        if conn.in_transaction:  # a migration failed: undo it, and say why (not the pragma)
+            conn.execute("ROLLBACK")
         conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
     return done
 
