@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 from collections.abc import Coroutine
 from importlib import resources
@@ -58,7 +59,49 @@ def configure_logging(settings: Settings) -> None:
     configure(settings.server.log_level, settings.server.log_format)
 
 
-@click.group()
+# Commands whose modules import aiohttp (~0.15 s): imported only when run, so that every other
+# command (--help, serve, migrate…) starts without them (issue 13). The line is the first
+# sentence of the command's help, as `gethook --help` lists it (a unit test compares them).
+_LAZY_COMMANDS = {
+    # Developer commands: clients of a running server.
+    "listen": ("gethook_lite.cli_dev", "Relay a source's events to a local app, signed; hold"
+               " them while it is down."),
+    "tail": ("gethook_lite.cli_dev", "Print the account's live stream: events received, status"
+             " changes, rejections."),
+    "trigger": ("gethook_lite.cli_dev", "Send a realistic sample event, signed as PROVIDER signs"
+                " it, through a source."),
+    # CI commands: a throwaway capturing server, and waiting for what it caught.
+    "sink": ("gethook_lite.cli_sink", "Run a throwaway webhook sink for tests and CI: one"
+             " account, one catch-all source that keeps every request raw."),
+    "wait": ("gethook_lite.cli_sink", "Wait until COUNT inbound events matching the filters"
+             " exist."),
+}  # fmt: skip
+
+
+class _Commands(click.Group):
+    """The ``gethook`` group, with the commands of ``_LAZY_COMMANDS`` imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY_COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(_LAZY_COMMANDS[cmd_name][0])
+            self.add_command(getattr(module, cmd_name))
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The listing shows a lazy command by its line, without importing it.
+        stand_ins = {
+            name: click.Command(name, help=line)
+            for name, (_, line) in _LAZY_COMMANDS.items()
+            if name not in self.commands
+        }
+        listing = click.Group(self.name, commands={**self.commands, **stand_ins})
+        click.Group.format_commands(listing, ctx, formatter)
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="gethook")
 def main() -> None:
     """GetHook Lite: a self-hosted webhook reliability gateway."""
@@ -75,16 +118,18 @@ def serve(
     """Run the HTTP API and the delivery engine in this process."""
     import uvicorn
 
-    from gethook_lite.app import check_startup, create_app
-    from gethook_lite.server import uvicorn_config
+    from gethook_lite.server import start_up_without_gc, uvicorn_config
 
-    settings = _settings(
-        config_file, **{"server.host": host, "server.port": port, "storage.data_dir": data_dir}
-    )
-    configure_logging(settings)
-    _run(check_startup(settings))
-    app = create_app(settings)
-    config = uvicorn_config(settings, app)
+    with start_up_without_gc():
+        from gethook_lite.app import check_startup, create_app
+
+        settings = _settings(
+            config_file, **{"server.host": host, "server.port": port, "storage.data_dir": data_dir}
+        )
+        configure_logging(settings)
+        _run(check_startup(settings))
+        app = create_app(settings)
+        config = uvicorn_config(settings, app)
     server = uvicorn.Server(config)
     server.run()
     if not server.started:
@@ -230,15 +275,3 @@ add_operator_commands(main, accounts, keys, _config_option, _data_dir_option, _s
 from gethook_lite.ops.doctor import add_doctor_command  # noqa: E402
 
 add_doctor_command(main, _config_option, _data_dir_option, _settings)
-
-# Developer commands (listen, tail, trigger): clients of a running server.
-from gethook_lite.cli_dev import listen, tail, trigger  # noqa: E402
-
-for _command in (listen, tail, trigger):
-    main.add_command(_command)
-
-# CI commands (sink, wait): a throwaway capturing server, and waiting for what it caught.
-from gethook_lite.cli_sink import sink, wait  # noqa: E402
-
-for _command in (sink, wait):
-    main.add_command(_command)

@@ -148,14 +148,16 @@ def _sink_settings(folder: Path, host: str, port: int, log_level: str) -> Settin
 async def _serve(settings: Settings, listener: socket.socket, options: SinkOptions) -> int:
     import uvicorn
 
-    from gethook_lite.app import create_app
-    from gethook_lite.logs import configure
-    from gethook_lite.server import uvicorn_config
+    from gethook_lite.server import start_up_without_gc, uvicorn_config
 
-    started = time.perf_counter()
-    configure(settings.server.log_level, settings.server.log_format)
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(settings, app))
+    with start_up_without_gc():
+        from gethook_lite.app import create_app
+        from gethook_lite.logs import configure
+
+        started = time.perf_counter()
+        configure(settings.server.log_level, settings.server.log_format)
+        app = create_app(settings)
+        server = uvicorn.Server(uvicorn_config(settings, app))
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if serving.done():

@@ -480,21 +480,29 @@ def _apply_migrations(conn: sqlite3.Connection) -> list[int]:
         "CREATE TABLE IF NOT EXISTS schema_migrations"
         " (version INTEGER PRIMARY KEY, applied_at REAL)"
     )
+    files = _migration_files()
     pending = set(pending_migrations(conn))
+    todo = [(version, sql) for version, sql in files if version in pending]
+    # A new database takes every migration in one transaction: one commit, so one sync to
+    # disk instead of one per file (start-up, issue 13). An existing one takes them one
+    # commit each, so that if one fails on a big table the ones before it are kept.
+    batches = [todo] if todo and len(todo) == len(files) else [[item] for item in todo]
     done = []
     temp_store = conn.execute("PRAGMA temp_store").fetchone()[0]
     conn.execute("PRAGMA temp_store = FILE")  # see Database._prepare_writer
     try:
-        for version, sql in _migration_files():
-            if version not in pending:
-                continue
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\n;"
-                f"INSERT INTO schema_migrations VALUES ({version}, {time.time()});\nCOMMIT;"
+        for batch in batches:
+            steps = "".join(
+                f"{sql}\n;INSERT INTO schema_migrations VALUES ({version}, {time.time()});\n"
+                for version, sql in batch
             )
-            log.info("applied database migration %04d", version)
-            done.append(version)
+            conn.executescript(f"BEGIN IMMEDIATE;\n{steps}COMMIT;")
+            for version, _ in batch:
+                log.info("applied database migration %04d", version)
+                done.append(version)
     finally:
+        if conn.in_transaction:  # a migration failed: undo it, and say why (not the pragma)
+            conn.execute("ROLLBACK")
         conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
     return done
 

@@ -19,10 +19,6 @@ import secrets
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
-
 from gethook_lite.clock import format_time
 from gethook_lite.context import Context
 from gethook_lite.db import branding as store
@@ -96,6 +92,12 @@ class DnsTxtResolver:
         self._timeout = timeout_seconds
 
     async def txt(self, name: str) -> list[str]:
+        # Imported here, not at the top: dnspython costs ~50 ms of every start-up (issue 13)
+        # and is needed only when a custom domain is verified.
+        import dns.asyncresolver
+        import dns.exception
+        import dns.resolver
+
         try:
             resolver = dns.asyncresolver.Resolver()
             answer = await resolver.resolve(name, "TXT", lifetime=self._timeout)

@@ -5,21 +5,15 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from litestar import MediaType, Response
 
-__all__ = ["body_view", "html", "render"]
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
-# Autoescape everything: bodies, headers, event types and names come from outside.
-_ENV = Environment(
-    loader=PackageLoader("gethook_lite.web", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+__all__ = ["body_view", "html", "render"]
 
 # Statuses and outcomes by the colour family of their badge (the text is always shown too).
 _TONES = {
@@ -42,13 +36,29 @@ def _when(value: float | str | None) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-_ENV.filters["when"] = _when
-_ENV.filters["tone"] = lambda status: _TONES.get(str(status), "muted")
-_ENV.filters["label"] = lambda status: str(status).replace("_", " ")
+@cache
+def _environment() -> Environment:
+    """The templates' environment, made on the first page: jinja2 is not imported before,
+    since it costs ~15 ms of every start-up (issue 13) and an API-only instance never needs it.
+    """
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    # Autoescape everything: bodies, headers, event types and names come from outside.
+    env = Environment(
+        loader=PackageLoader("gethook_lite.web", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["tone"] = lambda status: _TONES.get(str(status), "muted")
+    env.filters["label"] = lambda status: str(status).replace("_", " ")
+    return env
 
 
 def render(template: str, **context: Any) -> str:
-    return _ENV.get_template(template).render(**context)
+    return _environment().get_template(template).render(**context)
 
 
 def html(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import threading
+import time
 
 import pytest
 
-from gethook_lite.db import Database, StorageError
+from gethook_lite.db import Database, StorageError, database
+from gethook_lite.db.database import _apply_migrations, _migration_files, known_migrations
 
 
 def insert_names(conn, names: list[str]) -> list[int]:
@@ -240,3 +244,65 @@ def test_read_errors_are_storage_errors_and_arguments_pass_by_keyword(tmp_path):
             await db.close()
 
     asyncio.run(scenario())
+
+
+def _schema(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+    ).fetchall()
+
+
+def test_a_new_database_gets_every_migration_at_once_with_the_same_schema_and_bookkeeping(
+    tmp_path, caplog
+):
+    """A new database takes all the migrations in one transaction (start-up, issue 13): the
+    schema and schema_migrations are what applying them one by one gives."""
+    one_by_one = sqlite3.connect(tmp_path / "one.db", isolation_level=None)
+    one_by_one.execute("PRAGMA foreign_keys = ON")
+    one_by_one.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
+    )
+    for version, sql in _migration_files():
+        one_by_one.executescript(
+            f"BEGIN;\n{sql}\n;INSERT INTO schema_migrations VALUES ({version}, 0);COMMIT;"
+        )
+    at_once = sqlite3.connect(tmp_path / "new.db", isolation_level=None)
+    at_once.execute("PRAGMA foreign_keys = ON")
+    before = time.time()
+    with caplog.at_level(logging.INFO, logger="gethook_lite.db.database"):
+        applied = _apply_migrations(at_once)
+    known = known_migrations()
+    assert applied == known
+    assert [r.getMessage() for r in caplog.records] == [
+        f"applied database migration {version:04d}" for version in known
+    ]
+    rows = at_once.execute("SELECT version, applied_at FROM schema_migrations").fetchall()
+    assert [version for version, _ in rows] == known
+    assert all(before <= applied_at <= time.time() for _, applied_at in rows)
+    assert _schema(at_once) == _schema(one_by_one)
+    assert _apply_migrations(at_once) == []
+
+
+def test_an_existing_database_keeps_the_migrations_before_one_that_fails(tmp_path, monkeypatch):
+    """An existing database takes its pending migrations one commit each; a new one all or
+    none (it holds nothing yet, and the next start tries again)."""
+    real = _migration_files()
+    broken = (real[-1][0] + 1, "CREATE TABLE broken (;")
+    monkeypatch.setattr(database, "_migration_files", lambda: [*real, broken])
+    existing = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    existing.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
+    )
+    existing.executescript(
+        f"BEGIN;\n{real[0][1]}\n;INSERT INTO schema_migrations VALUES ({real[0][0]}, 0);COMMIT;"
+    )
+    new = sqlite3.connect(tmp_path / "new.db", isolation_level=None)
+    for conn, kept in ((existing, [version for version, _ in real]), (new, [])):
+        with pytest.raises(sqlite3.OperationalError, match="syntax error"):
+            _apply_migrations(conn)
+        assert not conn.in_transaction
+        table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'"
+        ).fetchone()
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+        assert (versions if table else []) == kept
