@@ -23,6 +23,7 @@ __all__ = [
     "delete_notice",
     "get_controls",
     "held_counts",
+    "hold_deliveries",
     "hold_pending",
     "holding_destinations",
     "is_live",
@@ -159,6 +160,20 @@ def hold_pending(conn: sqlite3.Connection, destination_id: str, now: float) -> i
         "UPDATE deliveries SET status = 'held', held_at = ?"
         " WHERE destination_id = ? AND status = 'pending' RETURNING event_id",
         (now, destination_id),
+    ).fetchall()
+    _refresh(conn, rows)
+    return len(rows)
+
+
+def hold_deliveries(conn: sqlite3.Connection, delivery_ids: list[int], now: float) -> int:
+    """Hold these deliveries if they are pending (a late answer's retry while half-open)."""
+    if not delivery_ids:
+        return 0
+    marks = ", ".join("?" * len(delivery_ids))
+    rows = conn.execute(
+        "UPDATE deliveries SET status = 'held', held_at = ?"
+        f" WHERE id IN ({marks}) AND status = 'pending' RETURNING event_id",
+        (now, *delivery_ids),
     ).fetchall()
     _refresh(conn, rows)
     return len(rows)

@@ -27,6 +27,7 @@ import msgspec
 from gethook_lite.config import CircuitBreakerSettings
 
 __all__ = [
+    "REOPEN_GRACE_FACTOR",
     "BreakerEvent",
     "BreakerState",
     "auto_pause_at",
@@ -34,10 +35,13 @@ __all__ = [
     "decode_state",
     "encode_state",
     "failure_ratio",
+    "is_stale",
     "transition",
 ]
 
 CircuitState = Literal["closed", "open", "half_open"]
+# A circuit that opens again within this many (last) cool-downs of closing continues the outage.
+REOPEN_GRACE_FACTOR = 4
 # success / failure: an attempt's outcome; tick: time passed (the cool-down may be over);
 # resume: the destination was resumed by hand (an open circuit probes at once).
 BreakerEvent = Literal["success", "failure", "tick", "resume"]
@@ -58,12 +62,20 @@ class BreakerState(msgspec.Struct, frozen=True, kw_only=True):
     window_failures: int = 0
     previous_attempts: int = 0
     previous_failures: int = 0
+    # Closed: when the outage it last closed on began (a quick re-open continues it).
+    last_outage_from: float | None = None
 
 
 def transition(
-    state: BreakerState, event: BreakerEvent, now: float, settings: CircuitBreakerSettings
+    state: BreakerState,
+    event: BreakerEvent,
+    now: float,
+    settings: CircuitBreakerSettings,
+    started_at: float | None = None,
 ) -> BreakerState:
-    """The breaker's state after ``event`` at ``now``."""
+    """The breaker's state after ``event`` at ``now``; ``started_at`` is when the attempt
+    behind a success or failure began (an answer to a request sent before the circuit turned
+    half-open is not the probe's)."""
     if not settings.enabled:
         return state if state.state == "closed" else _closed(now)
     if event == "resume":
@@ -77,9 +89,11 @@ def transition(
         if event == "tick" and state.next_probe_at is not None and now >= state.next_probe_at:
             return msgspec.structs.replace(state, state="half_open", since=now)
         return state
-    # half_open: the probe's outcome decides.
+    # half_open: the probe's outcome decides, not a late answer to an older request.
+    if is_stale(state, started_at):
+        return state
     if event == "success":
-        return _closed(now)
+        return _closed(now, after=state)
     if event == "failure":
         cooldown = min(2 * state.cooldown_seconds, settings.max_cooldown_seconds)
         return _open(state, now, cooldown, probe_at=now + cooldown, outage_from=state.opened_at)
@@ -101,8 +115,33 @@ def _closed_after(
     )
     if failed and _tripped(counted, now, settings):
         cooldown = settings.cooldown_seconds
-        return _open(counted, now, cooldown, probe_at=now + cooldown, outage_from=now)
+        return _open(
+            counted, now, cooldown, probe_at=now + cooldown, outage_from=_outage_from(state, now)
+        )
     return counted
+
+
+def _outage_from(state: BreakerState, now: float) -> float:
+    """When the outage that (re-)opens the circuit now began: a circuit that opens again within
+    ``REOPEN_GRACE_FACTOR`` cool-downs of closing continues the outage it closed on, so a
+    destination that answers one probe and then fails again is still paused after
+    ``auto_pause_after_seconds`` (a fresh outage each time, it never would be)."""
+    recently_closed = (
+        state.last_outage_from is not None
+        and state.since is not None
+        and now - state.since <= REOPEN_GRACE_FACTOR * max(state.cooldown_seconds, 1.0)
+    )
+    return state.last_outage_from if recently_closed and state.last_outage_from else now
+
+
+def is_stale(state: BreakerState, started_at: float | None) -> bool:
+    """Half-open, and the answer is to a request sent before the probing began."""
+    return (
+        state.state == "half_open"
+        and started_at is not None
+        and state.since is not None
+        and started_at < state.since
+    )
 
 
 def _tripped(state: BreakerState, now: float, settings: CircuitBreakerSettings) -> bool:
@@ -130,9 +169,15 @@ def _open(
     )
 
 
-def _closed(now: float) -> BreakerState:
-    """Closed afresh: the counts of the outage are forgotten."""
-    return BreakerState(state="closed", since=now, window_started_at=now)
+def _closed(now: float, after: BreakerState | None = None) -> BreakerState:
+    """Closed afresh: the counts of the outage are forgotten, not when it began."""
+    return BreakerState(
+        state="closed",
+        since=now,
+        window_started_at=now,
+        last_outage_from=after.opened_at if after is not None else None,
+        cooldown_seconds=after.cooldown_seconds if after is not None else 0.0,
+    )
 
 
 def _roll(state: BreakerState, now: float, window: float) -> BreakerState:

@@ -25,6 +25,7 @@ from gethook_lite.delivery.breaker import (
     decode_state,
     encode_state,
     failure_ratio,
+    is_stale,
     transition,
 )
 
@@ -64,10 +65,17 @@ def record_outcomes(
         control = controls.get(destination_id)
         before = decode_state(control.breaker if control else None)
         after = before
-        for _, attempt, _, _ in items:
+        late: list[int] = []  # answers to requests sent before the probing began
+        for claim, attempt, _, _ in items:
             event = breaker_event(attempt["outcome"], attempt["response_status"])
-            if event is not None:
-                after = transition(after, event, attempt["finished_at"] or now, settings)
+            if event is None:
+                continue
+            if is_stale(after, attempt["started_at"]):
+                late.append(claim.delivery_id)
+                continue
+            after = transition(
+                after, event, attempt["finished_at"] or now, settings, attempt["started_at"]
+            )
         account_id = items[0][0].account_id
         if after != before:
             save_state(conn, destination_id, account_id, after)
@@ -83,10 +91,11 @@ def record_outcomes(
         elif paused or after.state == "open":
             store.hold_pending(conn, destination_id, now)
         elif after.state == "half_open":
-            # Still half-open: the probe was answered neither yes nor no (a 429). Its retry
-            # stays pending at its own due time (Retry-After honoured) and no other probe goes
-            # meanwhile; held, the tick would release it again at once, probe after probe.
-            pass
+            # Still half-open: the probe was answered neither yes nor no (a 429), or not yet.
+            # Its retry stays pending at its own due time (Retry-After honoured) and no other
+            # probe goes meanwhile; held, the tick would release it again at once, probe after
+            # probe. A late answer's retry is held, so that it does not go as a second probe.
+            store.hold_deliveries(conn, late, now)
         elif before.state != "closed":
             store.release_held(conn, destination_id, now)
     return changed

@@ -84,9 +84,49 @@ def test_a_failed_probe_doubles_the_cooldown_up_to_the_cap_and_keeps_the_outage_
     assert capped.cooldown_seconds == 100 and capped.next_probe_at == T + 160
 
 
-def test_closing_forgets_the_outage():
+def test_closing_forgets_the_counts_but_remembers_when_the_outage_began():
     closed = transition(HALF, "success", T, S)
-    assert closed == BreakerState(state="closed", since=T, window_started_at=T)
+    assert closed == BreakerState(
+        state="closed",
+        since=T,
+        window_started_at=T,
+        last_outage_from=HALF.opened_at,
+        cooldown_seconds=HALF.cooldown_seconds,
+    )
+    assert auto_pause_due(closed, T + 10_000, S) is False  # closed: never paused
+
+
+@pytest.mark.parametrize(
+    ("reopened_after", "outage_from"),
+    [
+        (10, T - 500),  # within 4 cool-downs (4 x 30 s): the same outage goes on
+        (4 * 30, T - 500),
+        (4 * 30 + 1, None),  # later: a new outage, from when it opened
+    ],
+)
+def test_a_quick_reopen_continues_the_outage(reopened_after, outage_from):
+    # A flapping destination: one probe answered, then failing again. Counted as one outage,
+    # it is paused after auto_pause_after_seconds; each a fresh outage, it never would be.
+    closed = transition(HALF, "success", T, S)
+    now = T + reopened_after
+    failing = msgspec.structs.replace(closed, consecutive_failures=4, window_started_at=now)
+    reopened = transition(failing, "failure", now, S)
+    assert reopened.state == "open"
+    assert reopened.opened_at == (outage_from if outage_from is not None else now)
+
+
+@pytest.mark.parametrize(
+    ("event", "started_at", "expect"),
+    [
+        ("failure", T - 5, "half_open"),  # sent before probing began: not the probe's answer
+        ("success", T - 5, "half_open"),
+        ("failure", T - 1, "open"),  # the probe (sent when half-open began) decides
+        ("success", T, "closed"),
+        ("failure", None, "open"),  # no start time known: taken as the probe's
+    ],
+)
+def test_only_the_probe_decides_a_half_open_circuit(event, started_at, expect):
+    assert transition(HALF, event, T, S, started_at=started_at).state == expect
 
 
 def test_resume_probes_at_once_and_restarts_the_outage_clock():
