@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Iterable
 
 import msgspec
@@ -228,19 +227,25 @@ WHERE p.destination_id IS NOT NULL
 
 # The due deliveries of the destinations not left out (JSON arrays of those left out and of
 # the full accounts), in no order: each destination's from its own index, so the queue of one
-# left out is never walked. Its LIMIT is one more than the window, to tell a full one.
+# left out is never walked. At most ?4 (one more than the window, to tell a full one) are
+# counted, and returned only when fewer: a full window is found otherwise (_oldest_due), and
+# reading them here would be wasted. Always one row at least: (NULL, ..., count) when none.
 _DUE_ELSEWHERE = (
     _PENDING_DESTINATIONS
-    + """
-SELECT dl.next_attempt_at, dl.destination_id, dl.id, d.account_id
-FROM pending_destinations p
-JOIN destinations d ON d.id = p.destination_id
-JOIN deliveries dl INDEXED BY deliveries_due_by_destination
-    ON dl.status = 'pending' AND dl.destination_id = p.destination_id
-    AND dl.next_attempt_at <= ?1
-WHERE p.destination_id NOT IN (SELECT value FROM json_each(?2))
-  AND d.account_id NOT IN (SELECT value FROM json_each(?3))
-LIMIT ?4
+    + """,
+due AS MATERIALIZED (
+    SELECT dl.next_attempt_at, dl.destination_id, dl.id, d.account_id
+    FROM pending_destinations p
+    JOIN destinations d ON d.id = p.destination_id
+    JOIN deliveries dl INDEXED BY deliveries_due_by_destination
+        ON dl.status = 'pending' AND dl.destination_id = p.destination_id
+        AND dl.next_attempt_at <= ?1
+    WHERE p.destination_id NOT IN (SELECT value FROM json_each(?2))
+      AND d.account_id NOT IN (SELECT value FROM json_each(?3))
+    LIMIT ?4
+)
+SELECT due.next_attempt_at, due.destination_id, due.id, due.account_id, total.found
+FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?4
 """
 )
 
@@ -253,18 +258,16 @@ def _window_without(
     destination, id), and the others' heads when it took them to find it (None otherwise)."""
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples: they are sorted as they come
-    found = cursor.execute(
+    rows = cursor.execute(
         _DUE_ELSEWHERE,
         (now, json.dumps(sorted(skipped)), json.dumps(sorted(full_accounts)), window + 1),
     ).fetchall()
-    if len(found) <= window:  # all of them: the usual case while a destination is full
-        found.sort()
+    if rows[0][4] <= window:  # all of them: the usual case while a destination is full
+        found = sorted(row[:4] for row in rows if row[2] is not None)
         return [Candidate(id_, d, account) for _, d, id_, account in found], None
-    # More than the window: merge each destination's oldest, reading from each about as many
-    # as it gave here.
+    # More than the window: merge each destination's oldest.
     heads = _due_heads(conn, now, skipped, full_accounts)
-    seen = Counter(row[1] for row in found)
-    return _oldest_due(cursor, now, window, heads, seen), heads
+    return _oldest_due(cursor, now, window, heads), heads
 
 
 # A destination's due deliveries in the order of the time-ordered index (due time, then id),
@@ -285,7 +288,6 @@ def _oldest_due(
     now: float,
     window: int,
     heads: list[Candidate],
-    seen: Counter[str],
 ) -> list[Candidate]:
     """The ``window`` oldest due deliveries of the destinations of ``heads``, in the order of
     the time-ordered index (due time, destination, id): the rows its scan would give if the
@@ -294,8 +296,7 @@ def _oldest_due(
     Each destination's are read from its own index and merged, so the queue of a destination
     left out is never walked. The oldest ``window`` read are the oldest of all once every
     destination that may have more is read past them; until then those read short of them
-    are read further. A first read takes as many as ``seen`` counts for the destination (a
-    hint), or its share of twice the window.
+    are read further. A first read takes each one's share of twice the window.
     """
     if not heads:
         return []
@@ -317,7 +318,7 @@ def _oldest_due(
 
     share = max(_FIRST_READ, -(-2 * window // len(heads)))
     for destination in account:
-        read_more(destination, None, max(share, seen[destination] + 1))
+        read_more(destination, None, share)
     while True:
         read.sort()
         cut = read[window - 1] if len(read) >= window else None
