@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import ClaimLimits, fair_pick
@@ -68,7 +69,13 @@ def _backlog(conn: sqlite3.Connection, destination: str, account: str, count: in
         "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
         " next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, 0)",
         (
-            (f"evt_{destination}_{n}", account, destination, f"r_{destination}", NOW - 100 + n * step)
+            (
+                f"evt_{destination}_{n}",
+                account,
+                destination,
+                f"r_{destination}",
+                NOW - 100 + n * step,
+            )
             for n in range(count)
         ),
     )
@@ -121,27 +128,41 @@ def _limits(**fields) -> ClaimLimits:
     return ClaimLimits(per_destination=PER_DESTINATION, per_account=PER_ACCOUNT, **fields)
 
 
-def main() -> None:
-    cases = []
-    for backlog in (0, 10_000, 50_000):
-        cases.append((f"saturated {backlog}", backlog, ["storm"], LIGHT, None,
-                      _limits(busy_destinations={"storm": 32}, busy_accounts={"big": 32})))  # fmt: skip
-    for backlog in (10_000, 50_000):
-        cases.append((f"paced {backlog}", backlog, ["storm"], LIGHT, 1000,
-                      _limits(allowances={"storm": 4})))  # fmt: skip
-        cases.append((f"account full {backlog}", backlog, ["storm"], LIGHT, None,
-                      _limits(busy_accounts={"big": PER_ACCOUNT})))  # fmt: skip
-    cases.append(("busy 50000", 50_000, ["storm"], LIGHT, None, _limits()))
-    cases.append(("saturated+busy", 50_000, ["storm", "other"], LIGHT, None,
-                  _limits(busy_destinations={"storm": 32}, busy_accounts={"big": 32})))  # fmt: skip
+class Case(NamedTuple):
+    name: str
+    backlog: int  # due deliveries at each big destination
+    big: list[str]  # "storm" (the one at its cap, paced or of a full account), "other"
+    light: list[str]
+    rate: int | None  # the storm destination's rate limit
+    limits: ClaimLimits
+
+
+def _cases() -> list[Case]:
+    full = _limits(busy_destinations={"storm": 32}, busy_accounts={"big": 32})
+    paced = _limits(allowances={"storm": 4})
+    account_full = _limits(busy_accounts={"big": PER_ACCOUNT})
     many = [f"light{n:03d}" for n in range(500)]
-    cases.append(("many light", 0, [], many, None, _limits()))
+    return [
+        *(Case(f"saturated {n}", n, ["storm"], LIGHT, None, full) for n in (0, 10_000, 50_000)),
+        *(Case(f"paced {n}", n, ["storm"], LIGHT, 1000, paced) for n in (10_000, 50_000)),
+        *(
+            Case(f"account full {n}", n, ["storm"], LIGHT, None, account_full)
+            for n in (10_000, 50_000)
+        ),
+        Case("busy 50000", 50_000, ["storm"], LIGHT, None, _limits()),
+        Case("saturated+busy", 50_000, ["storm", "other"], LIGHT, None, full),
+        Case("many light", 0, [], many, None, _limits()),
+    ]
+
+
+def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gethook-claim-") as folder:
-        for n, (name, backlog, big, light, rate, limits) in enumerate(cases):
-            conn = _build(Path(folder) / f"{n}.db", backlog, big, light, rate)
-            claim, choice, taken = _time(conn, limits)
+        for n, case in enumerate(_cases()):
+            conn = _build(Path(folder) / f"{n}.db", case.backlog, case.big, case.light, case.rate)
+            claim, choice, taken = _time(conn, case.limits)
             print(
-                f"{name:>18}: claim {claim:8.1f} µs, choosing {choice:8.1f} µs ({taken} claimed)",
+                f"{case.name:>18}: claim {claim:8.1f} µs, choosing {choice:8.1f} µs"
+                f" ({taken} claimed)",
                 flush=True,
             )
             conn.close()

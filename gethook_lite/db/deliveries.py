@@ -308,8 +308,8 @@ def _oldest_due(
         if after is None:
             rows = cursor.execute(_DUE_OF_FIRST, (destination, now, size)).fetchall()
         else:
-            rows = cursor.execute(_DUE_OF_NEXT, (destination, now, after[0], after[2], size))
-            rows = rows.fetchall()
+            args = (destination, now, after[0], after[2], size)
+            rows = cursor.execute(_DUE_OF_NEXT, args).fetchall()
         read.extend(rows)
         if len(rows) == size:
             last[destination] = rows[-1]
