@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -225,11 +224,12 @@ WHERE p.destination_id IS NOT NULL
 """
 )
 
-# The due deliveries of the destinations not left out (JSON arrays of those left out and of
-# the full accounts), in no order: each destination's from its own index, so the queue of one
-# left out is never walked. At most ?4 (one more than the window, to tell a full one) are
-# counted, and returned only when fewer: a full window is found otherwise (_oldest_due), and
-# reading them here would be wasted. Always one row at least: (NULL, ..., count) when none.
+# The due deliveries of the destinations not left out ({skipped} and {full}: marks for those
+# left out and for the full accounts), in no order: each destination's from its own
+# index, so the queue of one left out is never walked. At most ?2 (one more than the window,
+# to tell a full one) are counted, and returned only when fewer: a full window is found
+# otherwise (_oldest_due), and reading them here would be wasted. At least one row is
+# returned, (NULL, ..., count) when there are none to return.
 _DUE_ELSEWHERE = (
     _PENDING_DESTINATIONS
     + """,
@@ -240,12 +240,11 @@ due AS MATERIALIZED (
     JOIN deliveries dl INDEXED BY deliveries_due_by_destination
         ON dl.status = 'pending' AND dl.destination_id = p.destination_id
         AND dl.next_attempt_at <= ?1
-    WHERE p.destination_id NOT IN (SELECT value FROM json_each(?2))
-      AND d.account_id NOT IN (SELECT value FROM json_each(?3))
-    LIMIT ?4
+    WHERE p.destination_id NOT IN ({skipped}) AND d.account_id NOT IN ({full})
+    LIMIT ?2
 )
 SELECT due.next_attempt_at, due.destination_id, due.id, due.account_id, total.found
-FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?4
+FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?2
 """
 )
 
@@ -258,10 +257,13 @@ def _window_without(
     destination, id), and the others' heads when it took them to find it (None otherwise)."""
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples: they are sorted as they come
-    rows = cursor.execute(
-        _DUE_ELSEWHERE,
-        (now, json.dumps(sorted(skipped)), json.dumps(sorted(full_accounts)), window + 1),
-    ).fetchall()
+    left_out, full = sorted(skipped), sorted(full_accounts)
+    # Numbered marks: ?1 and ?2 are taken.
+    marks = [f"?{n}" for n in range(3, 3 + len(left_out) + len(full))]
+    sql = _DUE_ELSEWHERE.format(
+        skipped=", ".join(marks[: len(left_out)]), full=", ".join(marks[len(left_out) :])
+    )
+    rows = cursor.execute(sql, [now, window + 1, *left_out, *full]).fetchall()
     if rows[0][4] <= window:  # all of them: the usual case while a destination is full
         found = sorted(row[:4] for row in rows if row[2] is not None)
         return [Candidate(id_, d, account) for _, d, id_, account in found], None
