@@ -86,22 +86,31 @@ def wait_ready(
     raise RuntimeError(f"{url} did not become ready in {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def clean_env() -> dict[str, str]:
+def clean_env(settings: dict[str, str] | None = None) -> dict[str, str]:
     # Defaults, as a user gets them: no GETHOOK_* setting leaks in from the caller's shell,
-    # except those given on purpose with --server-env.
+    # except those given on purpose with --server-env, and a phase's own ``settings``.
     env = {k: v for k, v in os.environ.items() if not k.startswith("GETHOOK_")}
     env.update(SERVER_ENV)
+    env.update(settings or {})
     return env
 
 
 class Gateway:
     """A real ``gethook serve`` on its own data directory and port."""
 
-    def __init__(self, procs: Procs, data_dir: Path, work: Path, name: str) -> None:
+    def __init__(
+        self,
+        procs: Procs,
+        data_dir: Path,
+        work: Path,
+        name: str,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.procs = procs
         self.data_dir = data_dir
         self.work = work
         self.name = name
+        self.settings = settings or {}  # GETHOOK_* variables this gateway runs with
         self.port = 0
         self.process: subprocess.Popen | None = None
         self.log = work / f"{name}.log"
@@ -131,7 +140,7 @@ class Gateway:
             self.process = self.procs.start(
                 [*command, "serve", "--host", "127.0.0.1",
                  "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                cwd=self.work, env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.work, env=clean_env(self.settings), stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         self.startup_seconds = wait_ready(
             f"{self.url}/readyz", self.process, self.log, interval=poll_interval, started=started

@@ -721,7 +721,13 @@ def phase_retry_storm(bench: Bench) -> dict:
     back: how fast the pile drains, ingest latency meanwhile, no retry early, none stranded."""
     plan = bench.plan
     receiver = bench.receiver
-    gateway = Gateway(bench.procs, bench.work / "storm-data", bench.work, "gethook-storm")
+    # The storm measures retries: with the circuit breaker on (the default), the failing
+    # destination's circuit opens and its deliveries are held, not retried, until a probe
+    # succeeds after the receiver is back (README, Delivery control).
+    no_breaker = {"GETHOOK_DELIVERY_CIRCUIT_BREAKER_ENABLED": "false"}
+    gateway = Gateway(
+        bench.procs, bench.work / "storm-data", bench.work, "gethook-storm", settings=no_breaker
+    )
     gateway.start()
     api = create_account(gateway.url)
     policy = {"max_attempts": 50, "backoff": "fixed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from bisect import bisect_left
 from collections.abc import Iterable
 
 import msgspec
@@ -147,10 +148,10 @@ def _due_candidates(
 ) -> list[Candidate | tuple[int, str, str]]:
     """Due deliveries that may be claimed, oldest first, with every due destination in them.
 
-    The oldest ``window`` come from the time-ordered index. When the window is full there is
-    more due work than it shows, possibly at other destinations (a backlog of old deliveries
-    at one would hide them): each destination with due work missing from the window then adds
-    its oldest due delivery, found with one index seek per destination with pending work.
+    The oldest ``window`` come first. When the window is full there is more due work than it
+    shows, possibly at other destinations (a backlog of old deliveries at one would hide
+    them): each destination with due work missing from the window then adds its oldest due
+    delivery, found with one index seek per destination with pending work.
     """
     saturated_destinations = limits.saturated_destinations()
     saturated_accounts = limits.saturated_accounts()
@@ -158,33 +159,48 @@ def _due_candidates(
     # with deliveries they may not take now) and give only what they may take.
     full = set(saturated_destinations)
     paced = [d for d in limits.paced_destinations() if d not in full]
-    skipped_destinations = saturated_destinations + paced
-    exclusion = ""
-    if skipped_destinations:
-        exclusion += f" AND destination_id NOT IN ({_marks(skipped_destinations)})"
-    if saturated_accounts:
-        exclusion += f" AND account_id NOT IN ({_marks(saturated_accounts)})"
-    rows = conn.execute(
-        "SELECT id, destination_id, account_id FROM deliveries WHERE status = 'pending'"
-        " AND next_attempt_at <= ?" + exclusion + " ORDER BY next_attempt_at LIMIT ?",
-        [now, *skipped_destinations, *saturated_accounts, window],
-    ).fetchall()
-    candidates: list[Candidate | tuple[int, str, str]] = list(rows)
+    skipped = set(saturated_destinations).union(paced)
+    full_accounts = set(saturated_accounts)
+    heads: list[Candidate] | None = None
+    rows: list[Candidate | tuple[int, str, str]]
+    if skipped or full_accounts:
+        # The time-ordered index would walk every due delivery of the destinations left out
+        # to skip them (a full destination's backlog: milliseconds per claim); the others'
+        # are read from the per-destination index instead.
+        found, heads = _window_without(conn, now, window, skipped, full_accounts)
+        rows = list(found)
+    else:
+        rows = conn.execute(
+            "SELECT id, destination_id, account_id FROM deliveries WHERE status = 'pending'"
+            " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, window),
+        ).fetchall()
+    candidates = list(rows)
     if paced:
-        candidates += paced_candidates(conn, now, limits, paced, set(saturated_accounts))
+        candidates += paced_candidates(conn, now, limits, paced, full_accounts)
     if len(rows) < window:
         return candidates
-    skipped = {row[1] for row in rows}.union(skipped_destinations)
-    full_accounts = set(saturated_accounts)
-    for delivery_id, destination, account in conn.execute(_DUE_HEADS, (now,)):
-        if delivery_id is not None and destination not in skipped and account not in full_accounts:
-            candidates.append(Candidate(delivery_id, destination, account))
+    if heads is None:
+        heads = _due_heads(conn, now, skipped, full_accounts)
+    in_window = {row[1] for row in rows}
+    candidates += [head for head in heads if head.destination_id not in in_window]
     return candidates
 
 
-# Every destination with pending work (a skip scan: one index seek each, however long its
-# queue) and its oldest due delivery, NULL when none is due yet.
-_DUE_HEADS = """
+def _due_heads(
+    conn: sqlite3.Connection, now: float, skipped: set[str], full_accounts: set[str]
+) -> list[Candidate]:
+    """Each destination's oldest due delivery (by destination id), but for the ``skipped``
+    destinations and those of the ``full_accounts``."""
+    return [
+        Candidate(delivery_id, destination, account)
+        for delivery_id, destination, account in conn.execute(_DUE_HEADS, (now,))
+        if delivery_id is not None and destination not in skipped and account not in full_accounts
+    ]
+
+
+# Every destination with pending work: a skip scan, one index seek each, however long its queue.
+_PENDING_DESTINATIONS = """
 WITH RECURSIVE pending_destinations(destination_id) AS (
     SELECT min(destination_id) FROM deliveries WHERE status = 'pending'
     UNION ALL
@@ -192,6 +208,12 @@ WITH RECURSIVE pending_destinations(destination_id) AS (
             WHERE status = 'pending' AND destination_id > p.destination_id)
     FROM pending_destinations p WHERE p.destination_id IS NOT NULL
 )
+"""
+
+# Every destination with pending work and its oldest due delivery, NULL when none is due yet.
+_DUE_HEADS = (
+    _PENDING_DESTINATIONS
+    + """
 SELECT (SELECT dl.id FROM deliveries dl
         WHERE dl.status = 'pending' AND dl.destination_id = p.destination_id
           AND dl.next_attempt_at <= ?1
@@ -200,6 +222,115 @@ SELECT (SELECT dl.id FROM deliveries dl
 FROM pending_destinations p JOIN destinations d ON d.id = p.destination_id
 WHERE p.destination_id IS NOT NULL
 """
+)
+
+# The due deliveries of the destinations not left out ({skipped} and {full}: marks for those
+# left out and for the full accounts), in no order: each destination's from its own
+# index, so the queue of one left out is never walked. At most ?2 (one more than the window,
+# to tell a full one) are counted, and returned only when fewer: a full window is found
+# otherwise (_oldest_due), and reading them here would be wasted. At least one row is
+# returned, (NULL, ..., count) when there are none to return.
+_DUE_ELSEWHERE = (
+    _PENDING_DESTINATIONS
+    + """,
+due AS MATERIALIZED (
+    SELECT dl.next_attempt_at, dl.destination_id, dl.id, d.account_id
+    FROM pending_destinations p
+    JOIN destinations d ON d.id = p.destination_id
+    JOIN deliveries dl INDEXED BY deliveries_due_by_destination
+        ON dl.status = 'pending' AND dl.destination_id = p.destination_id
+        AND dl.next_attempt_at <= ?1
+    WHERE p.destination_id NOT IN ({skipped}) AND d.account_id NOT IN ({full})
+    LIMIT ?2
+)
+SELECT due.next_attempt_at, due.destination_id, due.id, due.account_id, total.found
+FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?2
+"""
+)
+
+
+def _window_without(
+    conn: sqlite3.Connection, now: float, window: int, skipped: set[str], full_accounts: set[str]
+) -> tuple[list[Candidate], list[Candidate] | None]:
+    """The claim's window when some destinations or accounts are left out: the oldest
+    ``window`` due deliveries of the others, in the time-ordered index's order (due time,
+    destination, id), and the others' heads when it took them to find it (None otherwise)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: they are sorted as they come
+    left_out, full = sorted(skipped), sorted(full_accounts)
+    # Numbered marks: ?1 and ?2 are taken.
+    marks = [f"?{n}" for n in range(3, 3 + len(left_out) + len(full))]
+    sql = _DUE_ELSEWHERE.format(
+        skipped=", ".join(marks[: len(left_out)]), full=", ".join(marks[len(left_out) :])
+    )
+    rows = cursor.execute(sql, [now, window + 1, *left_out, *full]).fetchall()
+    if rows[0][4] <= window:  # all of them: the usual case while a destination is full
+        found = sorted(row[:4] for row in rows if row[2] is not None)
+        return [Candidate(id_, d, account) for _, d, id_, account in found], None
+    # More than the window: merge each destination's oldest.
+    heads = _due_heads(conn, now, skipped, full_accounts)
+    return _oldest_due(cursor, now, window, heads), heads
+
+
+# A destination's due deliveries in the order of the time-ordered index (due time, then id),
+# from its own index: after a given one (the previous read's last), a few at a time.
+_DUE_OF = (
+    "SELECT next_attempt_at, destination_id, id FROM deliveries WHERE status = 'pending'"
+    " AND destination_id = ? AND next_attempt_at <= ?"
+)
+_DUE_OF_FIRST = _DUE_OF + " ORDER BY next_attempt_at, id LIMIT ?"
+_DUE_OF_NEXT = _DUE_OF + " AND (next_attempt_at, id) > (?, ?) ORDER BY next_attempt_at, id LIMIT ?"
+
+# A destination's first read is at least this many deliveries.
+_FIRST_READ = 4
+
+
+def _oldest_due(
+    cursor: sqlite3.Cursor,
+    now: float,
+    window: int,
+    heads: list[Candidate],
+) -> list[Candidate]:
+    """The ``window`` oldest due deliveries of the destinations of ``heads``, in the order of
+    the time-ordered index (due time, destination, id): the rows its scan would give if the
+    other destinations were not in it.
+
+    Each destination's are read from its own index and merged, so the queue of a destination
+    left out is never walked. The oldest ``window`` read are the oldest of all once every
+    destination that may have more is read past them; until then those read short of them
+    are read further. A first read takes each one's share of twice the window.
+    """
+    if not heads:
+        return []
+    account = {head.destination_id: head.account_id for head in heads}
+    read: list[tuple[float, str, int]] = []  # (due time, destination, id)
+    last: dict[str, tuple[float, str, int]] = {}  # the last read of those that may have more
+
+    def read_more(destination: str, after: tuple[float, str, int] | None, size: int) -> None:
+        if after is None:
+            rows = cursor.execute(_DUE_OF_FIRST, (destination, now, size)).fetchall()
+        else:
+            args = (destination, now, after[0], after[2], size)
+            rows = cursor.execute(_DUE_OF_NEXT, args).fetchall()
+        read.extend(rows)
+        if len(rows) == size:
+            last[destination] = rows[-1]
+        else:
+            last.pop(destination, None)
+
+    share = max(_FIRST_READ, -(-2 * window // len(heads)))
+    for destination in account:
+        read_more(destination, None, share)
+    while True:
+        read.sort()
+        cut = read[window - 1] if len(read) >= window else None
+        behind = [row for row in last.values() if cut is None or row < cut]
+        if not behind:
+            return [Candidate(id_, d, account[d]) for _, d, id_ in read[:window]]
+        # No more of a destination's deliveries can be in the window than follow its last.
+        sizes = [max(_FIRST_READ, window - bisect_left(read, row)) for row in behind]
+        for row, size in zip(behind, sizes, strict=True):
+            read_more(row[1], row, size)
 
 
 def _marks(values: list) -> str:
