@@ -188,7 +188,7 @@ def _bad_endpoint_rows(bad: dict) -> list[Row]:
          f"all healthy {_ms(p99['all_healthy'])} (p50 {_ms(p50['all_healthy'])})",
          f"x{ratio} {bad['p99_ratios']}" if ratio is not None else "-", "<= 2x",
          _verdict(ratio is not None and ratio <= 2)),
-        ("Bad endpoint: healthy ones all delivered, bad one timed out",
+        ("Bad endpoint: healthy ones all delivered, bad one timed out (or held)",
          f"bad {bad['bad_destination_attempts']}", "", "", "",
          _verdict(bad["complete"] and bad["bad_really_hung"])),
     ]  # fmt: skip

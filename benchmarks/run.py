@@ -891,11 +891,13 @@ def phase_bad_endpoint(bench: Bench) -> dict:
                 # Before the release: the bad one's attempts for this run's events.
                 outcomes = source_outcomes(db, wired["source_id"], event_ids)
                 attempts = outcomes.get(bad_destination, {}).get("attempts", {})
-                run["bad_destination_attempts"] = attempts
-                # It really hung: its attempts timed out and none succeeded while held.
-                run["bad_really_hung"] = attempts.get("timeout", 0) > 0 and not attempts.get(
-                    "success"
-                )
+                held = outcomes.get(bad_destination, {}).get("deliveries", {}).get("held", 0)
+                run["bad_destination_attempts"] = {**attempts, "held": held} if held else attempts
+                # It really hung: its attempts timed out, or its circuit (opened by earlier
+                # timeouts) held its deliveries, and none succeeded while the receiver hung.
+                run["bad_really_hung"] = (
+                    attempts.get("timeout", 0) > 0 or held > 0
+                ) and not attempts.get("success")
                 receiver.control("release")
                 settle_bad_destination(db, bad_destination)
             runs[label].append(run)
