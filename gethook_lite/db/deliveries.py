@@ -23,7 +23,6 @@ __all__ = [
     "cancel_open_deliveries",
     "cancel_superseded_deliveries",
     "claim_due",
-    "next_due_at",
     "queue_depth",
     "reclaim_expired_leases",
     "record_attempt",
@@ -525,14 +524,6 @@ def shift_schedule(conn: sqlite3.Connection, seconds: float) -> int:
         (seconds,),
     )
     return moved
-
-
-def next_due_at(conn: sqlite3.Connection) -> float | None:
-    """When the earliest pending delivery falls due (None when nothing is pending)."""
-    row = conn.execute(
-        "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'"
-    ).fetchone()
-    return row[0]
 
 
 def queue_depth(conn: sqlite3.Connection, now: float) -> dict[str, int]:
