@@ -9,7 +9,15 @@ import time
 
 import pytest
 
-from tests.support.api import drain, event_detail, ingest, make_route, make_source
+from tests.support.api import (
+    create_destination,
+    create_route,
+    drain,
+    event_detail,
+    ingest,
+    make_route,
+    make_source,
+)
 from tests.support.bulk_retries import (
     NO_RETRIES,
     create_job,
@@ -31,25 +39,11 @@ RETRY_1S = {
 RETRY_60S = {**RETRY_1S, "initial_interval_seconds": 60, "max_interval_seconds": 60}
 
 
-def destination(client, auth, url, **fields) -> dict:
-    answer = client.post("/v1/destinations", json={"name": "d", "url": url, **fields}, headers=auth)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["data"]
+destination = create_destination
 
 
 def route(client, auth, destination_id, source_id, retry_policy=None, **fields) -> dict:
-    answer = client.post(
-        "/v1/routes",
-        json={
-            "destination_id": destination_id,
-            "source_id": source_id,
-            "retry_policy": retry_policy or RETRY_1S,
-            **fields,
-        },
-        headers=auth,
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()["data"]
+    return create_route(client, auth, destination_id, source_id, retry_policy or RETRY_1S, **fields)
 
 
 def control(client, auth, destination_id: str, action: str) -> dict:

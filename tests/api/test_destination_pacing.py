@@ -7,7 +7,14 @@ import itertools
 
 import pytest
 
-from tests.support.api import drain, event_detail, ingest, make_source
+from tests.support.api import (
+    create_destination,
+    create_route,
+    drain,
+    event_detail,
+    ingest,
+    make_source,
+)
 from tests.support.receiver import Receiver, Reply
 
 # Jitter only shortens a wait at the cap: every retry falls due 0.8 to 1 s later.
@@ -19,25 +26,11 @@ RETRY_1S = {
 }
 
 
-def destination(client, auth, url="http://127.0.0.1:9/x", **fields) -> dict:
-    answer = client.post("/v1/destinations", json={"name": "d", "url": url, **fields}, headers=auth)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["data"]
+destination = create_destination
 
 
 def route(client, auth, destination_id, source_id, retry_policy=None, **fields) -> dict:
-    answer = client.post(
-        "/v1/routes",
-        json={
-            "destination_id": destination_id,
-            "source_id": source_id,
-            "retry_policy": retry_policy or RETRY_1S,
-            **fields,
-        },
-        headers=auth,
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()["data"]
+    return create_route(client, auth, destination_id, source_id, retry_policy or RETRY_1S, **fields)
 
 
 def bodies(receiver: Receiver) -> list[bytes]:

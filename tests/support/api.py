@@ -45,3 +45,26 @@ def register_domain(client, auth, domain: str = "hooks.example.com", **body) -> 
     answer = client.post("/v1/custom-domains", json={"domain": domain, **body}, headers=auth)
     assert answer.status_code == 201, answer.text
     return answer.json()["data"]
+
+
+def create_destination(client, auth, url: str = "http://127.0.0.1:9/x", **fields) -> dict:
+    answer = client.post("/v1/destinations", json={"name": "d", "url": url, **fields}, headers=auth)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["data"]
+
+
+def create_route(
+    client, auth, destination_id: str, source_id: str | None, retry_policy: dict, **fields
+) -> dict:
+    answer = client.post(
+        "/v1/routes",
+        json={
+            "destination_id": destination_id,
+            "source_id": source_id,
+            "retry_policy": retry_policy,
+            **fields,
+        },
+        headers=auth,
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["data"]
