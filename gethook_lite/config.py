@@ -365,6 +365,9 @@ class LiveSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Messages one stream subscriber may have waiting; a reader further behind is
     # disconnected (it resumes by cursor) so that it never holds memory or slows ingest.
     subscriber_buffer: int = 1000
+    # Live readers (streams and GET /v1/events/wait long polls) one account may have open at
+    # once; one more is refused (429), so no account can hold every connection and buffer.
+    max_subscribers_per_account: int = 50
     # The feed reads new changes when a write wakes it, and at least this often.
     poll_seconds: float = 1.0
     # Requests refused by verification kept per source (the most recent), and the bytes of
@@ -378,6 +381,11 @@ class LiveSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         )
         _require(
             1 <= self.subscriber_buffer <= 1_000_000, "live.subscriber_buffer", "must be 1..1000000"
+        )
+        _require(
+            1 <= self.max_subscribers_per_account <= 100_000,
+            "live.max_subscribers_per_account",
+            "must be 1..100000",
         )
         _require(0.01 <= self.poll_seconds <= 60, "live.poll_seconds", "must be 0.01..60")
         _require(

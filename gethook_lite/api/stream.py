@@ -25,6 +25,7 @@ from gethook_lite.domain.rejected_requests import list_rejected_requests
 from gethook_lite.domain.stream import (
     KINDS,
     StreamMessage,
+    check_reader_room,
     parse_cursor,
     parse_stream_filters,
     present_rejected,
@@ -96,6 +97,7 @@ async def event_stream(
     """The account's changes as Server-Sent Events: replayed after the cursor, then live."""
     filters = parse_stream_filters(source_id, destination_id, direction, event_type, status)
     cursor = parse_cursor(request.headers.get("last-event-id"), after)
+    check_reader_room(ctx, caller.account_id)
     return sse_response(stream_messages(ctx, caller.account_id, filters, cursor))
 
 

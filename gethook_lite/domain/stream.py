@@ -31,6 +31,7 @@ __all__ = [
     "StreamFilters",
     "StreamMessage",
     "build_messages",
+    "check_reader_room",
     "parse_cursor",
     "parse_stream_filters",
     "present_rejected",
@@ -228,6 +229,13 @@ async def _replay(
             yield message
         if read < STREAM_PAGE:
             return
+
+
+def check_reader_room(ctx: Context, account_id: str) -> None:
+    """Refuse (429) a new stream before its answer starts when the account has its cap of
+    live readers open (the feed checks again when the reader joins)."""
+    if ctx.change_feed is not None:
+        ctx.change_feed.check_room(account_id)
 
 
 async def stream_messages(

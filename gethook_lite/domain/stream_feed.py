@@ -20,11 +20,14 @@ from gethook_lite.constants import STREAM_FEED_COALESCE_SECONDS, STREAM_PAGE
 from gethook_lite.db import Database, StorageError
 from gethook_lite.db import changes as store
 from gethook_lite.domain.stream import Change, StreamFilters, StreamMessage, build_messages
+from gethook_lite.errors import TooManyRequests
 
 __all__ = ["ChangeFeed", "Subscription"]
 
 log = logging.getLogger(__name__)
 
+# A refused reader is asked to wait this long (readers come and go in seconds).
+_ROOM_RETRY_SECONDS = 5
 TOO_SLOW = "disconnected: this reader fell too far behind; reconnect with Last-Event-ID"
 STOPPING = "disconnected: the server is stopping; reconnect with Last-Event-ID"
 
@@ -105,7 +108,19 @@ class ChangeFeed:
         """New changes may be committed: read them soon (cheap; many pokes make one read)."""
         self._wake.set()
 
+    def check_room(self, account_id: str) -> None:
+        """Refuse (429) a new reader of an account that has ``live.max_subscribers_per_account``
+        open: every reader holds a connection and a buffer."""
+        cap = self._settings.max_subscribers_per_account
+        if len(self._by_account.get(account_id, ())) >= cap:
+            raise TooManyRequests(
+                f"this account already has {cap} live readers open (event streams and waits);"
+                " close one or try again shortly",
+                _ROOM_RETRY_SECONDS,
+            )
+
     async def subscribe(self, account_id: str, filters: StreamFilters) -> Subscription:
+        self.check_room(account_id)
         async with self._lock:
             if self._position is None:
                 self._position = await self._db.read(store.latest_seq)

@@ -13,7 +13,12 @@ from litestar.params import Parameter
 
 from gethook_lite.api.common import Ctx
 from gethook_lite.api.stream import MAX_FILTER_LENGTH, sse_response
-from gethook_lite.domain.stream import parse_cursor, parse_stream_filters, stream_messages
+from gethook_lite.domain.stream import (
+    check_reader_room,
+    parse_cursor,
+    parse_stream_filters,
+    stream_messages,
+)
 from gethook_lite.web.guard import page_session
 
 __all__ = ["LIVE_EVENTS_PATH", "live_events"]
@@ -36,4 +41,5 @@ async def live_events(
     session = await page_session(request, ctx)
     filters = parse_stream_filters(source_id, destination_id, direction, None, None)
     cursor = parse_cursor(request.headers.get("last-event-id"), None)
+    check_reader_room(ctx, session.caller.account_id)
     return sse_response(stream_messages(ctx, session.caller.account_id, filters, cursor))

@@ -299,3 +299,34 @@ def test_heartbeats_keep_a_quiet_stream_open_and_stopping_ends_it_at_once(tmp_pa
             assert time.monotonic() - started < 5
     finally:
         server.stop()
+
+
+def test_one_account_cannot_hold_more_than_its_share_of_live_readers(tmp_path):
+    server = start_server(tmp_path, max_subscribers_per_account="2")
+    try:
+        key, other_key = new_account(server), new_account(server, "other")
+        with server.client(key) as api, server.client(other_key) as other:
+            api.timeout = other.timeout = httpx.Timeout(10.0)
+            with api.stream("GET", "/v1/events/stream") as first:
+                assert first.status_code == 200
+                # A long poll is a live reader too: it holds the second place while it waits.
+                waiting = threading.Thread(
+                    target=api.get, args=("/v1/events/wait",), kwargs={"params": {"timeout": 3}}
+                )
+                waiting.start()
+                time.sleep(0.5)
+                refused = api.get("/v1/events/stream")
+                assert refused.status_code == 429
+                assert "2 live readers" in refused.json()["error"]
+                assert refused.headers["retry-after"] == "5"
+                refused = api.get("/v1/events/wait", params={"timeout": 1})
+                assert refused.status_code == 429
+                # Another account is not held back by this one's readers.
+                with other.stream("GET", "/v1/events/stream") as theirs:
+                    assert theirs.status_code == 200
+                waiting.join()
+            # A reader that left frees its place.
+            with api.stream("GET", "/v1/events/stream") as again:
+                assert again.status_code == 200
+    finally:
+        server.stop()
