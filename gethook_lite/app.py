@@ -101,13 +101,19 @@ async def _open_database(settings: Settings) -> Database:
         data_dir / DATABASE_FILE,
         synchronous=settings.storage.synchronous.upper(),
         busy_timeout_ms=settings.storage.busy_timeout_ms,
+        url=settings.storage.url,
     )
     try:
         await db.open()
     except SchemaTooNew as exc:
         # Nothing was changed: the check runs before any migration.
-        raise StartupError(f"{db.path}: {exc}") from None
+        raise StartupError(f"{db.where}: {exc}") from None
     except StorageError as exc:
+        if db.url:
+            raise StartupError(
+                f"storage.url: cannot open {db.where} ({exc.__cause__ or exc}); check that the"
+                " server is up and the database exists"
+            ) from None
         raise StartupError(
             f"storage.data_dir: cannot open {db.path} ({exc.__cause__ or exc}); check that the"
             " directory and the file are writable by this user"
@@ -134,7 +140,7 @@ async def _secret_box(settings: Settings, db: Database) -> SecretBox:
             else str(settings.data_dir / KEY_FILE)
         )
         raise StartupError(
-            f"{where}: this key does not open the secrets in {db.path}; use the secret.key"
+            f"{where}: this key does not open the secrets in {db.where}; use the secret.key"
             " (or storage.encryption_key) that was backed up with this database"
         )
     if await db.read(get_meta, KEY_CHECK) is None:

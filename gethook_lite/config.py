@@ -119,8 +119,15 @@ class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # How long a write waits for another process's lock on the database file before giving up
     # (ingest then answers 503).
     busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+    # Empty: SQLite in data_dir. A postgresql:// URL: that PostgreSQL database (issue 19).
+    url: str = ""
 
     def validate(self) -> None:
+        _require(
+            not self.url or self.url.startswith(("postgresql://", "postgres://")),
+            "storage.url",
+            "must be empty (SQLite in storage.data_dir) or a postgresql:// URL",
+        )
         _require(
             self.synchronous in ("full", "normal"), "storage.synchronous", "must be full or normal"
         )

@@ -12,6 +12,7 @@ from gethook_lite.app import Instance, create_app, serve_instance
 from gethook_lite.clock import FakeClock
 from gethook_lite.config import Settings, load_settings
 from gethook_lite.secrets_box import PasswordHashing
+from tests.support import postgres
 from tests.support.dns import FakeResolver
 
 # Argon2 at its cheapest: the suite hashes many passwords and tests behaviour, not cost.
@@ -83,3 +84,25 @@ def account(client) -> tuple[str, str]:
 @pytest.fixture
 def auth(account) -> dict[str, str]:
     return bearer(account[1])
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a new PostgreSQL database holding the newest schema, dropped afterwards
+    (skips without a server, fails under GETHOOK_REQUIRE_POSTGRES=1)."""
+    with postgres.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_conn(pg_url):
+    """A connection (``db.postgres.PgConnection``) to a fresh migrated database."""
+    from gethook_lite.db.postgres import connect_postgres
+
+    conn = connect_postgres(pg_url)
+    yield conn
+    conn.close()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    postgres.drop_templates()

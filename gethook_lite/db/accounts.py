@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
@@ -22,27 +21,27 @@ __all__ = [
 _KEY_COLUMNS = "id, account_id, user_id, name, role, key_prefix, created_at, revoked_at"
 
 
-def insert_account(conn: sqlite3.Connection, account: Row) -> Row:
+def insert_account(conn: Connection, account: Row) -> Row:
     return insert(conn, "accounts", account)
 
 
-def get_account(conn: sqlite3.Connection, account_id: str) -> Row | None:
+def get_account(conn: Connection, account_id: str) -> Row | None:
     return one_row(conn.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)))
 
 
-def find_account_by_email(conn: sqlite3.Connection, email: str) -> Row | None:
+def find_account_by_email(conn: Connection, email: str) -> Row | None:
     return one_row(conn.execute("SELECT * FROM accounts WHERE email = ?", (email,)))
 
 
-def email_taken(conn: sqlite3.Connection, email: str) -> bool:
+def email_taken(conn: Connection, email: str) -> bool:
     return conn.execute("SELECT 1 FROM accounts WHERE email = ?", (email,)).fetchone() is not None
 
 
-def insert_api_key(conn: sqlite3.Connection, key: Row) -> Row:
+def insert_api_key(conn: Connection, key: Row) -> Row:
     return insert(conn, "api_keys", key)
 
 
-def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
+def find_key_by_hash(conn: Connection, key_hash: str) -> Row | None:
     """The key (with its hash, for a constant-time re-check) whose hash is ``key_hash``."""
     return one_row(
         conn.execute(
@@ -51,7 +50,7 @@ def find_key_by_hash(conn: sqlite3.Connection, key_hash: str) -> Row | None:
     )
 
 
-def list_api_keys(conn: sqlite3.Connection, account_id: str) -> list[Row]:
+def list_api_keys(conn: Connection, account_id: str) -> list[Row]:
     return all_rows(
         conn.execute(
             f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE account_id = ? ORDER BY id", (account_id,)
@@ -59,7 +58,7 @@ def list_api_keys(conn: sqlite3.Connection, account_id: str) -> list[Row]:
     )
 
 
-def revoke_api_key(conn: sqlite3.Connection, account_id: str, key_id: str, now: float) -> bool:
+def revoke_api_key(conn: Connection, account_id: str, key_id: str, now: float) -> bool:
     """Revoke a key of the account; False when there is no such key (or another account's)."""
     cursor = conn.execute(
         "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE account_id = ? AND id = ?",
@@ -68,7 +67,7 @@ def revoke_api_key(conn: sqlite3.Connection, account_id: str, key_id: str, now: 
     return cursor.rowcount > 0
 
 
-def list_accounts(conn: sqlite3.Connection) -> list[Row]:
+def list_accounts(conn: Connection) -> list[Row]:
     """Every account with its count of active keys, oldest first (for operators)."""
     return all_rows(
         conn.execute(
@@ -80,6 +79,6 @@ def list_accounts(conn: sqlite3.Connection) -> list[Row]:
     )
 
 
-def find_api_key(conn: sqlite3.Connection, key_id: str) -> Row | None:
+def find_api_key(conn: Connection, key_id: str) -> Row | None:
     """A key by its id, whatever its account (for operators)."""
     return one_row(conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)))

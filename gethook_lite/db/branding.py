@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
@@ -28,12 +27,12 @@ BRAND_FIELDS = ("company_name", "logo_url", "primary_color", "support_email", "d
 # -- brand settings --------------------------------------------------------------------------
 
 
-def get_brand_settings(conn: sqlite3.Connection, account_id: str) -> Row | None:
+def get_brand_settings(conn: Connection, account_id: str) -> Row | None:
     return one_row(conn.execute("SELECT * FROM brand_settings WHERE account_id = ?", (account_id,)))
 
 
 def upsert_brand_settings(
-    conn: sqlite3.Connection, account_id: str, new_id: str, changes: Row, now: float
+    conn: Connection, account_id: str, new_id: str, changes: Row, now: float
 ) -> Row:
     """Create the account's settings or overwrite only the ``changes`` columns; return the row."""
     unknown = set(changes) - set(BRAND_FIELDS)
@@ -58,7 +57,7 @@ def upsert_brand_settings(
 # -- custom domains --------------------------------------------------------------------------
 
 
-def find_verified_domain(conn: sqlite3.Connection, domain: str) -> Row | None:
+def find_verified_domain(conn: Connection, domain: str) -> Row | None:
     """The verified registration of a hostname (its owner's), whichever account made it."""
     return one_row(
         conn.execute(
@@ -67,7 +66,7 @@ def find_verified_domain(conn: sqlite3.Connection, domain: str) -> Row | None:
     )
 
 
-def find_account_claim(conn: sqlite3.Connection, account_id: str, domain: str) -> Row | None:
+def find_account_claim(conn: Connection, account_id: str, domain: str) -> Row | None:
     """The account's own registration of a hostname, pending or verified."""
     return one_row(
         conn.execute(
@@ -76,11 +75,11 @@ def find_account_claim(conn: sqlite3.Connection, account_id: str, domain: str) -
     )
 
 
-def insert_custom_domain(conn: sqlite3.Connection, row: Row) -> Row:
+def insert_custom_domain(conn: Connection, row: Row) -> Row:
     return insert(conn, "custom_domains", row)
 
 
-def get_custom_domain(conn: sqlite3.Connection, account_id: str, domain_id: str) -> Row | None:
+def get_custom_domain(conn: Connection, account_id: str, domain_id: str) -> Row | None:
     return one_row(
         conn.execute(
             "SELECT * FROM custom_domains WHERE account_id = ? AND id = ?", (account_id, domain_id)
@@ -88,13 +87,13 @@ def get_custom_domain(conn: sqlite3.Connection, account_id: str, domain_id: str)
     )
 
 
-def list_custom_domains(conn: sqlite3.Connection, account_id: str) -> list[Row]:
+def list_custom_domains(conn: Connection, account_id: str) -> list[Row]:
     return all_rows(
         conn.execute("SELECT * FROM custom_domains WHERE account_id = ? ORDER BY id", (account_id,))
     )
 
 
-def list_custom_domain_names(conn: sqlite3.Connection) -> list[str]:
+def list_custom_domain_names(conn: Connection) -> list[str]:
     """Every verified hostname, of every account (the ingest host check caches these).
 
     Pending claims are nobody's yet: they must not change how a host is routed.
@@ -106,7 +105,7 @@ def list_custom_domain_names(conn: sqlite3.Connection) -> list[str]:
 
 
 def mark_custom_domain_verified(
-    conn: sqlite3.Connection, account_id: str, domain_id: str, tls_status: str, now: float
+    conn: Connection, account_id: str, domain_id: str, tls_status: str, now: float
 ) -> Row | None:
     """Record a successful ownership check; the row as it is now, or None when not found."""
     conn.execute(
@@ -117,7 +116,7 @@ def mark_custom_domain_verified(
     return get_custom_domain(conn, account_id, domain_id)
 
 
-def delete_custom_domain(conn: sqlite3.Connection, account_id: str, domain_id: str) -> bool:
+def delete_custom_domain(conn: Connection, account_id: str, domain_id: str) -> bool:
     """Remove a registration; its sources fall back to the base URL (ON DELETE SET NULL)."""
     cursor = conn.execute(
         "DELETE FROM custom_domains WHERE account_id = ? AND id = ?", (account_id, domain_id)
@@ -125,7 +124,7 @@ def delete_custom_domain(conn: sqlite3.Connection, account_id: str, domain_id: s
     return cursor.rowcount > 0
 
 
-def delete_expired_claims(conn: sqlite3.Connection, cutoff: float, limit: int) -> int:
+def delete_expired_claims(conn: Connection, cutoff: float, limit: int) -> int:
     """Delete up to ``limit`` pending claims registered before ``cutoff``; the count."""
     cursor = conn.execute(
         "DELETE FROM custom_domains WHERE id IN ("

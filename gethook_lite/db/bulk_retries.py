@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
 
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
@@ -59,11 +59,11 @@ class Candidate:
     destination_ids: frozenset[str]
 
 
-def insert_job(conn: sqlite3.Connection, job: Row) -> Row:
+def insert_job(conn: Connection, job: Row) -> Row:
     return insert(conn, "bulk_retries", job)
 
 
-def active_count(conn: sqlite3.Connection, account_id: str) -> int:
+def active_count(conn: Connection, account_id: str) -> int:
     """Jobs of the account queued or running."""
     return conn.execute(
         "SELECT count(*) FROM bulk_retries WHERE account_id = ?"
@@ -72,7 +72,7 @@ def active_count(conn: sqlite3.Connection, account_id: str) -> int:
     ).fetchone()[0]
 
 
-def get_job(conn: sqlite3.Connection, account_id: str, job_id: str) -> Row | None:
+def get_job(conn: Connection, account_id: str, job_id: str) -> Row | None:
     return one_row(
         conn.execute(
             "SELECT * FROM bulk_retries WHERE account_id = ? AND id = ?", (account_id, job_id)
@@ -80,7 +80,7 @@ def get_job(conn: sqlite3.Connection, account_id: str, job_id: str) -> Row | Non
     )
 
 
-def list_jobs(conn: sqlite3.Connection, account_id: str, limit: int, offset: int) -> list[Row]:
+def list_jobs(conn: Connection, account_id: str, limit: int, offset: int) -> list[Row]:
     """The account's jobs, newest first (ids are time-ordered)."""
     return all_rows(
         conn.execute(
@@ -90,12 +90,12 @@ def list_jobs(conn: sqlite3.Connection, account_id: str, limit: int, offset: int
     )
 
 
-def job_status(conn: sqlite3.Connection, job_id: str) -> str | None:
+def job_status(conn: Connection, job_id: str) -> str | None:
     row = conn.execute("SELECT status FROM bulk_retries WHERE id = ?", (job_id,)).fetchone()
     return row[0] if row else None
 
 
-def cancel_job(conn: sqlite3.Connection, account_id: str, job_id: str, now: float) -> Row | None:
+def cancel_job(conn: Connection, account_id: str, job_id: str, now: float) -> Row | None:
     """Cancel a queued or running job (a finished one stays as it ended); the job, or None
     when the account has no such job."""
     conn.execute(
@@ -106,14 +106,14 @@ def cancel_job(conn: sqlite3.Connection, account_id: str, job_id: str, now: floa
     return get_job(conn, account_id, job_id)
 
 
-def active_jobs(conn: sqlite3.Connection) -> list[Row]:
+def active_jobs(conn: Connection) -> list[Row]:
     """Every queued or running job, oldest first."""
     return all_rows(
         conn.execute("SELECT * FROM bulk_retries WHERE status IN ('queued', 'running') ORDER BY id")
     )
 
 
-def start_job(conn: sqlite3.Connection, job_id: str, now: float) -> bool:
+def start_job(conn: Connection, job_id: str, now: float) -> bool:
     """Mark a queued job running; False when it is no longer queued (cancelled meanwhile)."""
     return bool(
         conn.execute(
@@ -125,7 +125,7 @@ def start_job(conn: sqlite3.Connection, job_id: str, now: float) -> bool:
 
 
 def record_page(
-    conn: sqlite3.Connection,
+    conn: Connection,
     job_id: str,
     *,
     cursor: str,
@@ -151,7 +151,7 @@ def record_page(
     )
 
 
-def fail_job(conn: sqlite3.Connection, job_id: str, error: str, now: float) -> None:
+def fail_job(conn: Connection, job_id: str, error: str, now: float) -> None:
     conn.execute(
         "UPDATE bulk_retries SET status = 'failed', error = ?, finished_at = ?"
         " WHERE id = ? AND status IN ('queued', 'running')",
@@ -159,7 +159,7 @@ def fail_job(conn: sqlite3.Connection, job_id: str, error: str, now: float) -> N
     )
 
 
-def resync_done(conn: sqlite3.Connection) -> int:
+def resync_done(conn: Connection) -> int:
     """At start: a running job's ``done`` becomes the number of replays naming it. A process
     that died mid-page committed replays the job's counts do not include yet (each replay
     commits alone); the page is worked through again, and those replays no longer match."""
@@ -170,12 +170,12 @@ def resync_done(conn: sqlite3.Connection) -> int:
     ).rowcount
 
 
-def mark_bulk_retry(conn: sqlite3.Connection, event_id: str, job_id: str) -> None:
+def mark_bulk_retry(conn: Connection, event_id: str, job_id: str) -> None:
     """Name the job that made a replay (in the replay's own transaction)."""
     conn.execute("UPDATE events SET bulk_retry_id = ? WHERE id = ?", (job_id, event_id))
 
 
-def outstanding_replays(conn: sqlite3.Connection, job_id: str) -> int:
+def outstanding_replays(conn: Connection, job_id: str) -> int:
     """The job's replays not yet delivered, dead-lettered or otherwise finished."""
     marks = ", ".join("?" for _ in _FINAL_EVENT_STATUSES)
     return conn.execute(
@@ -185,7 +185,7 @@ def outstanding_replays(conn: sqlite3.Connection, job_id: str) -> int:
 
 
 def candidates(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     scope: RetryScope,
     after: str,
@@ -206,7 +206,7 @@ def candidates(
 
 
 def count_candidates(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     scope: RetryScope,
     upto: str,
@@ -263,9 +263,7 @@ def _candidate_where(
     return " AND ".join(clauses), params
 
 
-def delete_expired_jobs(
-    conn: sqlite3.Connection, account_id: str, cutoff: float, limit: int
-) -> int:
+def delete_expired_jobs(conn: Connection, account_id: str, cutoff: float, limit: int) -> int:
     """Delete up to ``limit`` of the account's finished jobs that ended before ``cutoff``
     (retention; a queued or running job is kept whatever its age)."""
     return conn.execute(

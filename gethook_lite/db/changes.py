@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows
 
 __all__ = [
@@ -37,7 +36,7 @@ _LOG_RECEIVED = (
 )
 
 
-def log_received(conn: sqlite3.Connection, events: list[Row]) -> None:
+def log_received(conn: Connection, events: list[Row]) -> None:
     """Append an ``event.received`` change for each just-inserted event, in insert order.
 
     The write that inserts events calls this in its transaction (migration 0017 dropped the
@@ -46,13 +45,13 @@ def log_received(conn: sqlite3.Connection, events: list[Row]) -> None:
     conn.executemany(_LOG_RECEIVED, events)
 
 
-def latest_seq(conn: sqlite3.Connection) -> int:
+def latest_seq(conn: Connection) -> int:
     """The newest cursor (0 on an empty log): live readers start after it."""
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
     return row[0] if row else 0
 
 
-def changes_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple]:
+def changes_after(conn: Connection, seq: int, limit: int) -> list[tuple]:
     """Up to ``limit`` changes of every account after ``seq``, in order (the live feed)."""
     return conn.execute(
         f"SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
@@ -60,7 +59,7 @@ def changes_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple]
 
 
 def account_changes_after(
-    conn: sqlite3.Connection, account_id: str, seq: int, upto: int | None, limit: int
+    conn: Connection, account_id: str, seq: int, upto: int | None, limit: int
 ) -> list[tuple]:
     """Up to ``limit`` of one account's changes in (seq, upto], in order (a replay)."""
     return conn.execute(
@@ -71,7 +70,7 @@ def account_changes_after(
 
 
 def load_subjects(
-    conn: sqlite3.Connection, event_ids: list[str], attempt_ids: list[str], rejected_ids: list[str]
+    conn: Connection, event_ids: list[str], attempt_ids: list[str], rejected_ids: list[str]
 ) -> tuple[dict[str, Row], dict[str, Row], dict[str, Row], dict[str, frozenset[str]]]:
     """The events, attempts and rejected requests some changes refer to, by id, and the
     destinations each event is delivered to (for the destination filter). One read."""
@@ -94,7 +93,7 @@ def load_subjects(
     return events, attempts, rejected, {k: frozenset(v) for k, v in destinations.items()}
 
 
-def _rows_in(conn: sqlite3.Connection, select: str, column: str, ids: list[str]) -> list[Row]:
+def _rows_in(conn: Connection, select: str, column: str, ids: list[str]) -> list[Row]:
     rows: list[Row] = []
     # SQLite caps the number of bound parameters; a page of changes stays well under it.
     for start in range(0, len(ids), 500):
@@ -104,9 +103,7 @@ def _rows_in(conn: sqlite3.Connection, select: str, column: str, ids: list[str])
     return rows
 
 
-def delete_expired_changes(
-    conn: sqlite3.Connection, account_id: str, cutoff: float, limit: int
-) -> int:
+def delete_expired_changes(conn: Connection, account_id: str, cutoff: float, limit: int) -> int:
     """Delete up to ``limit`` of the account's oldest changes made before ``cutoff``.
 
     The log is in time order, so only its head can be old: reading the head by the account's

@@ -1,4 +1,5 @@
-"""The database: one SQLite file in WAL mode, one writer with group commit, a few readers.
+"""The database: one SQLite file in WAL mode (or a PostgreSQL database), one writer with
+group commit, a few readers.
 
 Storage functions are plain synchronous functions ``fn(conn, *args)`` in the ``db`` modules;
 callers run them with ``await db.read(fn, ...)`` or ``await db.write(fn, ...)``. Each call is
@@ -13,6 +14,11 @@ queue and runs them in one ``BEGIN IMMEDIATE`` transaction, each inside its own 
 that a burst of ingests shares one commit (and one fsync) while a failing write rolls back
 alone. ``close()`` queues a shutdown marker behind the writes already queued: they all run and
 every caller gets its answer before the connections close.
+
+On PostgreSQL (``url``, issue 19) the same threads hold psycopg connections
+(``db.postgres.PgConnection``): the storage functions, the group commit and the savepoints
+are the same; only connecting, the transaction's first statement and the migration runner
+differ.
 """
 
 from __future__ import annotations
@@ -31,14 +37,45 @@ from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from gethook_lite.constants import MAX_WRITE_BATCH, SQLITE_BUSY_TIMEOUT_MS
+from gethook_lite.db.connection import (
+    POSTGRESQL,
+    SQLITE,
+    Connection,
+    Dialect,
+    SqliteConnection,
+    connect_sqlite,
+)
+from gethook_lite.db.postgres import connect_postgres, redact_url
 
-__all__ = ["Database", "SchemaTooNew", "StorageError", "known_migrations", "pending_migrations"]
+__all__ = [
+    "Database",
+    "SchemaTooNew",
+    "StorageError",
+    "apply_postgres_migrations",
+    "known_migrations",
+    "pending_migrations",
+]
 
 log = logging.getLogger(__name__)
+# pg_advisory_lock key held while migrating ("gethook" in ASCII, as a bigint).
+MIGRATION_LOCK_KEY = 0x67_6574_686F_6F6B
 P = ParamSpec("P")
 T = TypeVar("T")
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+# The drivers' error classes a storage call may raise; psycopg's join when a PostgreSQL
+# database is opened (psycopg is imported only then).
+_DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+
+def _register_postgres_errors() -> None:
+    global _DRIVER_ERRORS
+    import psycopg
+
+    if psycopg.Error not in _DRIVER_ERRORS:
+        _DRIVER_ERRORS = (*_DRIVER_ERRORS, psycopg.Error)
 
 
 class StorageError(Exception):
@@ -86,7 +123,10 @@ class _Worker(NamedTuple):
 
 
 class Database:
-    """Owns the SQLite connections and their threads; opened and closed by the app's lifespan."""
+    """Owns the connections and their threads; opened and closed by the app's lifespan.
+
+    ``url``: a ``postgresql://`` URL puts the data in that PostgreSQL database instead of the
+    SQLite file at ``path`` (``path`` then only names it in messages)."""
 
     def __init__(
         self,
@@ -95,10 +135,15 @@ class Database:
         synchronous: str = "FULL",
         readers: int = 2,
         busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+        url: str = "",
     ) -> None:
         if readers < 1:
             raise ValueError("a Database needs at least one reader thread")
         self.path = path
+        self.url = url
+        self.dialect: Dialect = POSTGRESQL if url else SQLITE
+        if url:
+            _register_postgres_errors()
         self._synchronous = synchronous
         self._reader_count = readers
         self._busy_timeout_ms = busy_timeout_ms
@@ -110,8 +155,14 @@ class Database:
         # shutdown marker (it would never be answered).
         self._lock = threading.Lock()
 
+    @property
+    def where(self) -> str:
+        """The database, for messages: the file, or the URL without its password."""
+        return redact_url(self.url) if self.url else str(self.path)
+
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.dialect == SQLITE:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         writes: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         reads: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         try:
@@ -120,21 +171,23 @@ class Database:
                 self._writes = writes
             await self.migrate()
             for number in range(self._reader_count):
-                await self._start(f"gethook-db-reader-{number}", _serve_reads, reads, _read_only)
+                await self._start(
+                    f"gethook-db-reader-{number}", _serve_reads, reads, self._prepare_reader
+                )
             with self._lock:
                 self._reads = reads
         except BaseException as exc:
             await self.close()
-            if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"cannot open database {self.path}: {exc}") from exc
+            if isinstance(exc, _DRIVER_ERRORS):
+                raise StorageError(f"cannot open database {self.where}: {exc}") from exc
             raise
 
     async def _start(
         self,
         name: str,
-        serve: Callable[[sqlite3.Connection, queue.SimpleQueue[_Job]], None],
+        serve: Callable[[Any, queue.SimpleQueue[_Job]], None],
         jobs: queue.SimpleQueue[_Job],
-        prepare: Callable[[sqlite3.Connection], None],
+        prepare: Callable[[Any], None],
     ) -> None:
         """Start a thread that connects, prepares its connection, then serves ``jobs``."""
         loop = asyncio.get_running_loop()
@@ -154,9 +207,9 @@ class Database:
 
     def _thread_main(
         self,
-        serve: Callable[[sqlite3.Connection, queue.SimpleQueue[_Job]], None],
+        serve: Callable[[Any, queue.SimpleQueue[_Job]], None],
         jobs: queue.SimpleQueue[_Job],
-        prepare: Callable[[sqlite3.Connection], None],
+        prepare: Callable[[Any], None],
         ready: asyncio.Future[None],
         ended: asyncio.Future[None],
     ) -> None:
@@ -180,15 +233,25 @@ class Database:
         finally:
             _answer(ended, True, None)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> Any:
+        if self.dialect == POSTGRESQL:
+            name = f"gethook {threading.current_thread().name.removeprefix('gethook-')}"
+            return connect_postgres(self.url, application_name=name)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, explicitly.
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
+        conn = connect_sqlite(self.path, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
-    def _prepare_writer(self, conn: sqlite3.Connection) -> None:
+    def _prepare_reader(self, conn: Any) -> None:
+        if self.dialect == POSTGRESQL:
+            conn.execute("SET default_transaction_read_only = on")
+        else:
+            conn.execute("PRAGMA query_only = ON")
+
+    def _prepare_writer(self, conn: Any) -> None:
+        if self.dialect == POSTGRESQL:
+            return  # the server's own durability settings (synchronous_commit = on) hold
         # auto_vacuum only takes effect on an empty database; retention relies on it.
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -204,7 +267,8 @@ class Database:
 
     async def migrate(self) -> list[int]:
         """Apply the numbered migrations not yet applied; return the versions applied."""
-        return await self._call(self._writes, _apply_migrations, (), {})
+        runner = apply_postgres_migrations if self.dialect == POSTGRESQL else _apply_migrations
+        return await self._call(self._writes, runner, (), {})
 
     async def close(self) -> None:
         """Run every write already queued, answer every caller, then close the connections.
@@ -225,14 +289,14 @@ class Database:
 
     async def read(
         self,
-        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        fn: Callable[Concatenate[Connection, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
         """Run ``fn(conn, *args)`` on a read-only connection."""
         try:
             return await self._call(self._reads, fn, args, kwargs)
-        except sqlite3.Error as exc:
+        except _DRIVER_ERRORS as exc:
             raise StorageError(f"database read failed: {exc}") from exc
 
     async def _call(
@@ -248,7 +312,7 @@ class Database:
 
     async def write(
         self,
-        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        fn: Callable[Concatenate[Connection, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
@@ -257,7 +321,7 @@ class Database:
         return result
 
     async def write_many(
-        self, fn: Callable[[sqlite3.Connection, list[Item]], list[Result]], item: Item
+        self, fn: Callable[[Connection, list[Item]], list[Result]], item: Item
     ) -> Result:
         """Like ``write`` for one ``item`` of ``fn(conn, items) -> results``: items queued at
         the same time are handed to one call (ingest's hot path: one INSERT for many)."""
@@ -266,7 +330,7 @@ class Database:
 
     async def write_ephemeral(
         self,
-        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        fn: Callable[Concatenate[Connection, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
@@ -290,7 +354,9 @@ class Database:
             jobs.put(job)
 
     def size_bytes(self) -> int:
-        """The database file plus its WAL, in bytes."""
+        """The database file plus its WAL, in bytes (0 on PostgreSQL: the server's to say)."""
+        if self.dialect == POSTGRESQL:
+            return 0
         total = 0
         for suffix in ("", "-wal"):
             with contextlib.suppress(FileNotFoundError):
@@ -303,7 +369,7 @@ class Database:
         except StorageError:
             return False
 
-    def _serve_writes(self, conn: sqlite3.Connection, jobs: queue.SimpleQueue[_Job]) -> None:
+    def _serve_writes(self, conn: Any, jobs: queue.SimpleQueue[_Job]) -> None:
         """The writer thread's loop: group-commit the writes waiting, until the _Stop."""
         pending: _Job | None = None
         while True:
@@ -326,7 +392,7 @@ class Database:
                 batch.append(waiting)
             try:
                 outcomes = _run_batch(conn, batch, self._synchronous)
-            except sqlite3.Error as exc:
+            except _DRIVER_ERRORS as exc:
                 # BEGIN or COMMIT failed (locked, read-only, disk full): nothing was committed.
                 log.error("database write failed: %s", exc)
                 error = StorageError(f"database write failed: {exc}")
@@ -338,7 +404,7 @@ class Database:
             _answer_batch(batch, outcomes)
 
 
-def _serve_reads(conn: sqlite3.Connection, jobs: queue.SimpleQueue[_Job]) -> None:
+def _serve_reads(conn: Any, jobs: queue.SimpleQueue[_Job]) -> None:
     """A reader thread's loop: run reads (several readers share the queue) until a _Stop."""
     while True:
         job = jobs.get()
@@ -348,16 +414,12 @@ def _serve_reads(conn: sqlite3.Connection, jobs: queue.SimpleQueue[_Job]) -> Non
         _answer_call(conn, job)
 
 
-def _read_only(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA query_only = ON")
-
-
 def _bind(fn: Callable[..., T], kwargs: dict[str, Any]) -> Callable[..., T]:
     # Writes keep fn itself when they can (no keyword arguments): the batch groups by it.
     return functools.partial(fn, **kwargs) if kwargs else fn
 
 
-def _answer_call(conn: sqlite3.Connection, job: _Call) -> None:
+def _answer_call(conn: Connection, job: _Call) -> None:
     # Exceptions go back to the caller as they are (read() maps sqlite3.Error there).
     try:
         outcome: tuple[bool, Any] = (True, job.fn(conn, *job.args, **job.kwargs))
@@ -394,14 +456,12 @@ def _settle(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_exception(value)
 
 
-def _select_one(conn: sqlite3.Connection) -> int:
+def _select_one(conn: Connection) -> int:
     one: int = conn.execute("SELECT 1").fetchone()[0]
     return one
 
 
-def _run_batch(
-    conn: sqlite3.Connection, batch: list[_Write], synchronous: str
-) -> list[tuple[bool, Any]]:
+def _run_batch(conn: Any, batch: list[_Write], synchronous: str) -> list[tuple[bool, Any]]:
     """Run the batch's writes in one transaction, each in a savepoint; commit once.
 
     Writes queued with ``write_many`` that share a function run as one call over all their
@@ -422,9 +482,14 @@ def _run_batch(
     # Only a batch holding a durable write waits for the disk; a later durable commit still
     # syncs everything written before it (the WAL is written in order).
     durable = any(job.durable for job in batch)
-    if not durable:
+    sqlite = conn.dialect == SQLITE
+    if not durable and sqlite:
         conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("BEGIN IMMEDIATE")
+    # SQLite: take the write lock now, not at the first write (no deadlock with a reader
+    # upgrading). PostgreSQL locks rows as the statements touch them.
+    conn.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+    if not durable and not sqlite:
+        conn.execute("SET LOCAL synchronous_commit = off")
     try:
         for fn, indices in steps:
             if batch[indices[0]].many:
@@ -437,20 +502,18 @@ def _run_batch(
             conn.execute("ROLLBACK")
         raise
     finally:
-        if not durable:
+        if not durable and sqlite:
             conn.execute(f"PRAGMA synchronous = {synchronous}")
     return outcomes  # type: ignore[return-value]
 
 
-def _run_one(
-    conn: sqlite3.Connection, fn: Callable[..., Any], args: tuple[Any, ...]
-) -> tuple[bool, Any]:
+def _run_one(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
     conn.execute("SAVEPOINT job")
     try:
         outcome: tuple[bool, Any] = (True, fn(conn, *args))
     except Exception as exc:
         conn.execute("ROLLBACK TO job")
-        if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, _DRIVER_ERRORS):
             exc = StorageError(f"database write failed: {exc}")
         outcome = (False, exc)
     conn.execute("RELEASE job")
@@ -458,7 +521,7 @@ def _run_one(
 
 
 def _run_many(
-    conn: sqlite3.Connection,
+    conn: Connection,
     fn: Callable[..., Any],
     batch: list[_Write],
     indices: list[int],
@@ -475,7 +538,7 @@ def _run_many(
         outcomes[index] = (True, result[0]) if ok else (False, result)
 
 
-def _apply_migrations(conn: sqlite3.Connection) -> list[int]:
+def _apply_migrations(conn: SqliteConnection) -> list[int]:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
         " (version INTEGER PRIMARY KEY, applied_at REAL)"
@@ -507,21 +570,23 @@ def _apply_migrations(conn: sqlite3.Connection) -> list[int]:
     return done
 
 
-def pending_migrations(conn: sqlite3.Connection) -> list[int]:
+def pending_migrations(conn: Connection) -> list[int]:
     """The migration versions this build would apply to ``conn``'s database (read only).
 
     Raises SchemaTooNew when the database has a version this build lacks: running older code
     on it (or "completing" it with older migrations) could damage what the newer one wrote.
     """
-    has_table = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchone()
+    if conn.dialect == SQLITE:
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    else:
+        found = "SELECT 1 WHERE to_regclass('schema_migrations') IS NOT NULL"
+    has_table = conn.execute(found).fetchone()
     applied = (
         {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         if has_table
         else set()
     )
-    known = known_migrations()
+    known = known_migrations(conn.dialect)
     unknown = applied - set(known)
     if unknown:
         raise SchemaTooNew(
@@ -532,13 +597,58 @@ def pending_migrations(conn: sqlite3.Connection) -> list[int]:
     return [version for version in known if version not in applied]
 
 
-def known_migrations() -> list[int]:
-    """The versions of the numbered migration files this build ships, in order."""
-    return [version for version, _ in _migration_files()]
+def apply_postgres_migrations(conn: Connection) -> list[int]:
+    """PostgreSQL's migration runner: the pending files in one transaction, under an advisory
+    lock so that N processes starting together migrate once (the others wait, then find
+    nothing to do). Transactional DDL: a failing file leaves the database as it was."""
+    conn.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK_KEY,))
+    try:
+        _require_byte_order(conn)
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version integer PRIMARY KEY, applied_at double precision)"
+        )
+        pending = set(pending_migrations(conn))
+        todo = [(v, sql) for v, sql in _migration_files(conn.dialect) if v in pending]
+        if not todo:
+            return []
+        conn.execute("BEGIN")
+        try:
+            for version, sql in todo:
+                conn.execute(sql)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        for version, _ in todo:
+            log.info("applied database migration %04d", version)
+        return [version for version, _ in todo]
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK_KEY,))
 
 
-def _migration_files() -> list[tuple[int, str]]:
-    folder = resources.files("gethook_lite.db") / "migrations"
+def _require_byte_order(conn: Connection) -> None:
+    # Ids are compared and sorted as text (cursors, "id > ?"): they must sort byte by byte,
+    # as on SQLite. C, POSIX and C.UTF-8 do; a language collation (en_US) does not.
+    collation = conn.execute(
+        "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+    ).fetchone()[0]
+    if collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        raise StorageError(
+            f"the database's collation is {collation}; GetHook Lite needs C (byte order):"
+            " CREATE DATABASE ... LC_COLLATE 'C' TEMPLATE template0"
+        )
+
+
+def known_migrations(dialect: Dialect = SQLITE) -> list[int]:
+    """The versions of the numbered migration files this build ships, in order (the same
+    numbers for both dialects: tests/unit/test_migrations_in_step.py)."""
+    return [version for version, _ in _migration_files(dialect)]
+
+
+def _migration_files(dialect: Dialect = SQLITE) -> list[tuple[int, str]]:
+    folder = resources.files("gethook_lite.db") / "migrations" / dialect
     files = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from bisect import bisect_left
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
+from gethook_lite.db.connection import Connection, DbRow
 from gethook_lite.db.destination_state import shift_times
 from gethook_lite.db.events import refresh_event_status
 from gethook_lite.db.pacing import paced_candidates
@@ -80,7 +81,7 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def claim_due(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     limit: int,
     limits: ClaimLimits,
@@ -117,7 +118,7 @@ def claim_due(
     return claimed
 
 
-def _claim(row: sqlite3.Row, lease_expires_at: float) -> Claim:
+def _claim(row: DbRow, lease_expires_at: float) -> Claim:
     return Claim(
         delivery_id=row["delivery_id"],
         event_id=row["event_id"],
@@ -143,7 +144,7 @@ def _claim(row: sqlite3.Row, lease_expires_at: float) -> Claim:
 
 
 def _due_candidates(
-    conn: sqlite3.Connection, now: float, window: int, limits: ClaimLimits
+    conn: Connection, now: float, window: int, limits: ClaimLimits
 ) -> list[Candidate | tuple[int, str, str]]:
     """Due deliveries that may be claimed, oldest first, with every due destination in them.
 
@@ -187,7 +188,7 @@ def _due_candidates(
 
 
 def _due_heads(
-    conn: sqlite3.Connection, now: float, skipped: set[str], full_accounts: set[str]
+    conn: Connection, now: float, skipped: set[str], full_accounts: set[str]
 ) -> list[Candidate]:
     """Each destination's oldest due delivery (by destination id), but for the ``skipped``
     destinations and those of the ``full_accounts``."""
@@ -249,7 +250,7 @@ FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?2
 
 
 def _window_without(
-    conn: sqlite3.Connection, now: float, window: int, skipped: set[str], full_accounts: set[str]
+    conn: Connection, now: float, window: int, skipped: set[str], full_accounts: set[str]
 ) -> tuple[list[Candidate], list[Candidate] | None]:
     """The claim's window when some destinations or accounts are left out: the oldest
     ``window`` due deliveries of the others, in the time-ordered index's order (due time,
@@ -285,7 +286,7 @@ _FIRST_READ = 4
 
 
 def _oldest_due(
-    cursor: sqlite3.Cursor,
+    cursor: Any,  # conn.cursor() giving plain tuples
     now: float,
     window: int,
     heads: list[Candidate],
@@ -336,7 +337,7 @@ def _marks(values: list) -> str:
     return ", ".join("?" * len(values))
 
 
-def _cancel_one(conn: sqlite3.Connection, job: sqlite3.Row, now: float, reason: str) -> None:
+def _cancel_one(conn: Connection, job: DbRow, now: float, reason: str) -> None:
     _insert_cancelled_attempt(
         conn, job["delivery_id"], job["event_id"], job["destination_id"], job["attempts_count"],
         now, reason,
@@ -350,7 +351,7 @@ def _cancel_one(conn: sqlite3.Connection, job: sqlite3.Row, now: float, reason: 
 
 
 def _insert_cancelled_attempt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     delivery_id: int,
     event_id: str,
     destination_id: str,
@@ -376,7 +377,7 @@ def _insert_cancelled_attempt(
 
 
 def record_attempt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     claim: Claim,
     attempt: Row,
     next_status: str,
@@ -414,15 +415,13 @@ def record_attempt(
 Outcome = tuple[Claim, Row, str, float | None]  # claim, attempt row, next status, next due time
 
 
-def record_attempts(conn: sqlite3.Connection, outcomes: list[Outcome]) -> None:
+def record_attempts(conn: Connection, outcomes: list[Outcome]) -> None:
     """``record_attempt`` for many (claim, attempt, next status, next due time) at once."""
     for claim, attempt, next_status, next_attempt_at in outcomes:
         record_attempt(conn, claim, attempt, next_status, next_attempt_at)
 
 
-def cancel_open_deliveries(
-    conn: sqlite3.Connection, destination_id: str, now: float, reason: str
-) -> int:
+def cancel_open_deliveries(conn: Connection, destination_id: str, now: float, reason: str) -> int:
     """Cancel a destination's pending (and held) deliveries, recording a ``cancelled``
     attempt for each."""
     pending = conn.execute(
@@ -445,7 +444,7 @@ def cancel_open_deliveries(
 
 
 def cancel_superseded_deliveries(
-    conn: sqlite3.Connection, event_id: str, destination_ids: Iterable[str], now: float, reason: str
+    conn: Connection, event_id: str, destination_ids: Iterable[str], now: float, reason: str
 ) -> int:
     """Cancel an event's pending deliveries to these destinations (a replay now delivers it
     there), recording a ``cancelled`` attempt for each; in-flight ones are left to finish."""
@@ -472,7 +471,7 @@ def cancel_superseded_deliveries(
     return len(pending)
 
 
-def release_all_leases(conn: sqlite3.Connection) -> int:
+def release_all_leases(conn: Connection) -> int:
     """At start-up: deliveries left in flight by a dead process become due again at once.
 
     Safe because one process owns a SQLite data directory (the data-dir lock).
@@ -486,7 +485,7 @@ def release_all_leases(conn: sqlite3.Connection) -> int:
     return len(rows)
 
 
-def reclaim_expired_leases(conn: sqlite3.Connection, now: float) -> int:
+def reclaim_expired_leases(conn: Connection, now: float) -> int:
     """Deliveries whose lease ran out (their worker died or hung) become due again."""
     rows = conn.execute(
         "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL, next_attempt_at = ?"
@@ -498,7 +497,7 @@ def reclaim_expired_leases(conn: sqlite3.Connection, now: float) -> int:
     return len(rows)
 
 
-def shift_schedule(conn: sqlite3.Connection, seconds: float) -> int:
+def shift_schedule(conn: Connection, seconds: float) -> int:
     """Move every pending retry and lease by ``seconds`` after a wall-clock step.
 
     Waits are promised in elapsed time: a clock set back an hour must not strand retries for
@@ -526,7 +525,7 @@ def shift_schedule(conn: sqlite3.Connection, seconds: float) -> int:
     return moved
 
 
-def queue_depth(conn: sqlite3.Connection, now: float) -> dict[str, int]:
+def queue_depth(conn: Connection, now: float) -> dict[str, int]:
     """Pending deliveries due now and scheduled later, and those in flight."""
     row = conn.execute(
         "SELECT"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
+from gethook_lite.db.connection import Connection
 
 __all__ = ["plaintext_custom_headers", "replace_custom_headers"]
 
 
-def plaintext_custom_headers(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+def plaintext_custom_headers(conn: Connection) -> list[tuple[str, str]]:
     """(destination id, stored JSON) of every row still holding its headers unencrypted."""
     return [
         (row[0], row[1])
@@ -17,9 +17,7 @@ def plaintext_custom_headers(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     ]
 
 
-def replace_custom_headers(
-    conn: sqlite3.Connection, rows: list[tuple[str, str, str | None]]
-) -> int:
+def replace_custom_headers(conn: Connection, rows: list[tuple[str, str, str | None]]) -> int:
     """Store each (id, old value, new value) unless the row changed meanwhile; how many did."""
     changed = 0
     for destination_id, old, new in rows:

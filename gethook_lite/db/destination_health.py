@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows
 
 __all__ = ["recent_attempts"]
 
 
 def recent_attempts(
-    conn: sqlite3.Connection, account_id: str, id_floor: str, since: float, limit: int
+    conn: Connection, account_id: str, id_floor: str, since: float, limit: int
 ) -> list[Row]:
     """Attempts of the account's destinations started since ``since``, newest first.
 

@@ -8,11 +8,11 @@ one already due goes at once, and the release keeps the deliveries' order.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
 import msgspec
 
+from gethook_lite.db.connection import Connection, DbRow
 from gethook_lite.db.events import refresh_event_status
 
 __all__ = [
@@ -73,7 +73,7 @@ _CONTROL_COLUMNS = (
 )
 
 
-def _row(row: sqlite3.Row | tuple) -> ControlRow:
+def _row(row: DbRow | tuple) -> ControlRow:
     return ControlRow(
         destination_id=row[0],
         account_id=row[1],
@@ -86,13 +86,13 @@ def _row(row: sqlite3.Row | tuple) -> ControlRow:
     )
 
 
-def holding_destinations(conn: sqlite3.Connection) -> frozenset[str]:
+def holding_destinations(conn: Connection) -> frozenset[str]:
     """Destinations whose deliveries are held now (paused, or circuit not closed)."""
     rows = conn.execute(f"SELECT destination_id FROM destination_control WHERE {_HOLDING}")
     return frozenset(row[0] for row in rows)
 
 
-def get_controls(conn: sqlite3.Connection, destination_ids: Iterable[str]) -> dict[str, ControlRow]:
+def get_controls(conn: Connection, destination_ids: Iterable[str]) -> dict[str, ControlRow]:
     """The stored state of these destinations (those without a row are absent)."""
     ids = list(destination_ids)
     if not ids:
@@ -106,7 +106,7 @@ def get_controls(conn: sqlite3.Connection, destination_ids: Iterable[str]) -> di
 
 
 def save_breaker(
-    conn: sqlite3.Connection,
+    conn: Connection,
     destination_id: str,
     account_id: str,
     *,
@@ -126,7 +126,7 @@ def save_breaker(
 
 
 def set_paused(
-    conn: sqlite3.Connection,
+    conn: Connection,
     destination_id: str,
     account_id: str,
     paused_at: float | None,
@@ -145,7 +145,7 @@ def set_paused(
     return True
 
 
-def is_live(conn: sqlite3.Connection, destination_id: str) -> bool:
+def is_live(conn: Connection, destination_id: str) -> bool:
     """Whether the destination is active and not deleted (only a live one's deliveries are
     held: a pause or a circuit means nothing for one that is gone)."""
     row = conn.execute(
@@ -154,7 +154,7 @@ def is_live(conn: sqlite3.Connection, destination_id: str) -> bool:
     return bool(row and row[0])
 
 
-def hold_pending(conn: sqlite3.Connection, destination_id: str, now: float) -> int:
+def hold_pending(conn: Connection, destination_id: str, now: float) -> int:
     """Hold the destination's pending deliveries (in-flight ones finish and are held after)."""
     rows = conn.execute(
         "UPDATE deliveries SET status = 'held', held_at = ?"
@@ -165,7 +165,7 @@ def hold_pending(conn: sqlite3.Connection, destination_id: str, now: float) -> i
     return len(rows)
 
 
-def hold_deliveries(conn: sqlite3.Connection, delivery_ids: list[int], now: float) -> int:
+def hold_deliveries(conn: Connection, delivery_ids: list[int], now: float) -> int:
     """Hold these deliveries if they are pending (a late answer's retry while half-open)."""
     if not delivery_ids:
         return 0
@@ -179,9 +179,7 @@ def hold_deliveries(conn: sqlite3.Connection, delivery_ids: list[int], now: floa
     return len(rows)
 
 
-def release_held(
-    conn: sqlite3.Connection, destination_id: str, now: float, *, probe: bool = False
-) -> int:
+def release_held(conn: Connection, destination_id: str, now: float, *, probe: bool = False) -> int:
     """Make held deliveries pending again; with ``probe`` only the oldest event's, due now.
 
     A delivery keeps the part of its retry wait that was left when it was held; one that was
@@ -210,12 +208,12 @@ def release_held(
     return len(rows)
 
 
-def _refresh(conn: sqlite3.Connection, rows: list) -> None:
+def _refresh(conn: Connection, rows: list) -> None:
     for event_id in {row[0] for row in rows}:
         refresh_event_status(conn, event_id)
 
 
-def open_deliveries(conn: sqlite3.Connection, destination_id: str) -> int:
+def open_deliveries(conn: Connection, destination_id: str) -> int:
     """The destination's pending or in-flight deliveries (a half-open probe among them)."""
     row = conn.execute(
         "SELECT count(*) FROM deliveries"
@@ -225,7 +223,7 @@ def open_deliveries(conn: sqlite3.Connection, destination_id: str) -> int:
     return row[0]
 
 
-def held_counts(conn: sqlite3.Connection, destination_ids: Iterable[str]) -> dict[str, int]:
+def held_counts(conn: Connection, destination_ids: Iterable[str]) -> dict[str, int]:
     ids = list(destination_ids)
     if not ids:
         return {}
@@ -237,7 +235,7 @@ def held_counts(conn: sqlite3.Connection, destination_ids: Iterable[str]) -> dic
     return {row[0]: row[1] for row in rows}
 
 
-def tick_candidates(conn: sqlite3.Connection) -> list[ControlRow]:
+def tick_candidates(conn: Connection) -> list[ControlRow]:
     """Live destinations whose circuit is not closed: the ones time alone can move on."""
     columns = ", ".join(f"c.{column.strip()}" for column in _CONTROL_COLUMNS.split(","))
     rows = conn.execute(
@@ -248,7 +246,7 @@ def tick_candidates(conn: sqlite3.Connection) -> list[ControlRow]:
     return [_row(row) for row in rows]
 
 
-def circuit_counts(conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
+def circuit_counts(conn: Connection) -> tuple[dict[str, int], int]:
     """Live destinations by circuit state, and held deliveries in all (for /metrics)."""
     counts = {"closed": 0, "open": 0, "half_open": 0}
     rows = conn.execute(
@@ -263,7 +261,7 @@ def circuit_counts(conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
 
 
 def add_notice(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     destination_id: str,
     type_: str,
@@ -277,7 +275,7 @@ def add_notice(
     )
 
 
-def next_notices(conn: sqlite3.Connection, limit: int) -> list[Notice]:
+def next_notices(conn: Connection, limit: int) -> list[Notice]:
     rows = conn.execute(
         "SELECT id, account_id, destination_id, type, payload, created_at"
         " FROM destination_notices ORDER BY id LIMIT ?",
@@ -296,11 +294,11 @@ def next_notices(conn: sqlite3.Connection, limit: int) -> list[Notice]:
     ]
 
 
-def delete_notice(conn: sqlite3.Connection, notice_id: int) -> None:
+def delete_notice(conn: Connection, notice_id: int) -> None:
     conn.execute("DELETE FROM destination_notices WHERE id = ?", (notice_id,))
 
 
-def shift_times(conn: sqlite3.Connection, seconds: float) -> None:
+def shift_times(conn: Connection, seconds: float) -> None:
     """Move circuits' cool-downs and outage starts with a wall-clock step (see
     deliveries.shift_schedule): a cool-down is elapsed time, like a retry's wait."""
     conn.execute(

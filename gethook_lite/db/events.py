@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import msgspec
 
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows, one_row
 
 __all__ = [
@@ -80,7 +79,7 @@ class EventFilters(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def find_duplicate(
-    conn: sqlite3.Connection,
+    conn: Connection,
     direction: str,
     account_id: str,
     source_id: str | None,
@@ -136,7 +135,7 @@ def event_where(
 
 
 def list_events(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     direction: str,
     filters: EventFilters,
@@ -173,7 +172,7 @@ def list_events(
 
 
 def _count(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     direction: str,
     filters: EventFilters,
@@ -193,9 +192,7 @@ def _count(
     return conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
 
 
-def get_event(
-    conn: sqlite3.Connection, account_id: str, direction: str, event_id: str
-) -> Row | None:
+def get_event(conn: Connection, account_id: str, direction: str, event_id: str) -> Row | None:
     return one_row(
         conn.execute(
             "SELECT * FROM events WHERE account_id = ? AND direction = ? AND id = ?",
@@ -204,13 +201,13 @@ def get_event(
     )
 
 
-def list_attempts(conn: sqlite3.Connection, event_id: str) -> list[Row]:
+def list_attempts(conn: Connection, event_id: str) -> list[Row]:
     return all_rows(
         conn.execute("SELECT * FROM attempts WHERE event_id = ? ORDER BY id", (event_id,))
     )
 
 
-def mark_replayed(conn: sqlite3.Connection, event_id: str, now: float) -> None:
+def mark_replayed(conn: Connection, event_id: str, now: float) -> None:
     conn.execute(
         "UPDATE events SET replayed_at = coalesce(replayed_at, ?), status = 'replayed'"
         " WHERE id = ?",
@@ -218,7 +215,7 @@ def mark_replayed(conn: sqlite3.Connection, event_id: str, now: float) -> None:
     )
 
 
-def refresh_event_status(conn: sqlite3.Connection, event_id: str) -> None:
+def refresh_event_status(conn: Connection, event_id: str) -> None:
     """Recompute an event's status, counters and final state from its deliveries."""
     deliveries = conn.execute(
         "SELECT status, attempts_count, next_attempt_at FROM deliveries WHERE event_id = ?",

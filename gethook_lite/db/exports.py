@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import heapq
-import sqlite3
 from dataclasses import dataclass
 
+from gethook_lite.db.connection import Connection, Cursor
 from gethook_lite.db.events import EventFilters, event_where
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
@@ -27,11 +27,11 @@ __all__ = [
 ]
 
 
-def insert_export(conn: sqlite3.Connection, job: Row) -> Row:
+def insert_export(conn: Connection, job: Row) -> Row:
     return insert(conn, "exports", job)
 
 
-def get_export(conn: sqlite3.Connection, account_id: str, export_id: str) -> Row | None:
+def get_export(conn: Connection, account_id: str, export_id: str) -> Row | None:
     return one_row(
         conn.execute(
             "SELECT * FROM exports WHERE account_id = ? AND id = ?", (account_id, export_id)
@@ -39,7 +39,7 @@ def get_export(conn: sqlite3.Connection, account_id: str, export_id: str) -> Row
     )
 
 
-def list_exports(conn: sqlite3.Connection, account_id: str, limit: int) -> list[Row]:
+def list_exports(conn: Connection, account_id: str, limit: int) -> list[Row]:
     """The account's jobs, newest first (ids are time-ordered)."""
     return all_rows(
         conn.execute(
@@ -49,7 +49,7 @@ def list_exports(conn: sqlite3.Connection, account_id: str, limit: int) -> list[
     )
 
 
-def source_belongs_to(conn: sqlite3.Connection, account_id: str, source_id: str) -> bool:
+def source_belongs_to(conn: Connection, account_id: str, source_id: str) -> bool:
     """Whether the source is the account's; a deleted one counts (its events stay readable)."""
     row = conn.execute(
         "SELECT 1 FROM sources WHERE id = ? AND account_id = ?", (source_id, account_id)
@@ -57,7 +57,7 @@ def source_belongs_to(conn: sqlite3.Connection, account_id: str, source_id: str)
     return row is not None
 
 
-def requeue_interrupted(conn: sqlite3.Connection) -> int:
+def requeue_interrupted(conn: Connection) -> int:
     """Put jobs a previous process left running back in the queue; return how many."""
     return conn.execute("UPDATE exports SET status = 'pending' WHERE status = 'running'").rowcount
 
@@ -71,7 +71,7 @@ class ExportUsage:
     stored_bytes: int
 
 
-def account_usage(conn: sqlite3.Connection, account_id: str) -> ExportUsage:
+def account_usage(conn: Connection, account_id: str) -> ExportUsage:
     row = conn.execute(
         "SELECT COALESCE(SUM(status IN ('pending', 'running')), 0),"
         " COALESCE(SUM(file_name IS NOT NULL), 0),"
@@ -82,7 +82,7 @@ def account_usage(conn: sqlite3.Connection, account_id: str) -> ExportUsage:
     return ExportUsage(active=row[0], stored=row[1], stored_bytes=row[2])
 
 
-def pending_heads(conn: sqlite3.Connection) -> list[Row]:
+def pending_heads(conn: Connection) -> list[Row]:
     """The oldest pending job of each account that has one (the worker picks among them)."""
     return all_rows(
         conn.execute(
@@ -93,7 +93,7 @@ def pending_heads(conn: sqlite3.Connection) -> list[Row]:
     )
 
 
-def claim_export(conn: sqlite3.Connection, export_id: str) -> Row | None:
+def claim_export(conn: Connection, export_id: str) -> Row | None:
     """Mark a pending job running and return it (None if it is no longer pending)."""
     claimed = conn.execute(
         "UPDATE exports SET status = 'running' WHERE id = ? AND status = 'pending'", (export_id,)
@@ -104,7 +104,7 @@ def claim_export(conn: sqlite3.Connection, export_id: str) -> Row | None:
 
 
 def complete_export(
-    conn: sqlite3.Connection,
+    conn: Connection,
     export_id: str,
     *,
     file_name: str,
@@ -120,7 +120,7 @@ def complete_export(
     )
 
 
-def fail_export(conn: sqlite3.Connection, export_id: str, error: str, now: float) -> None:
+def fail_export(conn: Connection, export_id: str, error: str, now: float) -> None:
     conn.execute(
         "UPDATE exports SET status = 'failed', error = ?, completed_at = ?, file_name = NULL"
         " WHERE id = ?",
@@ -128,7 +128,7 @@ def fail_export(conn: sqlite3.Connection, export_id: str, error: str, now: float
     )
 
 
-def due_for_expiry(conn: sqlite3.Connection, now: float) -> list[Row]:
+def due_for_expiry(conn: Connection, now: float) -> list[Row]:
     """Completed jobs whose file outlived its time to live (id and file name)."""
     return all_rows(
         conn.execute(
@@ -138,13 +138,13 @@ def due_for_expiry(conn: sqlite3.Connection, now: float) -> list[Row]:
     )
 
 
-def forget_file(conn: sqlite3.Connection, export_id: str) -> None:
+def forget_file(conn: Connection, export_id: str) -> None:
     """Record that the job's file was deleted (the job itself stays, for the history)."""
     conn.execute("UPDATE exports SET file_name = NULL WHERE id = ?", (export_id,))
 
 
 def export_page(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     directions: tuple[str, ...],
     filters: EventFilters,
@@ -177,13 +177,13 @@ def export_page(
 
 
 def _events_after(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     direction: str,
     filters: EventFilters,
     after_id: str,
     limit: int,
-) -> sqlite3.Cursor:
+) -> Cursor:
     # The same filter semantics as GET /v1/events (status, source_id, since, until).
     where, params = event_where(account_id, direction, filters)
     return conn.execute(
@@ -192,7 +192,7 @@ def _events_after(
     )
 
 
-def _attempts_of(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, list[Row]]:
+def _attempts_of(conn: Connection, event_ids: list[str]) -> dict[str, list[Row]]:
     if not event_ids:
         return {}
     placeholders = ", ".join("?" for _ in event_ids)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from gethook_lite.db.changes import log_received
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.destination_state import holding_destinations
 from gethook_lite.db.events import EVENT_COLUMNS, find_duplicate
 from gethook_lite.db.rows import Row
@@ -31,9 +30,7 @@ _INSERT_DELIVERY = (
 )
 
 
-def accept_events(
-    conn: sqlite3.Connection, items: list[tuple[Row, list[Row]]]
-) -> list[tuple[str, str]]:
+def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[tuple[str, str]]:
     """Store each (event, routes) with one pending delivery per route; return (id, status)s.
 
     ``routes`` are the routes the event matches (domain.routing), one per destination. Runs
@@ -83,13 +80,13 @@ def accept_events(
     return results
 
 
-def accept_event(conn: sqlite3.Connection, event: Row, routes: list[Row]) -> tuple[str, str]:
+def accept_event(conn: Connection, event: Row, routes: list[Row]) -> tuple[str, str]:
     """``accept_events`` for one event."""
     return accept_events(conn, [(event, routes)])[0]
 
 
 def accept_capture(
-    conn: sqlite3.Connection, event: Row, routes: list[Row], plan_position: int | None
+    conn: Connection, event: Row, routes: list[Row], plan_position: int | None
 ) -> tuple[str, str]:
     """Store a sink source's capture (``event["capture"]`` is 1: never deduplicated) and, when
     it was answered from a response plan, the plan's new position, in one transaction."""
@@ -102,7 +99,7 @@ def accept_capture(
     return accepted
 
 
-def _original(conn: sqlite3.Connection, event: Row, seen: dict[tuple, str]) -> str | None:
+def _original(conn: Connection, event: Row, seen: dict[tuple, str]) -> str | None:
     """The id of the event this one duplicates (same source/account and external id)."""
     if (
         event["external_event_id"] is None

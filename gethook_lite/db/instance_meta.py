@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
+from gethook_lite.db.connection import Connection
 
 __all__ = ["KEY_CHECK", "any_encrypted_secret", "get_meta", "key_sample", "set_meta_once"]
 
 KEY_CHECK = "key_check"  # the row holding a known value encrypted with the instance's key
 
 
-def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
+def get_meta(conn: Connection, name: str) -> str | None:
     row = conn.execute("SELECT value FROM instance_meta WHERE name = ?", (name,)).fetchone()
     return row[0] if row is not None else None
 
 
-def set_meta_once(conn: sqlite3.Connection, name: str, value: str) -> None:
+def set_meta_once(conn: Connection, name: str, value: str) -> None:
     """Store ``value`` unless the name already has one (a concurrent first start wins)."""
     conn.execute(
         "INSERT INTO instance_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
@@ -22,7 +22,7 @@ def set_meta_once(conn: sqlite3.Connection, name: str, value: str) -> None:
     )
 
 
-def any_encrypted_secret(conn: sqlite3.Connection) -> str | None:
+def any_encrypted_secret(conn: Connection) -> str | None:
     """One stored encrypted secret, if any: a database from before the key check has no check
     row, but its secrets prove which key it was written with."""
     row = conn.execute(
@@ -33,7 +33,7 @@ def any_encrypted_secret(conn: sqlite3.Connection) -> str | None:
     return row[0] if row is not None else None
 
 
-def key_sample(conn: sqlite3.Connection) -> str | None:
+def key_sample(conn: Connection) -> str | None:
     """The stored value that tells whether a key is this database's: the key check, else (a
     database from before it) any encrypted secret; None while nothing is encrypted."""
     return get_meta(conn, KEY_CHECK) or any_encrypted_secret(conn)

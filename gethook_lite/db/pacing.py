@@ -4,10 +4,10 @@ which delivery blocks a FIFO queue (``gethook_lite.delivery.pacing`` holds the t
 
 from __future__ import annotations
 
-import sqlite3
 from typing import NamedTuple
 
 from gethook_lite.db.claim_order import Candidate, ClaimLimits
+from gethook_lite.db.connection import Connection
 
 __all__ = [
     "DestinationPacing",
@@ -36,7 +36,7 @@ class DestinationPacing(NamedTuple):
     fifo_routes: tuple[str, ...]  # routes whose deliveries to it go in event order
 
 
-def load_pacing(conn: sqlite3.Connection) -> list[DestinationPacing]:
+def load_pacing(conn: Connection) -> list[DestinationPacing]:
     """The live destinations with any pacing rule (few: both queries use partial indexes)."""
     found: dict[str, DestinationPacing] = {}
     for row in conn.execute(
@@ -74,9 +74,7 @@ class FifoHead(NamedTuple):
     next_attempt_at: float | None
 
 
-def fifo_head(
-    conn: sqlite3.Connection, destination_id: str, route_id: str | None
-) -> FifoHead | None:
+def fifo_head(conn: Connection, destination_id: str, route_id: str | None) -> FifoHead | None:
     """The open delivery first in event order to the destination (from ``route_id`` only,
     when given), or None when the queue is empty.
 
@@ -96,7 +94,7 @@ def fifo_head(
 
 
 def paced_candidates(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     limits: ClaimLimits,
     destinations: list[str],
@@ -133,7 +131,7 @@ def paced_candidates(
     return candidates
 
 
-def next_due_after(conn: sqlite3.Connection, seen_up_to: float) -> float | None:
+def next_due_after(conn: Connection, seen_up_to: float) -> float | None:
     """When the earliest pending delivery due after ``seen_up_to`` falls due (None: none).
 
     Deliveries due earlier were seen by the last claim: those it left wait for a pacing rule
@@ -151,7 +149,7 @@ def _due(head: FifoHead, now: float) -> bool:
     return head.next_attempt_at is not None and head.next_attempt_at <= now
 
 
-def blocking_deliveries(conn: sqlite3.Connection, event_id: str) -> list[tuple[str, str]]:
+def blocking_deliveries(conn: Connection, event_id: str) -> list[tuple[str, str]]:
     """For an event's open deliveries waiting in a FIFO queue behind another event's delivery:
     (destination id, the blocking event's id) pairs. Empty when nothing blocks it."""
     blocked: list[tuple[str, str]] = []

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
@@ -15,20 +14,18 @@ __all__ = [
 ]
 
 
-def insert_portal_session(conn: sqlite3.Connection, session: Row) -> Row:
+def insert_portal_session(conn: Connection, session: Row) -> Row:
     return insert(conn, "portal_sessions", session)
 
 
-def find_by_token_hash(conn: sqlite3.Connection, token_hash: str) -> Row | None:
+def find_by_token_hash(conn: Connection, token_hash: str) -> Row | None:
     """The session whatever its state (the caller tells expired and revoked apart)."""
     return one_row(
         conn.execute("SELECT * FROM portal_sessions WHERE token_hash = ?", (token_hash,))
     )
 
 
-def revoke_portal_session(
-    conn: sqlite3.Connection, account_id: str, session_id: str, now: float
-) -> bool:
+def revoke_portal_session(conn: Connection, account_id: str, session_id: str, now: float) -> bool:
     """Revoke the account's session; False when there is no such session of the account."""
     found = conn.execute(
         "SELECT revoked_at FROM portal_sessions WHERE id = ? AND account_id = ?",
@@ -41,7 +38,7 @@ def revoke_portal_session(
     return True
 
 
-def event_destination_ids(conn: sqlite3.Connection, event_id: str) -> set[str]:
+def event_destination_ids(conn: Connection, event_id: str) -> set[str]:
     """Where an event is (or was) delivered: what decides whether a portal may show it."""
     rows = conn.execute(
         "SELECT DISTINCT destination_id FROM deliveries WHERE event_id = ?", (event_id,)
@@ -50,7 +47,7 @@ def event_destination_ids(conn: sqlite3.Connection, event_id: str) -> set[str]:
 
 
 def event_deliveries(
-    conn: sqlite3.Connection, event_ids: list[str], destination_ids: list[str]
+    conn: Connection, event_ids: list[str], destination_ids: list[str]
 ) -> list[Row]:
     """The deliveries of these events to these destinations (by the deliveries_by_event index)."""
     if not event_ids or not destination_ids:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows, insert
 
 __all__ = ["delete_expired_rejected", "insert_rejected", "list_rejected"]
 
 
-def insert_rejected(conn: sqlite3.Connection, row: Row, keep_per_source: int) -> None:
+def insert_rejected(conn: Connection, row: Row, keep_per_source: int) -> None:
     """Store one rejected request and drop the source's older ones beyond ``keep_per_source``.
 
     The bound is kept at every insert (one index range), so a sender hammering a URL with
@@ -24,9 +23,7 @@ def insert_rejected(conn: sqlite3.Connection, row: Row, keep_per_source: int) ->
     )
 
 
-def list_rejected(
-    conn: sqlite3.Connection, account_id: str, source_id: str, limit: int
-) -> list[Row]:
+def list_rejected(conn: Connection, account_id: str, source_id: str, limit: int) -> list[Row]:
     """The source's most recent rejected requests, newest first."""
     return all_rows(
         conn.execute(
@@ -37,9 +34,7 @@ def list_rejected(
     )
 
 
-def delete_expired_rejected(
-    conn: sqlite3.Connection, account_id: str, cutoff: float, limit: int
-) -> int:
+def delete_expired_rejected(conn: Connection, account_id: str, cutoff: float, limit: int) -> int:
     """Delete up to ``limit`` of the account's rejected requests received before ``cutoff``."""
     return conn.execute(
         "DELETE FROM rejected_requests WHERE id IN (SELECT id FROM rejected_requests"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
@@ -59,11 +58,11 @@ _SOURCE_SELECT = (
 )
 
 
-def insert_source(conn: sqlite3.Connection, source: Row) -> Row:
+def insert_source(conn: Connection, source: Row) -> Row:
     return insert(conn, "sources", source)
 
 
-def get_source(conn: sqlite3.Connection, account_id: str, source_id: str) -> Row | None:
+def get_source(conn: Connection, account_id: str, source_id: str) -> Row | None:
     return one_row(
         conn.execute(
             f"{_SOURCE_SELECT} WHERE s.account_id = ? AND s.id = ? AND s.deleted_at IS NULL",
@@ -72,7 +71,7 @@ def get_source(conn: sqlite3.Connection, account_id: str, source_id: str) -> Row
     )
 
 
-def list_sources(conn: sqlite3.Connection, account_id: str) -> list[Row]:
+def list_sources(conn: Connection, account_id: str) -> list[Row]:
     return all_rows(
         conn.execute(
             f"{_SOURCE_SELECT} WHERE s.account_id = ? AND s.deleted_at IS NULL ORDER BY s.id",
@@ -81,7 +80,7 @@ def list_sources(conn: sqlite3.Connection, account_id: str) -> list[Row]:
     )
 
 
-def find_source_by_token(conn: sqlite3.Connection, path_token: str) -> Row | None:
+def find_source_by_token(conn: Connection, path_token: str) -> Row | None:
     """The live source behind an ingest URL, with its domain's name when it has one."""
     return one_row(
         conn.execute(
@@ -92,7 +91,7 @@ def find_source_by_token(conn: sqlite3.Connection, path_token: str) -> Row | Non
 
 
 def update_source(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     source_id: str,
     name: str,
@@ -109,7 +108,7 @@ def update_source(
 
 
 def update_source_verification(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     source_id: str,
     auth_mode: str,
@@ -125,7 +124,7 @@ def update_source_verification(
     return get_source(conn, account_id, source_id) if cursor.rowcount else None
 
 
-def delete_source(conn: sqlite3.Connection, account_id: str, source_id: str, now: float) -> bool:
+def delete_source(conn: Connection, account_id: str, source_id: str, now: float) -> bool:
     """Soft-delete a source (its events stay readable) and the routes that start from it."""
     cursor = conn.execute(
         "UPDATE sources SET deleted_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
@@ -143,11 +142,11 @@ def delete_source(conn: sqlite3.Connection, account_id: str, source_id: str, now
 # -- destinations ----------------------------------------------------------------------------
 
 
-def insert_destination(conn: sqlite3.Connection, destination: Row) -> Row:
+def insert_destination(conn: Connection, destination: Row) -> Row:
     return insert(conn, "destinations", destination)
 
 
-def get_destination(conn: sqlite3.Connection, account_id: str, destination_id: str) -> Row | None:
+def get_destination(conn: Connection, account_id: str, destination_id: str) -> Row | None:
     return one_row(
         conn.execute(
             "SELECT * FROM destinations WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
@@ -156,7 +155,7 @@ def get_destination(conn: sqlite3.Connection, account_id: str, destination_id: s
     )
 
 
-def list_destinations(conn: sqlite3.Connection, account_id: str) -> list[Row]:
+def list_destinations(conn: Connection, account_id: str) -> list[Row]:
     return all_rows(
         conn.execute(
             "SELECT * FROM destinations WHERE account_id = ? AND deleted_at IS NULL ORDER BY id",
@@ -166,7 +165,7 @@ def list_destinations(conn: sqlite3.Connection, account_id: str) -> list[Row]:
 
 
 def update_destination(
-    conn: sqlite3.Connection, account_id: str, destination_id: str, changes: Row
+    conn: Connection, account_id: str, destination_id: str, changes: Row
 ) -> Row | None:
     """Apply ``changes`` (column → value) and return the updated row, or None if not found."""
     unknown = set(changes) - _DESTINATION_UPDATABLE
@@ -191,9 +190,7 @@ def _assignment(column: str) -> str:
     return f"{column} = :{column}"
 
 
-def delete_destination(
-    conn: sqlite3.Connection, account_id: str, destination_id: str, now: float
-) -> bool:
+def delete_destination(conn: Connection, account_id: str, destination_id: str, now: float) -> bool:
     """Soft-delete a destination and remove the routes to it."""
     cursor = conn.execute(
         "UPDATE destinations SET deleted_at = ?, active = 0"
@@ -212,11 +209,11 @@ def delete_destination(
 # -- routes ----------------------------------------------------------------------------------
 
 
-def insert_route(conn: sqlite3.Connection, route: Row) -> Row:
+def insert_route(conn: Connection, route: Row) -> Row:
     return insert(conn, "routes", route)
 
 
-def list_routes(conn: sqlite3.Connection, account_id: str) -> list[Row]:
+def list_routes(conn: Connection, account_id: str) -> list[Row]:
     return all_rows(
         conn.execute(
             "SELECT * FROM routes WHERE account_id = ? AND deleted_at IS NULL ORDER BY id",
@@ -225,7 +222,7 @@ def list_routes(conn: sqlite3.Connection, account_id: str) -> list[Row]:
     )
 
 
-def delete_route(conn: sqlite3.Connection, account_id: str, route_id: str, now: float) -> bool:
+def delete_route(conn: Connection, account_id: str, route_id: str, now: float) -> bool:
     cursor = conn.execute(
         "UPDATE routes SET deleted_at = ? WHERE account_id = ? AND id = ? AND deleted_at IS NULL",
         (now, account_id, route_id),
@@ -233,7 +230,7 @@ def delete_route(conn: sqlite3.Connection, account_id: str, route_id: str, now: 
     return cursor.rowcount > 0
 
 
-def matching_routes(conn: sqlite3.Connection, account_id: str, source_id: str | None) -> list[Row]:
+def matching_routes(conn: Connection, account_id: str, source_id: str | None) -> list[Row]:
     """Active routes (to active destinations) for a source's events, or outbound when None."""
     source_clause = "r.source_id = ?" if source_id is not None else "r.source_id IS NULL"
     params = (account_id, source_id) if source_id is not None else (account_id,)

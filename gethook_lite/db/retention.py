@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+from gethook_lite.db.connection import Connection
 
 __all__ = [
     "account_retention",
@@ -21,7 +21,7 @@ _UNFINISHED_EXPORT = "('pending', 'running')"
 _AUTO_VACUUM_INCREMENTAL = 2
 
 
-def account_retention(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+def account_retention(conn: Connection) -> list[tuple[str, int]]:
     """(account id, retention days) of every account."""
     return [
         (row[0], row[1])
@@ -29,15 +29,13 @@ def account_retention(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     ]
 
 
-def set_retention_days(conn: sqlite3.Connection, account_id: str, days: int) -> bool:
+def set_retention_days(conn: Connection, account_id: str, days: int) -> bool:
     """Change an account's retention period; False when there is no such account."""
     cursor = conn.execute("UPDATE accounts SET retention_days = ? WHERE id = ?", (days, account_id))
     return cursor.rowcount > 0
 
 
-def delete_expired_events(
-    conn: sqlite3.Connection, account_id: str, cutoff: float, limit: int
-) -> int:
+def delete_expired_events(conn: Connection, account_id: str, cutoff: float, limit: int) -> int:
     """Delete up to ``limit`` of the account's events received before ``cutoff``; the count.
 
     Events with a delivery still pending or in flight are kept whatever their age: purging
@@ -56,7 +54,7 @@ def delete_expired_events(
 
 
 def delete_expired_exports(
-    conn: sqlite3.Connection, account_id: str, cutoff: float, now: float, limit: int
+    conn: Connection, account_id: str, cutoff: float, now: float, limit: int
 ) -> list[str | None]:
     """Delete up to ``limit`` finished export jobs created before ``cutoff`` or past their
     ``expires_at``; return their file names, for the caller to remove from disk."""
@@ -71,12 +69,12 @@ def delete_expired_exports(
     return [row[0] for row in rows]
 
 
-def export_ids(conn: sqlite3.Connection) -> set[str]:
+def export_ids(conn: Connection) -> set[str]:
     """The id of every export job that still exists, whatever its account."""
     return {row[0] for row in conn.execute("SELECT id FROM exports")}
 
 
-def release_free_pages(conn: sqlite3.Connection, max_pages: int) -> int:
+def release_free_pages(conn: Connection, max_pages: int) -> int:
     """Give up to ``max_pages`` free pages back to the file system; return how many went.
 
     ``PRAGMA incremental_vacuum`` works inside the writer's transaction (the file is truncated
@@ -92,5 +90,5 @@ def release_free_pages(conn: sqlite3.Connection, max_pages: int) -> int:
     return before - _free_page_count(conn)
 
 
-def _free_page_count(conn: sqlite3.Connection) -> int:
+def _free_page_count(conn: Connection) -> int:
     return conn.execute("PRAGMA freelist_count").fetchone()[0]

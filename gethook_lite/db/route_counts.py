@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
+from gethook_lite.db.connection import Connection
 
 __all__ = ["live_routes_of_account", "live_routes_of_source"]
 
 
-def live_routes_of_account(conn: sqlite3.Connection, account_id: str) -> int:
+def live_routes_of_account(conn: Connection, account_id: str) -> int:
     row = conn.execute(
         "SELECT COUNT(*) FROM routes WHERE account_id = ? AND deleted_at IS NULL", (account_id,)
     ).fetchone()
     return row[0]
 
 
-def live_routes_of_source(conn: sqlite3.Connection, account_id: str, source_id: str | None) -> int:
+def live_routes_of_source(conn: Connection, account_id: str, source_id: str | None) -> int:
     """Routes from the source, or the account's outbound routes (no source) when None."""
     source_clause = "source_id = ?" if source_id is not None else "source_id IS NULL"
     params = (account_id, source_id) if source_id is not None else (account_id,)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.events import EVENT_READ_COLUMNS
 from gethook_lite.db.rows import Row, one_row
 
@@ -16,13 +15,13 @@ __all__ = [
 ]
 
 
-def get_response_plan(conn: sqlite3.Connection, source_id: str) -> Row | None:
+def get_response_plan(conn: Connection, source_id: str) -> Row | None:
     return one_row(
         conn.execute("SELECT * FROM sink_response_plans WHERE source_id = ?", (source_id,))
     )
 
 
-def put_response_plan(conn: sqlite3.Connection, plan: Row) -> None:
+def put_response_plan(conn: Connection, plan: Row) -> None:
     """Set a source's plan, starting again from its first status (position 0)."""
     conn.execute(
         "INSERT INTO sink_response_plans"
@@ -35,12 +34,12 @@ def put_response_plan(conn: sqlite3.Connection, plan: Row) -> None:
     )
 
 
-def delete_response_plan(conn: sqlite3.Connection, source_id: str) -> None:
+def delete_response_plan(conn: Connection, source_id: str) -> None:
     conn.execute("DELETE FROM sink_response_plans WHERE source_id = ?", (source_id,))
 
 
 def types_after(
-    conn: sqlite3.Connection,
+    conn: Connection,
     account_id: str,
     source_id: str | None,
     after: str | None,
@@ -63,7 +62,7 @@ def types_after(
     return [(row[0], row[1]) for row in cursor]
 
 
-def events_by_id(conn: sqlite3.Connection, account_id: str, event_ids: list[str]) -> list[Row]:
+def events_by_id(conn: Connection, account_id: str, event_ids: list[str]) -> list[Row]:
     """The events with these ids (as GET /v1/events reads them), oldest first."""
     if not event_ids:
         return []

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
+from gethook_lite.db.connection import Connection
 
 __all__ = [
     "ENCRYPTED_COLUMNS",
@@ -41,13 +42,13 @@ def copy_database(source: Path, target: Path) -> None:
         src.close()
 
 
-def integrity_problems(conn: sqlite3.Connection) -> list[str]:
+def integrity_problems(conn: Connection) -> list[str]:
     """What PRAGMA integrity_check finds wrong (empty when the file is sound)."""
     rows = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     return [] if rows == ["ok"] else rows
 
 
-def encrypted_sample(conn: sqlite3.Connection) -> str | None:
+def encrypted_sample(conn: Connection) -> str | None:
     """One stored encrypted value, to check a key against; None when nothing is encrypted."""
     for table, column in _encrypted_columns(conn):
         row = conn.execute(
@@ -59,7 +60,7 @@ def encrypted_sample(conn: sqlite3.Connection) -> str | None:
     return None
 
 
-def _encrypted_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+def _encrypted_columns(conn: Connection) -> list[tuple[str, str]]:
     tables = [
         row[0]
         for row in conn.execute(
@@ -75,7 +76,7 @@ def _encrypted_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     return found
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
+def schema_version(conn: Connection) -> int:
     """The highest migration applied (0 for a file without the migrations table)."""
     try:
         row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
@@ -84,7 +85,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return row[0] or 0
 
 
-def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+def row_counts(conn: Connection) -> dict[str, int]:
     """Rows in the tables an operator recognises, for the backup's summary line."""
     counts = {}
     for table in ("accounts", "events", "deliveries"):

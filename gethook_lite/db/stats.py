@@ -8,8 +8,7 @@ not grow with the number of events.
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, all_rows
 
 __all__ = ["PLATFORM_COUNTERS", "count_inserted", "read_counters", "tallies_between"]
@@ -23,9 +22,7 @@ PLATFORM_COUNTERS = (
 )
 
 
-def tallies_between(
-    conn: sqlite3.Connection, account_id: str, first_day: int, last_day: int
-) -> list[Row]:
+def tallies_between(conn: Connection, account_id: str, first_day: int, last_day: int) -> list[Row]:
     """The account's non-empty tallies for UTC days first_day..last_day (unix day numbers)."""
     return all_rows(
         conn.execute(
@@ -36,7 +33,7 @@ def tallies_between(
     )
 
 
-def read_counters(conn: sqlite3.Connection) -> dict[str, int]:
+def read_counters(conn: Connection) -> dict[str, int]:
     """The platform counters by name; a missing one reads as 0."""
     placeholders = ", ".join("?" for _ in PLATFORM_COUNTERS)
     rows = conn.execute(
@@ -54,7 +51,7 @@ _ADD_COUNTER = "UPDATE counters SET value = value + ? WHERE name = ?"
 _FINISHED_COUNTERS = {"delivered": "events_delivered", "dead_letter": "events_dead_lettered"}
 
 
-def count_inserted(conn: sqlite3.Connection, events: list[Row]) -> None:
+def count_inserted(conn: Connection, events: list[Row]) -> None:
     """Add just-inserted events to the tallies and counters: one upsert per distinct tally
     row and one update per counter, whatever the number of events (migration 0017 dropped
     the per-row insert triggers that did this; the keys are theirs)."""

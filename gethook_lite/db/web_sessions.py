@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.rows import Row, insert, one_row
 
 __all__ = [
@@ -15,13 +14,13 @@ __all__ = [
 ]
 
 
-def insert_session(conn: sqlite3.Connection, session: Row, now: float) -> Row:
+def insert_session(conn: Connection, session: Row, now: float) -> Row:
     """Store a new session; expired ones are ended on the way (sign-ins are rare)."""
     end_expired_sessions(conn, now)
     return insert(conn, "web_sessions", session)
 
 
-def end_expired_sessions(conn: sqlite3.Connection, now: float) -> int:
+def end_expired_sessions(conn: Connection, now: float) -> int:
     """Forget expired sessions and revoke the keys made for them; return how many ended.
 
     A password sign-in makes an admin key for its session (``owns_key``); sign-out revokes it,
@@ -35,7 +34,7 @@ def end_expired_sessions(conn: sqlite3.Connection, now: float) -> int:
     return conn.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now,)).rowcount
 
 
-def find_session(conn: sqlite3.Connection, token_hash: str, now: float) -> Row | None:
+def find_session(conn: Connection, token_hash: str, now: float) -> Row | None:
     """A live session and its key's current role; None when expired or its key was revoked."""
     return one_row(
         conn.execute(
@@ -47,11 +46,11 @@ def find_session(conn: sqlite3.Connection, token_hash: str, now: float) -> Row |
     )
 
 
-def delete_session(conn: sqlite3.Connection, token_hash: str) -> None:
+def delete_session(conn: Connection, token_hash: str) -> None:
     conn.execute("DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,))
 
 
-def open_deliveries_by_destination(conn: sqlite3.Connection, account_id: str) -> dict[str, int]:
+def open_deliveries_by_destination(conn: Connection, account_id: str) -> dict[str, int]:
     """Pending or in-flight deliveries per destination of the account (an index covers it)."""
     rows = conn.execute(
         "SELECT d.destination_id, count(*) FROM deliveries d"

@@ -11,13 +11,13 @@ circuit that closes releases what it held. The account is told through a notice 
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from gethook_lite.clock import format_time
 from gethook_lite.config import CircuitBreakerSettings
 from gethook_lite.constants import GONE_STATUS
 from gethook_lite.db import deliveries as delivery_store
 from gethook_lite.db import destination_state as store
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.deliveries import Outcome
 from gethook_lite.delivery.breaker import (
     BreakerEvent,
@@ -45,7 +45,7 @@ def breaker_event(outcome: str, response_status: int | None) -> BreakerEvent | N
 
 
 def record_outcomes(
-    conn: sqlite3.Connection,
+    conn: Connection,
     outcomes: list[Outcome],
     settings: CircuitBreakerSettings,
     now: float,
@@ -119,9 +119,7 @@ def _spare(outcome: Outcome, controls: dict[str, store.ControlRow], due: float) 
     return outcome
 
 
-def save_state(
-    conn: sqlite3.Connection, destination_id: str, account_id: str, state: BreakerState
-) -> None:
+def save_state(conn: Connection, destination_id: str, account_id: str, state: BreakerState) -> None:
     store.save_breaker(
         conn,
         destination_id,
@@ -134,7 +132,7 @@ def save_state(
 
 
 def _announce(
-    conn: sqlite3.Connection,
+    conn: Connection,
     destination_id: str,
     account_id: str,
     before: BreakerState,

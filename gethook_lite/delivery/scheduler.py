@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable
 
 from gethook_lite.clock import Clock
@@ -29,6 +28,7 @@ from gethook_lite.constants import (
 from gethook_lite.db import Database, StorageError
 from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.deliveries import Claim, Outcome
 from gethook_lite.db.pacing import DestinationPacing, load_pacing, next_due_after
 from gethook_lite.delivery.circuit import record_outcomes
@@ -404,7 +404,7 @@ class Scheduler:
 
 
 def _claim_paced(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     capacity: int,
     limits: ClaimLimits,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -30,6 +29,7 @@ from gethook_lite.config import CircuitBreakerSettings
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import destination_state as store
+from gethook_lite.db.connection import Connection
 from gethook_lite.db.destination_state import ControlRow
 from gethook_lite.delivery.breaker import (
     auto_pause_at,
@@ -114,9 +114,7 @@ async def pause_destination(ctx: Context, caller: Caller, destination_id: str) -
         await publish_notices(ctx)
 
 
-def _pause(
-    conn: sqlite3.Connection, destination_id: str, account_id: str, now: float, reason: str
-) -> bool:
+def _pause(conn: Connection, destination_id: str, account_id: str, now: float, reason: str) -> bool:
     if not store.set_paused(conn, destination_id, account_id, now, reason):
         return False
     store.hold_pending(conn, destination_id, now)
@@ -145,7 +143,7 @@ async def resume_destination(ctx: Context, caller: Caller, destination_id: str) 
 
 
 def _resume(
-    conn: sqlite3.Connection,
+    conn: Connection,
     destination_id: str,
     account_id: str,
     now: float,
@@ -180,7 +178,7 @@ async def control_views(ctx: Context, destination_ids: list[str]) -> dict[str, C
 
 
 def _read_controls(
-    conn: sqlite3.Connection, destination_ids: list[str]
+    conn: Connection, destination_ids: list[str]
 ) -> tuple[dict[str, ControlRow], dict[str, int]]:
     return store.get_controls(conn, destination_ids), store.held_counts(conn, destination_ids)
 
@@ -226,9 +224,7 @@ async def tick(ctx: Context, now: float) -> float:
     return next_at
 
 
-def _tick(
-    conn: sqlite3.Connection, now: float, settings: CircuitBreakerSettings
-) -> tuple[float, bool]:
+def _tick(conn: Connection, now: float, settings: CircuitBreakerSettings) -> tuple[float, bool]:
     """(when to tick next, whether any delivery or destination changed)."""
     next_at = now + _IDLE_TICK_SECONDS
     changed = False

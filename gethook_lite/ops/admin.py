@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
+from gethook_lite.db.connection import Connection, connect_sqlite
 
 __all__ = ["OperatorError", "operator_connection", "read", "write"]
 
@@ -26,12 +27,11 @@ class OperatorError(Exception):
 
 
 @contextlib.contextmanager
-def operator_connection(database: Path) -> Iterator[sqlite3.Connection]:
+def operator_connection(database: Path) -> Iterator[Connection]:
     """A short-lived connection to an existing database (never creates one)."""
     if not database.exists():
         raise OperatorError(f"no database at {database} (wrong --data-dir?)")
-    conn = sqlite3.connect(database, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    conn.row_factory = sqlite3.Row
+    conn = connect_sqlite(database, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
         yield conn

@@ -22,6 +22,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from gethook_lite import __version__
 from gethook_lite.db import snapshots
+from gethook_lite.db.connection import connect_sqlite
 
 __all__ = [
     "ARCHIVE_DATABASE",
@@ -111,7 +112,7 @@ def check_database(
     """Integrity check of the file at ``path`` (unless ``integrity`` is False), and proof that
     ``key`` opens its secrets; what it holds."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = connect_sqlite(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise BackupError(f"the database copy cannot be opened: {exc}") from None
     try:

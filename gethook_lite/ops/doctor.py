@@ -27,6 +27,7 @@ from gethook_lite.constants import (
     SQLITE_BUSY_TIMEOUT_MS,
 )
 from gethook_lite.data_dir import DATABASE_FILE
+from gethook_lite.db.connection import Connection, connect_sqlite
 from gethook_lite.db.instance_meta import key_sample
 from gethook_lite.ops.backup import list_backups
 from gethook_lite.ops.schema import migration_plan
@@ -173,10 +174,10 @@ def _schema(database: Path) -> Finding:
     return Finding(OK, "schema", f"up to date (schema {plan.newest_known})")
 
 
-def _with_database(database: Path, check: Callable[[sqlite3.Connection], Finding]) -> Finding:
+def _with_database(database: Path, check: Callable[[Connection], Finding]) -> Finding:
     if not database.exists():
         return Finding(OK, "key", "no database yet: the first start creates secret.key")
-    conn = sqlite3.connect(
+    conn = connect_sqlite(
         f"{database.as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
     )
     try:
@@ -187,7 +188,7 @@ def _with_database(database: Path, check: Callable[[sqlite3.Connection], Finding
         conn.close()
 
 
-def _encryption_key(settings: Settings, conn: sqlite3.Connection) -> Finding:
+def _encryption_key(settings: Settings, conn: Connection) -> Finding:
     sample = key_sample(conn)
     if sample is None:
         return Finding(OK, "key", "no secrets stored yet")

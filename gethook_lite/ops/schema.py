@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gethook_lite.constants import SQLITE_BUSY_TIMEOUT_MS
+from gethook_lite.db.connection import connect_sqlite
 from gethook_lite.db.database import SchemaTooNew, known_migrations, pending_migrations
 
 __all__ = ["MigrationPlan", "migration_plan"]
@@ -27,7 +28,7 @@ def migration_plan(database: Path) -> MigrationPlan:
     newest = max(known_migrations())
     if not database.exists():
         return MigrationPlan(False, tuple(known_migrations()), newest)
-    conn = sqlite3.connect(
+    conn = connect_sqlite(
         f"{database.as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
     )
     try:

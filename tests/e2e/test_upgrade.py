@@ -39,7 +39,8 @@ def gethook(*args: str) -> subprocess.CompletedProcess:
 
 def first_release_database(path: Path) -> None:
     """The schema as the first release created it: migration 0001 and its bookkeeping."""
-    sql = (resources.files("gethook_lite.db") / "migrations" / "0001_initial.sql").read_text()
+    folder = resources.files("gethook_lite.db") / "migrations" / "sqlite"
+    sql = (folder / "0001_initial.sql").read_text()
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(sql)

@@ -11,6 +11,7 @@ import sqlite3
 import pytest
 
 from gethook_lite.db.claim_order import ClaimLimits, Ordering, fair_pick
+from gethook_lite.db.connection import SqliteConnection
 from gethook_lite.db.database import _apply_migrations
 from gethook_lite.db.deliveries import _due_candidates
 from gethook_lite.db.pacing import paced_candidates
@@ -20,7 +21,7 @@ NOW = 1000.0
 
 @pytest.fixture
 def conn(tmp_path) -> sqlite3.Connection:
-    conn = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    conn = sqlite3.connect(tmp_path / "g.db", isolation_level=None, factory=SqliteConnection)
     _apply_migrations(conn)
     conn.execute("PRAGMA foreign_keys = OFF")  # rows below name only what the queries read
     conn.row_factory = sqlite3.Row  # as on the writer

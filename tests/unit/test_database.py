@@ -11,6 +11,7 @@ import time
 import pytest
 
 from gethook_lite.db import Database, StorageError, database
+from gethook_lite.db.connection import SqliteConnection
 from gethook_lite.db.database import _apply_migrations, _migration_files, known_migrations
 
 
@@ -257,7 +258,9 @@ def test_a_new_database_gets_every_migration_at_once_with_the_same_schema_and_bo
 ):
     """A new database takes all the migrations in one transaction (start-up, issue 13): the
     schema and schema_migrations are what applying them one by one gives."""
-    one_by_one = sqlite3.connect(tmp_path / "one.db", isolation_level=None)
+    one_by_one = sqlite3.connect(
+        tmp_path / "one.db", isolation_level=None, factory=SqliteConnection
+    )
     one_by_one.execute("PRAGMA foreign_keys = ON")
     one_by_one.execute(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
@@ -266,7 +269,7 @@ def test_a_new_database_gets_every_migration_at_once_with_the_same_schema_and_bo
         one_by_one.executescript(
             f"BEGIN;\n{sql}\n;INSERT INTO schema_migrations VALUES ({version}, 0);COMMIT;"
         )
-    at_once = sqlite3.connect(tmp_path / "new.db", isolation_level=None)
+    at_once = sqlite3.connect(tmp_path / "new.db", isolation_level=None, factory=SqliteConnection)
     at_once.execute("PRAGMA foreign_keys = ON")
     before = time.time()
     with caplog.at_level(logging.INFO, logger="gethook_lite.db.database"):
@@ -288,15 +291,15 @@ def test_an_existing_database_keeps_the_migrations_before_one_that_fails(tmp_pat
     none (it holds nothing yet, and the next start tries again)."""
     real = _migration_files()
     broken = (real[-1][0] + 1, "CREATE TABLE broken (;")
-    monkeypatch.setattr(database, "_migration_files", lambda: [*real, broken])
-    existing = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    monkeypatch.setattr(database, "_migration_files", lambda dialect="sqlite": [*real, broken])
+    existing = sqlite3.connect(tmp_path / "old.db", isolation_level=None, factory=SqliteConnection)
     existing.execute(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
     )
     existing.executescript(
         f"BEGIN;\n{real[0][1]}\n;INSERT INTO schema_migrations VALUES ({real[0][0]}, 0);COMMIT;"
     )
-    new = sqlite3.connect(tmp_path / "new.db", isolation_level=None)
+    new = sqlite3.connect(tmp_path / "new.db", isolation_level=None, factory=SqliteConnection)
     for conn, kept in ((existing, [version for version, _ in real]), (new, [])):
         with pytest.raises(sqlite3.OperationalError, match="syntax error"):
             _apply_migrations(conn)

@@ -7,11 +7,12 @@ import sqlite3
 
 import pytest
 
+from gethook_lite.db.connection import SqliteConnection
 from gethook_lite.db.database import _apply_migrations, _migration_files
 
 
 def _database_before_0006(path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, factory=SqliteConnection)
     conn.execute("PRAGMA foreign_keys = ON")  # as the app's writer runs migrations
     conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
     for version, sql in _migration_files():

@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from gethook_lite.db.claim_order import ClaimLimits, Ordering
+from gethook_lite.db.connection import SqliteConnection
 from gethook_lite.db.database import _apply_migrations
 from gethook_lite.db.pacing import blocking_deliveries, fifo_head, load_pacing, paced_candidates
 
@@ -17,7 +18,7 @@ NOW = 1000.0
 
 @pytest.fixture
 def conn(tmp_path) -> sqlite3.Connection:
-    conn = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    conn = sqlite3.connect(tmp_path / "g.db", isolation_level=None, factory=SqliteConnection)
     _apply_migrations(conn)
     conn.execute("PRAGMA foreign_keys = OFF")  # rows below name only what the queries read
     conn.execute(

@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from gethook_lite.db.connection import SqliteConnection
 from gethook_lite.db.database import _apply_migrations
 from gethook_lite.db.destination_state import release_held
 from gethook_lite.db.pacing import fifo_head
@@ -19,7 +20,7 @@ NOW = 1000.0
 
 @pytest.fixture
 def conn(tmp_path) -> sqlite3.Connection:
-    conn = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    conn = sqlite3.connect(tmp_path / "g.db", isolation_level=None, factory=SqliteConnection)
     _apply_migrations(conn)
     conn.execute("PRAGMA foreign_keys = OFF")  # rows below name only what the queries read
     return conn

@@ -1,0 +1,1 @@
+-- Part of 0001_initial.sql on PostgreSQL (its baseline is the SQLite schema after 0017): nothing to do.
