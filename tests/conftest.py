@@ -36,8 +36,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path) -> Iterator[Settings]:
+    import os
+
+    if os.environ.get("GETHOOK_TEST_BACKEND") == "postgresql":
+        with postgres.fresh_database() as url:
+            yield make_settings(tmp_path, **{"storage.url": url})
+        return
+    yield make_settings(tmp_path)
 
 
 # Built apps by what their route table depends on: building one is most of a test's set-up

@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -50,12 +51,9 @@ def require_server() -> str:
 
 
 def database_url(server: str, name: str) -> str:
-    """``server``'s URL with its database name replaced by ``name``."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    params = conninfo_to_dict(server)
-    params["dbname"] = name
-    return make_conninfo(**params)
+    """``server``'s URL (postgresql://...) with its database name replaced by ``name``."""
+    parts = urlsplit(server)
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def _admin(server: str):
