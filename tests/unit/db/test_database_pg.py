@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -227,3 +228,249 @@ def test_close_answers_every_write_queued_or_in_flight_then_refuses_more(pg_url,
             await db.close()
 
     asyncio.run(scenario())
+
+
+# --- A connection that breaks: the server restarts, kills our backends, or goes away ---------
+
+
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def terminate_our_backends(url: str) -> int:
+    """pg_terminate_backend every connection of ours (application_name "gethook ...") to the
+    test's database, from another connection; how many there were."""
+    with admin_connection() as admin:
+        return admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND application_name LIKE 'gethook%%'",
+            (database_name(url),),
+        ).fetchone()[0]
+
+
+def admin_connection():
+    """A connection to the server's maintenance database (the test's may refuse us)."""
+    import psycopg
+
+    from tests.support.postgres import server_url
+
+    return psycopg.connect(server_url(), autocommit=True)
+
+
+def allow_connections(url: str, allowed: bool) -> None:
+    with admin_connection() as admin:
+        name = database_name(url)
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}')
+
+
+def backend_pid(conn) -> int:
+    return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def test_connections_killed_while_idle_are_replaced_without_failing_a_call(run, pg_url):
+    async def scenario(db):
+        writer_pid = await db.write(backend_pid)
+        await db.read(names)
+        assert terminate_our_backends(pg_url) == 3  # the writer and both readers
+        # The next calls meet dead connections: each thread connects again and runs its
+        # call there (nothing was sent on the dead one that could have committed).
+        assert await db.write(insert_name, "n1")
+        assert await db.read(names) == ["n1"]
+        assert await db.read(names) == ["n1"]  # the other reader too
+        assert await db.write(backend_pid) != writer_pid
+
+    run(scenario, readers=2)
+
+
+def test_a_write_batch_whose_connection_is_killed_before_commit_runs_again(run, pg_url):
+    runs: list[int] = []
+
+    def slow_insert(conn, name: str) -> int:
+        runs.append(1)
+        txid = insert_name(conn, name)
+        if len(runs) == 1:  # the first run is killed while it waits here
+            conn.execute("SELECT pg_sleep(30)")
+        return txid
+
+    async def scenario(db):
+        writing = asyncio.ensure_future(db.write(slow_insert, "n1"))
+        await wait_for_sleeper(pg_url)
+        terminate_our_backends(pg_url)
+        # Killed before COMMIT: nothing committed, so the batch ran again on a new connection.
+        await asyncio.wait_for(writing, WAIT)
+        assert len(runs) == 2
+        assert await db.read(names) == ["n1"]
+
+    run(scenario)
+
+
+def test_a_read_running_when_the_server_kills_it_and_cannot_reconnect_is_a_storage_error(
+    run, pg_url
+):
+    async def scenario(db):
+        reading = asyncio.ensure_future(db.read(lambda conn: conn.execute("SELECT pg_sleep(30)")))
+        await wait_for_sleeper(pg_url)
+        allow_connections(pg_url, False)
+        try:
+            terminate_our_backends(pg_url)
+            with pytest.raises(StorageError):
+                await asyncio.wait_for(reading, WAIT)
+            # While the server refuses us, every call fails fast with StorageError.
+            began = asyncio.get_running_loop().time()
+            for _ in range(5):
+                with pytest.raises(StorageError):
+                    await db.write(insert_name, "n-lost")
+                with pytest.raises(StorageError):
+                    await db.read(names)
+            assert asyncio.get_running_loop().time() - began < 2
+            assert await db.ping() is False
+        finally:
+            allow_connections(pg_url, True)
+        # Back: within the bounded backoff (RECONNECT_MAX_WAIT_S) calls succeed again.
+        await eventually(lambda: db.write(insert_name, "n1"))
+        await eventually(lambda: db.read(names))
+        assert await db.read(names) == ["n1"]
+
+    run(scenario)
+
+
+async def eventually(call):
+    """``await call()`` until it does not raise StorageError (for at most WAIT seconds)."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while True:
+        try:
+            return await call()
+        except StorageError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def wait_for_sleeper(url: str) -> None:
+    """Until one of our connections is inside pg_sleep."""
+
+    def sleeping() -> bool:
+        with admin_connection() as admin:
+            return bool(
+                admin.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = %s"
+                    " AND application_name LIKE 'gethook%%' AND query LIKE '%%pg_sleep%%'"
+                    " AND state = 'active'",
+                    (database_name(url),),
+                ).fetchone()
+            )
+
+    for _ in range(200):
+        if await asyncio.to_thread(sleeping):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no connection of ours reached pg_sleep")
+
+
+# --- A batch rolled back by the server (serialization failure, deadlock) runs once more ------
+
+
+def raise_sqlstate(conn, state: str) -> None:
+    """Have the server raise an error with SQLSTATE ``state``."""
+    conn.execute(f"DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '{state}'; END $$")
+
+
+@pytest.mark.parametrize("state", ["40001", "40P01"])
+def test_a_batch_meeting_a_serialization_failure_or_deadlock_runs_again_as_a_whole(run, state):
+    runs: list[str] = []
+
+    def conflicts_once(conn, name: str) -> int:
+        runs.append(name)
+        txid = insert_name(conn, name)
+        if len(runs) == 1:
+            raise_sqlstate(conn, state)
+        return txid
+
+    def always_conflicts(conn, name: str) -> None:
+        insert_name(conn, name)
+        raise_sqlstate(conn, state)
+
+    async def scenario(db):
+        gate = Gate()
+        first = asyncio.ensure_future(db.write(gate.hold, "n0"))
+        await gate.held()
+        batch = await queued(
+            db.write(insert_name, "n1"),
+            db.write(conflicts_once, "n2"),
+            db.write(insert_name, "n3"),
+        )
+        gate.opened.set()
+        await first
+        txids = await asyncio.gather(*batch)
+        assert runs == ["n2", "n2"]
+        assert len(set(txids)) == 1  # the second run: the three again, in one transaction
+        # One that conflicts every time fails alone on the second run; the others commit.
+        gate = Gate()
+        first = asyncio.ensure_future(db.write(gate.hold, "n4"))
+        await gate.held()
+        batch = await queued(
+            db.write(insert_name, "n5"),
+            db.write(always_conflicts, "n6"),
+            db.write(insert_name, "n7"),
+        )
+        gate.opened.set()
+        await first
+        results = await asyncio.gather(*batch, return_exceptions=True)
+        assert isinstance(results[1], StorageError)
+        assert results[0] == results[2]
+        assert await db.read(names) == ["n0", "n1", "n2", "n3", "n4", "n5", "n7"]
+
+    run(scenario)
+
+
+def test_a_real_deadlock_with_another_connection_is_retried_and_the_write_succeeds(run, pg_url):
+    import psycopg
+
+    runs: list[int] = []
+    holds_a = threading.Event()
+    other_waits = threading.Event()
+
+    def lock_a_then_b(conn) -> None:
+        runs.append(1)
+        # Ours is found in the deadlock first (the other waits 10 s before looking).
+        conn.execute("SET LOCAL deadlock_timeout = '50ms'")
+        conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'events_processed'")
+        holds_a.set()
+        if len(runs) == 1:  # until the other connection waits for our row lock
+            assert other_waits.wait(WAIT)
+            for _ in range(500):
+                if conn.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchone():
+                    break
+                time.sleep(0.01)
+        conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'events_delivered'")
+
+    async def scenario(db):
+        with psycopg.connect(pg_url, autocommit=True) as other:
+            other.execute("SET deadlock_timeout = '10s'")
+            other.execute("BEGIN")
+            other.execute("UPDATE counters SET value = value + 10 WHERE name = 'events_delivered'")
+            writing = asyncio.ensure_future(db.write(lock_a_then_b))
+            assert await asyncio.to_thread(holds_a.wait, WAIT)
+
+            def b_then_a() -> None:
+                other_waits.set()
+                # Waits for our writer's row lock; the writer then waits for this one's:
+                # a deadlock, which the server breaks by rolling the writer back.
+                other.execute(
+                    "UPDATE counters SET value = value + 10 WHERE name = 'events_processed'"
+                )
+                other.execute("COMMIT")
+
+            await asyncio.to_thread(b_then_a)
+            await asyncio.wait_for(writing, WAIT)
+        assert len(runs) == 2
+        values = await db.read(
+            lambda conn: conn.execute(
+                "SELECT name, value FROM counters WHERE name IN"
+                " ('events_processed', 'events_delivered') ORDER BY name"
+            ).fetchall()
+        )
+        expected = [("events_delivered", 11), ("events_processed", 11)]
+        assert [tuple(row) for row in values] == expected
+
+    run(scenario)
