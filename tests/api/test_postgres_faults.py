@@ -6,14 +6,19 @@ connection through it, as a network loss or a server restart does) and starts ag
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import socket
 import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from cryptography.fernet import Fernet
 
+from gethook_lite.app import StartupError, check_startup
+from gethook_lite.secrets_box import KEY_FILE
 from tests.conftest import make_settings
 from tests.support.api import ingest, make_source
 
@@ -158,3 +163,36 @@ def test_ingest_gives_503_while_the_database_is_gone_and_works_when_it_returns(c
     assert until_not_503(lambda: post(client, source)).status_code == 202
     assert client.get(f"/v1/events/{kept}", headers=auth).status_code == 200
     assert client.get("/v1/events", headers=auth).json()["data"]["total"] == 2
+
+
+# --- One encryption key for every process sharing the database (issue 19 §3) ---------------
+
+
+def start(tmp_path, name: str, url: str, key: str = "") -> None:
+    """Start (and stop) an instance with its own data directory on the database at ``url``."""
+    overrides = {"storage.url": url, "storage.encryption_key": key}
+    settings = make_settings(tmp_path / name, **overrides)
+    asyncio.run(check_startup(settings))
+
+
+def test_every_process_on_one_postgresql_database_must_use_the_same_key(tmp_path, pg_url, caplog):
+    caplog.set_level(logging.WARNING, logger="gethook_lite.app")
+    # The first process on a new database generates the key into its data directory, and
+    # says that the others need it.
+    start(tmp_path, "first", pg_url)
+    key = (tmp_path / "first" / "data" / KEY_FILE).read_text().strip()
+    assert any(
+        "storage.encryption_key" in record.getMessage()
+        and "every other process" in record.getMessage()
+        for record in caplog.records
+    )
+    # A second process with no key (its data directory has none) is refused, and told how.
+    with pytest.raises(StartupError, match=r"set storage.encryption_key .*same in every process"):
+        start(tmp_path, "second", pg_url)
+    # Nor may it bring another key.
+    with pytest.raises(StartupError, match=r"storage.encryption_key: this key does not open"):
+        start(tmp_path, "third", pg_url, key=Fernet.generate_key().decode())
+    # With the first one's key, it starts.
+    start(tmp_path, "fourth", pg_url, key=key)
+    # The first one still starts with the key in its data directory.
+    start(tmp_path, "first", pg_url)
