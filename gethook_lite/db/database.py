@@ -95,6 +95,8 @@ _SESSION_ENDED_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 # maximum (the 503's Retry-After is 1 s); calls in between fail at once with StorageError.
 RECONNECT_FIRST_WAIT_S = 0.05
 RECONNECT_MAX_WAIT_S = 1.0
+# PostgreSQL's database size (size_bytes) is asked of the server at most this often.
+SIZE_REFRESH_S = 5.0
 
 
 class StorageError(Exception):
@@ -224,6 +226,10 @@ class Database:
         # Held to check "open" and queue a job as one step, so that no job lands behind the
         # shutdown marker (it would never be answered).
         self._lock = threading.Lock()
+        # PostgreSQL: pg_database_size as last read, when, and whether a read is queued.
+        self._size = 0
+        self._size_read_at = -SIZE_REFRESH_S
+        self._size_reading = False
 
     @property
     def where(self) -> str:
@@ -246,6 +252,8 @@ class Database:
                 )
             with self._lock:
                 self._reads = reads
+            if self.dialect == POSTGRESQL:  # the first /metrics answer has the size
+                self._size_read(await self.read(_database_size))
         except BaseException as exc:
             await self.close()
             if isinstance(exc, _DRIVER_ERRORS):
@@ -429,14 +437,38 @@ class Database:
             jobs.put(job)
 
     def size_bytes(self) -> int:
-        """The database file plus its WAL, in bytes (0 on PostgreSQL: the server's to say)."""
+        """The database file plus its WAL, in bytes; on PostgreSQL, pg_database_size as read
+        at most SIZE_REFRESH_S ago (a stale value starts a read on a reader thread and is
+        answered meanwhile: the caller, /metrics on the event loop, never waits for it)."""
         if self.dialect == POSTGRESQL:
-            return 0
+            self._refresh_size()
+            return self._size
         total = 0
         for suffix in ("", "-wal"):
             with contextlib.suppress(FileNotFoundError):
                 total += self.path.with_name(self.path.name + suffix).stat().st_size
         return total
+
+    def _refresh_size(self) -> None:
+        if self._size_reading or time.monotonic() - self._size_read_at < SIZE_REFRESH_S:
+            return
+        try:
+            future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._put(self._reads, _Call(_database_size, (), {}, future))
+        except (RuntimeError, StorageError):  # no event loop here, or closed: keep the last
+            return
+        self._size_reading = True
+        future.add_done_callback(self._size_answered)
+
+    def _size_answered(self, future: asyncio.Future[int]) -> None:
+        self._size_reading = False
+        if not future.cancelled() and future.exception() is None:
+            self._size_read(future.result())
+        else:  # the server is unreachable: try again after the same pause
+            self._size_read_at = time.monotonic()
+
+    def _size_read(self, size: int) -> None:
+        self._size, self._size_read_at = size, time.monotonic()
 
     async def ping(self) -> bool:
         try:
@@ -552,6 +584,11 @@ def _settle(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def _database_size(conn: Connection) -> int:
+    size: int = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    return size
 
 
 def _select_one(conn: Connection) -> int:

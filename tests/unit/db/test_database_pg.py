@@ -474,3 +474,26 @@ def test_a_real_deadlock_with_another_connection_is_retried_and_the_write_succee
         assert [tuple(row) for row in values] == expected
 
     run(scenario)
+
+
+def test_size_bytes_reports_the_database_size_without_waiting_for_the_server(run, monkeypatch):
+    from gethook_lite.db import database
+
+    async def scenario(db):
+        opened_with = db.size_bytes()
+        assert opened_with > 1_000_000  # read at open: the schema alone is megabytes
+        await db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO counters (name, value)"
+                " SELECT 'n' || i, i FROM generate_series(1, 20000) AS i"
+            )
+        )
+        # Within SIZE_REFRESH_S the cached figure is answered, and no read is started.
+        assert db.size_bytes() == opened_with
+        monkeypatch.setattr(database, "SIZE_REFRESH_S", 0.0)
+        assert db.size_bytes() == opened_with  # stale: answered at once, a read is queued
+        await db.read(names)  # the read queued before this one has been answered
+        await asyncio.sleep(0)
+        assert db.size_bytes() > opened_with
+
+    run(scenario, readers=1)
