@@ -171,9 +171,11 @@ class _Link:
         try:
             self._conn = self._connect()
         except _DRIVER_ERRORS as exc:
+            # Said once per outage and thread; the attempts after it, at debug level.
+            first = self._wait == RECONNECT_FIRST_WAIT_S
+            log.log(logging.WARNING if first else logging.DEBUG, "cannot reconnect: %s", exc)
             self._next_attempt = now + self._wait
             self._wait = min(self._wait * 2, RECONNECT_MAX_WAIT_S)
-            log.warning("cannot reconnect to the database: %s", exc)
             raise StorageError(f"cannot reconnect to the database: {exc}") from exc
         self._wait = RECONNECT_FIRST_WAIT_S
         log.warning("reconnected to the database (%s)", threading.current_thread().name)

@@ -277,6 +277,9 @@ def test_connections_killed_while_idle_are_replaced_without_failing_a_call(run, 
         assert await db.write(insert_name, "n1")
         assert await db.read(names) == ["n1"]
         assert await db.read(names) == ["n1"]  # the other reader too
+        for _ in range(2):  # a new reader connection is read-only again
+            with pytest.raises(StorageError, match="read failed"):
+                await db.read(insert_name, "n9")
         assert await db.write(backend_pid) != writer_pid
 
     run(scenario, readers=2)
