@@ -545,9 +545,9 @@ def _answer_call(link: _Link, job: _Call, *, retry_on_new_connection: bool = Fal
     # Exceptions go back to the caller as they are (read() maps sqlite3.Error there).
     outcome = _call(link, job)
     if retry_on_new_connection and not outcome[0] and link.broken:
-        # A read that met a connection which had broken while idle (the server restarted
-        # since) runs once more on a new one: reads change nothing, so running one twice is
-        # harmless, and the caller need not see a failure the server's restart caused.
+        # A read whose connection broke (while idle: the server restarted since; or during
+        # the read) runs once more on a new one: reads change nothing, so running one twice
+        # is harmless, and the caller need not see a failure the server's restart caused.
         outcome = _call(link, job)
     _answer(job.future, *outcome)
 
