@@ -107,7 +107,8 @@ def create_source(client, auth, name: str):
 
 
 def source_names(client, auth) -> list[str]:
-    answer = client.get("/v1/sources", headers=auth)
+    # Each reader thread reconnects on its own: one may still be waiting out its backoff.
+    answer = until_not_503(lambda: client.get("/v1/sources", headers=auth))
     assert answer.status_code == 200, answer.text
     return sorted(source["name"] for source in answer.json()["data"])
 
@@ -161,8 +162,9 @@ def test_ingest_gives_503_while_the_database_is_gone_and_works_when_it_returns(c
 
     proxy.start()
     assert until_not_503(lambda: post(client, source)).status_code == 202
-    assert client.get(f"/v1/events/{kept}", headers=auth).status_code == 200
-    assert client.get("/v1/events", headers=auth).json()["data"]["total"] == 2
+    assert until_not_503(lambda: client.get(f"/v1/events/{kept}", headers=auth)).status_code == 200
+    events = until_not_503(lambda: client.get("/v1/events", headers=auth))
+    assert events.json()["data"]["total"] == 2
 
 
 # --- One encryption key for every process sharing the database (issue 19 §3) ---------------
