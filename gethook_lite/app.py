@@ -122,30 +122,65 @@ async def _open_database(settings: Settings) -> Database:
 
 
 async def _secret_box(settings: Settings, db: Database) -> SecretBox:
-    """The key that opens this database's secrets, checked against the stored key check."""
+    """The key that opens this database's secrets, checked against the stored key check.
+
+    On PostgreSQL several processes share the database (issue 19 §3): each must hold the same
+    key, so a key kept in one data directory is not enough; the messages say so."""
     sample = await db.read(key_sample)
     try:
         key = load_or_create_key(
             settings.storage.encryption_key, settings.data_dir, create=sample is None
         )
     except EncryptionKeyError as exc:
+        if db.url and not settings.storage.encryption_key:
+            raise StartupError(
+                f"storage.encryption_key is empty and {settings.data_dir / KEY_FILE} is"
+                f" missing, but {db.where} holds secrets encrypted with a key;"
+                f" {_SHARED_KEY_HINT}"
+            ) from None
         raise StartupError(str(exc)) from None
     except OSError as exc:
         raise _unwritable(settings.data_dir, exc) from None
     box = SecretBox(key)
+    if sample is None:
+        await db.write(set_meta_once, KEY_CHECK, box.encrypt(KEY_CHECK_PLAINTEXT))
+        # Another process may have started on the same new database with its own key at the
+        # same moment: the key check stored first wins, and this key must be that one.
+        sample = await db.read(key_sample)
+        if db.url and not settings.storage.encryption_key:
+            log.warning(
+                "generated the encryption key in %s; every other process using %s needs it as"
+                " storage.encryption_key (or GETHOOK_STORAGE_ENCRYPTION_KEY)",
+                settings.data_dir / KEY_FILE,
+                db.where,
+            )
     if sample is not None and not box.opens(sample):
-        where = (
-            "storage.encryption_key"
-            if settings.storage.encryption_key
-            else str(settings.data_dir / KEY_FILE)
-        )
-        raise StartupError(
-            f"{where}: this key does not open the secrets in {db.where}; use the secret.key"
-            " (or storage.encryption_key) that was backed up with this database"
-        )
+        raise StartupError(_key_mismatch(settings, db))
     if await db.read(get_meta, KEY_CHECK) is None:
         await db.write(set_meta_once, KEY_CHECK, box.encrypt(KEY_CHECK_PLAINTEXT))
     return box
+
+
+# Said when a process sharing a PostgreSQL database has no key of its own to offer.
+_SHARED_KEY_HINT = (
+    "every process sharing a PostgreSQL database needs the same key: set"
+    " storage.encryption_key (the same in every process) to the key of the process that"
+    " first started on this database (its data_dir/secret.key) or the one backed up with it"
+)
+
+
+def _key_mismatch(settings: Settings, db: Database) -> str:
+    where = (
+        "storage.encryption_key"
+        if settings.storage.encryption_key
+        else str(settings.data_dir / KEY_FILE)
+    )
+    if db.url:
+        return f"{where}: this key does not open the secrets in {db.where}; {_SHARED_KEY_HINT}"
+    return (
+        f"{where}: this key does not open the secrets in {db.where}; use the secret.key"
+        " (or storage.encryption_key) that was backed up with this database"
+    )
 
 
 @contextlib.asynccontextmanager

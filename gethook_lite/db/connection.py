@@ -68,6 +68,9 @@ class Connection(Protocol):
 class SqliteConnection(sqlite3.Connection):
     """sqlite3's connection, marked with its dialect (``sqlite3.connect(factory=...)``)."""
 
+    # A file connection does not break the way a server's does (db.database._Link asks).
+    broken: Final = False
+
     @property
     def dialect(self) -> Dialect:
         return SQLITE

@@ -18,7 +18,13 @@ every caller gets its answer before the connections close.
 On PostgreSQL (``url``, issue 19) the same threads hold psycopg connections
 (``db.postgres.PgConnection``): the storage functions, the group commit and the savepoints
 are the same; only connecting, the transaction's first statement and the migration runner
-differ.
+differ. A server can also go away and come back (restart, pg_terminate_backend, network
+loss): the thread connects again before its next job (``_Link``), so the process recovers
+without a restart, and while the server is unreachable calls fail fast with StorageError. The
+call that met the lost connection runs once more on a new one when that is safe (a read; a
+write batch whose COMMIT was not sent), else fails with StorageError. Likewise a write batch
+the server rolled back for a reason a second run may not meet (serialization failure,
+deadlock) runs once more before its writes fail.
 """
 
 from __future__ import annotations
@@ -78,6 +84,21 @@ def _register_postgres_errors() -> None:
         _DRIVER_ERRORS = (*_DRIVER_ERRORS, psycopg.Error)
 
 
+# SQLSTATEs after which the server has rolled the transaction back (or we must) and the same
+# writes, run again, may well succeed: serialization_failure and deadlock_detected.
+_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+# The server ended the session: admin_shutdown (pg_terminate_backend, a fast shutdown),
+# crash_shutdown, cannot_connect_now; class 08 is the connection exceptions. The error can
+# arrive before the client sees the socket close, so the connection is not yet "broken".
+_SESSION_ENDED_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# A thread whose connection broke waits this long before trying again, doubling up to the
+# maximum (the 503's Retry-After is 1 s); calls in between fail at once with StorageError.
+RECONNECT_FIRST_WAIT_S = 0.05
+RECONNECT_MAX_WAIT_S = 1.0
+# PostgreSQL's database size (size_bytes) is asked of the server at most this often.
+SIZE_REFRESH_S = 5.0
+
+
 class StorageError(Exception):
     """The database could not do what was asked (locked, read-only, full disk, closed)."""
 
@@ -112,6 +133,59 @@ class _Stop:
 
 _STOP = _Stop()
 _Job = _Write | _Call | _Stop
+
+
+class _RetryBatch(Exception):
+    """The batch's transaction is rolled back as a whole; running it again may succeed."""
+
+
+class _Link:
+    """A thread's connection. One that broke (PostgreSQL: the server restarted, killed our
+    backend, or the network went) is replaced before the thread's next job; while the server
+    cannot be reached, attempts back off and the jobs in between fail fast with StorageError
+    rather than each waiting for a connect timeout. (A SQLite connection never breaks.)"""
+
+    def __init__(self, connect: Callable[[], Any], conn: Any) -> None:
+        self._connect = connect
+        self._conn: Any | None = conn
+        self._next_attempt = 0.0
+        self._wait = RECONNECT_FIRST_WAIT_S
+
+    @property
+    def broken(self) -> bool:
+        return self._conn is None or bool(getattr(self._conn, "broken", False))
+
+    def failed(self, exc: BaseException) -> None:
+        """A call on the connection raised ``exc``: drop the connection if it is gone."""
+        if self._conn is not None and _connection_lost(self._conn, exc):
+            self.close()
+
+    def get(self) -> Any:
+        """The live connection, made again if it broke (raises StorageError if it cannot)."""
+        if not self.broken:
+            return self._conn
+        self.close()
+        now = time.monotonic()
+        if now < self._next_attempt:
+            raise StorageError("the database connection was lost; reconnecting")
+        try:
+            self._conn = self._connect()
+        except _DRIVER_ERRORS as exc:
+            # Said once per outage and thread; the attempts after it, at debug level.
+            first = self._wait == RECONNECT_FIRST_WAIT_S
+            log.log(logging.WARNING if first else logging.DEBUG, "cannot reconnect: %s", exc)
+            self._next_attempt = now + self._wait
+            self._wait = min(self._wait * 2, RECONNECT_MAX_WAIT_S)
+            raise StorageError(f"cannot reconnect to the database: {exc}") from exc
+        self._wait = RECONNECT_FIRST_WAIT_S
+        log.warning("reconnected to the database (%s)", threading.current_thread().name)
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection may refuse to close
+                conn.close()
 
 
 class _Worker(NamedTuple):
@@ -154,6 +228,10 @@ class Database:
         # Held to check "open" and queue a job as one step, so that no job lands behind the
         # shutdown marker (it would never be answered).
         self._lock = threading.Lock()
+        # PostgreSQL: pg_database_size as last read, when, and whether a read is queued.
+        self._size = 0
+        self._size_read_at = -SIZE_REFRESH_S
+        self._size_reading = False
 
     @property
     def where(self) -> str:
@@ -176,6 +254,8 @@ class Database:
                 )
             with self._lock:
                 self._reads = reads
+            if self.dialect == POSTGRESQL:  # the first /metrics answer has the size
+                self._size_read(await self.read(_database_size))
         except BaseException as exc:
             await self.close()
             if isinstance(exc, _DRIVER_ERRORS):
@@ -185,7 +265,7 @@ class Database:
     async def _start(
         self,
         name: str,
-        serve: Callable[[Any, queue.SimpleQueue[_Job]], None],
+        serve: Callable[[_Link, queue.SimpleQueue[_Job]], None],
         jobs: queue.SimpleQueue[_Job],
         prepare: Callable[[Any], None],
     ) -> None:
@@ -207,7 +287,7 @@ class Database:
 
     def _thread_main(
         self,
-        serve: Callable[[Any, queue.SimpleQueue[_Job]], None],
+        serve: Callable[[_Link, queue.SimpleQueue[_Job]], None],
         jobs: queue.SimpleQueue[_Job],
         prepare: Callable[[Any], None],
         ready: asyncio.Future[None],
@@ -215,23 +295,28 @@ class Database:
     ) -> None:
         # The connection is made, used and closed in this thread only (check_same_thread on).
         try:
+            connect = functools.partial(self._connect_prepared, prepare)
             try:
-                conn = self._connect()
-                try:
-                    prepare(conn)
-                except BaseException:
-                    conn.close()
-                    raise
+                link = _Link(connect, connect())
             except BaseException as exc:
                 _answer(ready, False, exc)
                 return
             _answer(ready, True, None)
             try:
-                serve(conn, jobs)
+                serve(link, jobs)
             finally:
-                conn.close()
+                link.close()
         finally:
             _answer(ended, True, None)
+
+    def _connect_prepared(self, prepare: Callable[[Any], None]) -> Any:
+        conn = self._connect()
+        try:
+            prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _connect(self) -> Any:
         if self.dialect == POSTGRESQL:
@@ -354,14 +439,38 @@ class Database:
             jobs.put(job)
 
     def size_bytes(self) -> int:
-        """The database file plus its WAL, in bytes (0 on PostgreSQL: the server's to say)."""
+        """The database file plus its WAL, in bytes; on PostgreSQL, pg_database_size as read
+        at most SIZE_REFRESH_S ago (a stale value starts a read on a reader thread and is
+        answered meanwhile: the caller, /metrics on the event loop, never waits for it)."""
         if self.dialect == POSTGRESQL:
-            return 0
+            self._refresh_size()
+            return self._size
         total = 0
         for suffix in ("", "-wal"):
             with contextlib.suppress(FileNotFoundError):
                 total += self.path.with_name(self.path.name + suffix).stat().st_size
         return total
+
+    def _refresh_size(self) -> None:
+        if self._size_reading or time.monotonic() - self._size_read_at < SIZE_REFRESH_S:
+            return
+        try:
+            future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._put(self._reads, _Call(_database_size, (), {}, future))
+        except (RuntimeError, StorageError):  # no event loop here, or closed: keep the last
+            return
+        self._size_reading = True
+        future.add_done_callback(self._size_answered)
+
+    def _size_answered(self, future: asyncio.Future[int]) -> None:
+        self._size_reading = False
+        if not future.cancelled() and future.exception() is None:
+            self._size_read(future.result())
+        else:  # the server is unreachable: try again after the same pause
+            self._size_read_at = time.monotonic()
+
+    def _size_read(self, size: int) -> None:
+        self._size, self._size_read_at = size, time.monotonic()
 
     async def ping(self) -> bool:
         try:
@@ -369,7 +478,7 @@ class Database:
         except StorageError:
             return False
 
-    def _serve_writes(self, conn: Any, jobs: queue.SimpleQueue[_Job]) -> None:
+    def _serve_writes(self, link: _Link, jobs: queue.SimpleQueue[_Job]) -> None:
         """The writer thread's loop: group-commit the writes waiting, until the _Stop."""
         pending: _Job | None = None
         while True:
@@ -378,7 +487,7 @@ class Database:
             if isinstance(job, _Stop):
                 return
             if isinstance(job, _Call):
-                _answer_call(conn, job)
+                _answer_call(link, job)
                 continue
             batch = [job]
             while len(batch) < MAX_WRITE_BATCH:
@@ -390,28 +499,41 @@ class Database:
                     pending = waiting  # a _Stop or a migration runs after this batch
                     break
                 batch.append(waiting)
+            _answer_batch(batch, self._write_batch(link, batch))
+
+    def _write_batch(self, link: _Link, batch: list[_Write]) -> list[tuple[bool, Any]]:
+        """Run ``batch``, once more if its first run was rolled back as a whole."""
+        for attempt in (1, 2):
             try:
-                outcomes = _run_batch(conn, batch, self._synchronous)
+                return _run_batch(link.get(), batch, self._synchronous, may_retry=attempt == 1)
+            except _RetryBatch as retry:
+                link.failed(retry.__cause__ or retry)
+                log.warning("database write batch rolled back, running it again: %s", retry)
+            except StorageError as exc:  # no connection
+                return [(False, exc)] * len(batch)
             except _DRIVER_ERRORS as exc:
-                # BEGIN or COMMIT failed (locked, read-only, disk full): nothing was committed.
+                link.failed(exc)
+                # BEGIN or COMMIT failed (locked, read-only, disk full, connection lost):
+                # nothing was committed (or, if the connection broke during COMMIT, nothing
+                # can say; the callers are told it failed).
                 log.error("database write failed: %s", exc)
                 error = StorageError(f"database write failed: {exc}")
-                outcomes = [(False, error)] * len(batch)
+                return [(False, error)] * len(batch)
             except BaseException as exc:  # the connection itself is broken
                 # (BaseException: this thread must live on and answer every later write.)
                 log.exception("database writer failed")
-                outcomes = [(False, StorageError(f"database write failed: {exc}"))] * len(batch)
-            _answer_batch(batch, outcomes)
+                return [(False, StorageError(f"database write failed: {exc}"))] * len(batch)
+        raise AssertionError("unreachable: the second run does not ask for a third")
 
 
-def _serve_reads(conn: Any, jobs: queue.SimpleQueue[_Job]) -> None:
+def _serve_reads(link: _Link, jobs: queue.SimpleQueue[_Job]) -> None:
     """A reader thread's loop: run reads (several readers share the queue) until a _Stop."""
     while True:
         job = jobs.get()
         if isinstance(job, _Stop):
             return  # the other readers each take their own marker
         assert isinstance(job, _Call)
-        _answer_call(conn, job)
+        _answer_call(link, job, retry_on_new_connection=True)
 
 
 def _bind(fn: Callable[..., T], kwargs: dict[str, Any]) -> Callable[..., T]:
@@ -419,13 +541,23 @@ def _bind(fn: Callable[..., T], kwargs: dict[str, Any]) -> Callable[..., T]:
     return functools.partial(fn, **kwargs) if kwargs else fn
 
 
-def _answer_call(conn: Connection, job: _Call) -> None:
+def _answer_call(link: _Link, job: _Call, *, retry_on_new_connection: bool = False) -> None:
     # Exceptions go back to the caller as they are (read() maps sqlite3.Error there).
-    try:
-        outcome: tuple[bool, Any] = (True, job.fn(conn, *job.args, **job.kwargs))
-    except BaseException as exc:
-        outcome = (False, exc)
+    outcome = _call(link, job)
+    if retry_on_new_connection and not outcome[0] and link.broken:
+        # A read whose connection broke (while idle: the server restarted since; or during
+        # the read) runs once more on a new one: reads change nothing, so running one twice
+        # is harmless, and the caller need not see a failure the server's restart caused.
+        outcome = _call(link, job)
     _answer(job.future, *outcome)
+
+
+def _call(link: _Link, job: _Call) -> tuple[bool, Any]:
+    try:
+        return (True, job.fn(link.get(), *job.args, **job.kwargs))
+    except BaseException as exc:
+        link.failed(exc)
+        return (False, exc)
 
 
 def _answer(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -456,17 +588,27 @@ def _settle(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_exception(value)
 
 
+def _database_size(conn: Connection) -> int:
+    size: int = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    return size
+
+
 def _select_one(conn: Connection) -> int:
     one: int = conn.execute("SELECT 1").fetchone()[0]
     return one
 
 
-def _run_batch(conn: Any, batch: list[_Write], synchronous: str) -> list[tuple[bool, Any]]:
+def _run_batch(
+    conn: Any, batch: list[_Write], synchronous: str, *, may_retry: bool = False
+) -> list[tuple[bool, Any]]:
     """Run the batch's writes in one transaction, each in a savepoint; commit once.
 
     Writes queued with ``write_many`` that share a function run as one call over all their
     items (one savepoint); if that call fails, each item is retried alone so that only the
     bad one fails.
+
+    ``may_retry``: a failure that rolls back the whole transaction and that a second run may
+    not meet (``_aborts_batch``) raises ``_RetryBatch`` instead of failing the writes.
     """
     outcomes: list[tuple[bool, Any] | None] = [None] * len(batch)
     steps: list[tuple[Callable[..., Any], list[int]]] = []
@@ -487,19 +629,25 @@ def _run_batch(conn: Any, batch: list[_Write], synchronous: str) -> list[tuple[b
         conn.execute("PRAGMA synchronous = OFF")
     # SQLite: take the write lock now, not at the first write (no deadlock with a reader
     # upgrading). PostgreSQL locks rows as the statements touch them.
-    conn.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
-    if not durable and not sqlite:
-        conn.execute("SET LOCAL synchronous_commit = off")
+    commit_sent = False
     try:
+        # (In the try: a BEGIN that fails still restores the synchronous pragma, and on
+        # PostgreSQL a BEGIN on a connection that died while idle runs the batch again.)
+        conn.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+        if not durable and not sqlite:
+            conn.execute("SET LOCAL synchronous_commit = off")
         for fn, indices in steps:
             if batch[indices[0]].many:
-                _run_many(conn, fn, batch, indices, outcomes)
+                _run_many(conn, fn, batch, indices, outcomes, may_retry)
             else:
-                outcomes[indices[0]] = _run_one(conn, fn, batch[indices[0]].args)
+                outcomes[indices[0]] = _run_one(conn, fn, batch[indices[0]].args, may_retry)
+        commit_sent = True
         conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
+    except BaseException as exc:
+        if conn.in_transaction and not _connection_lost(conn, exc):
             conn.execute("ROLLBACK")
+        if may_retry and _aborts_batch(conn, exc, commit_sent):
+            raise _RetryBatch(str(exc)) from exc
         raise
     finally:
         if not durable and sqlite:
@@ -507,11 +655,35 @@ def _run_batch(conn: Any, batch: list[_Write], synchronous: str) -> list[tuple[b
     return outcomes  # type: ignore[return-value]
 
 
-def _run_one(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+def _aborts_batch(conn: Any, exc: BaseException, commit_sent: bool) -> bool:
+    """Whether ``exc`` undid the whole transaction for a reason a second run may not meet:
+    a serialization failure or a deadlock (the server chose this transaction to roll back),
+    or a connection lost before COMMIT was sent (nothing was committed). A connection lost
+    during COMMIT is not: the commit may have happened. Never true on SQLite."""
+    if getattr(exc, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    return not commit_sent and _connection_lost(conn, exc)
+
+
+def _connection_lost(conn: Any, exc: BaseException) -> bool:
+    """Whether ``exc`` means ``conn``'s session is gone (never on SQLite)."""
+    if not isinstance(exc, _DRIVER_ERRORS):
+        return False
+    if getattr(conn, "broken", False):
+        return True
+    state = getattr(exc, "sqlstate", None) or ""
+    return state.startswith("08") or state in _SESSION_ENDED_SQLSTATES
+
+
+def _run_one(
+    conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], may_retry: bool = False
+) -> tuple[bool, Any]:
     conn.execute("SAVEPOINT job")
     try:
         outcome: tuple[bool, Any] = (True, fn(conn, *args))
     except Exception as exc:
+        if may_retry and _aborts_batch(conn, exc, commit_sent=False):
+            raise  # the whole batch runs again (_run_batch)
         conn.execute("ROLLBACK TO job")
         if isinstance(exc, _DRIVER_ERRORS):
             exc = StorageError(f"database write failed: {exc}")
@@ -526,15 +698,16 @@ def _run_many(
     batch: list[_Write],
     indices: list[int],
     outcomes: list[tuple[bool, Any] | None],
+    may_retry: bool = False,
 ) -> None:
     items = [batch[index].args[0] for index in indices]
-    ok, results = _run_one(conn, fn, (items,))
+    ok, results = _run_one(conn, fn, (items,), may_retry)
     if ok:
         for index, result in zip(indices, results, strict=True):
             outcomes[index] = (True, result)
         return
     for index, item in zip(indices, items, strict=True):
-        ok, result = _run_one(conn, fn, ([item],))
+        ok, result = _run_one(conn, fn, ([item],), may_retry)
         outcomes[index] = (True, result[0]) if ok else (False, result)
 
 

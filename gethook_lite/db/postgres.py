@@ -167,9 +167,11 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
+        """A transaction is open on the server (False once the connection broke: the server
+        rolled it back, and there is nothing to send a ROLLBACK over)."""
         from psycopg.pq import TransactionStatus
 
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        return not self.broken and self.raw.info.transaction_status != TransactionStatus.IDLE
 
     @property
     def broken(self) -> bool:
@@ -179,17 +181,37 @@ class PgConnection:
         self.raw.close()
 
 
+# How long a connection may take to notice that the server is gone, unless the URL says
+# otherwise: connecting gives up after connect_timeout seconds (psycopg's own default is over
+# two minutes); an idle or waiting connection probes the server with TCP keepalives; data sent
+# and never acknowledged (the network dropped, the host died) fails the call after
+# tcp_user_timeout milliseconds. Without these a lost network holds a thread, and every call
+# queued behind it, for the kernel's TCP timeouts (minutes), where a StorageError (503 + Retry-
+# After) is what callers need.
+CONNECTION_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
+
+
 def connect_postgres(url: str, *, application_name: str = "gethook", **kwargs: Any) -> PgConnection:
     """A new autocommit connection to ``url`` with rows shaped like sqlite3's."""
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
     from psycopg.types.numeric import IntDumper
 
+    given = conninfo_to_dict(url)
+    defaults = {key: value for key, value in CONNECTION_DEFAULTS.items() if key not in given}
     raw = psycopg.connect(
         url,
         autocommit=True,
         row_factory=_sqlite_shaped_rows,
         application_name=application_name,
-        **kwargs,
+        **{**defaults, **kwargs},
     )
     # 0/1 flag columns are integers on both backends: a Python bool bound to one stays 0/1.
     raw.adapters.register_dumper(bool, IntDumper)

@@ -59,3 +59,30 @@ def test_a_fresh_database_is_migrated_to_the_newest_version(pg_conn):
     assert pending_migrations(pg_conn) == []
     versions = [r[0] for r in pg_conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
     assert versions == known_migrations("postgresql") == known_migrations("sqlite")
+
+
+def connection_options(conn) -> dict[str, str]:
+    return {
+        option.keyword.decode(): (option.val or b"").decode() for option in conn.raw.pgconn.info
+    }
+
+
+def test_a_lost_server_is_noticed_in_seconds_unless_the_url_says_otherwise(pg_url):
+    from gethook_lite.db.postgres import connect_postgres
+
+    conn = connect_postgres(pg_url)
+    try:
+        options = connection_options(conn)
+        assert options["connect_timeout"] == "5"
+        assert options["keepalives_idle"] == "10"
+        assert options["tcp_user_timeout"] == "15000"
+    finally:
+        conn.close()
+    conn = connect_postgres(f"{pg_url}?connect_timeout=7&tcp_user_timeout=1000")
+    try:
+        options = connection_options(conn)
+        assert options["connect_timeout"] == "7"
+        assert options["tcp_user_timeout"] == "1000"
+        assert options["keepalives_idle"] == "10"
+    finally:
+        conn.close()
