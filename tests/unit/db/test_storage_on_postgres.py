@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from gethook_lite.db import destination_state, retention, sink, stats
+from gethook_lite.db import accounts, destination_state, retention, sink, stats
 from gethook_lite.db.ingest import accept_events
 from gethook_lite.db.postgres import PgConnection, connect_postgres
 from gethook_lite.db.rows import insert
@@ -279,3 +279,16 @@ def test_locked_controls_exist_and_hold_their_rows_until_the_commit(pg_conn, oth
 
 def test_no_free_pages_to_release_on_postgresql(pg_conn):
     assert retention.release_free_pages(pg_conn, 100) == 0
+
+
+def test_operator_commands_read_and_write_through_the_url(pg_url, account):
+    from gethook_lite.db.retention import set_retention_days
+    from gethook_lite.ops import admin
+    from gethook_lite.ops.schema import migration_plan
+
+    assert admin.write(pg_url, set_retention_days, account, 30)
+    assert [row["retention_days"] for row in admin.read(pg_url, accounts.list_accounts)] == [30]
+    with pytest.raises(admin.OperatorError, match="database read failed"):
+        admin.read(pg_url, lambda conn: conn.execute("SELECT * FROM no_such_table"))
+    plan = migration_plan(pg_url)
+    assert (plan.database_exists, plan.pending, plan.refused) == (True, (), None)
