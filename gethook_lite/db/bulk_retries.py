@@ -200,7 +200,7 @@ def candidates(
     rows = conn.execute(
         f"SELECT d.event_id, e.direction, e.event_type, {destination_ids}"
         f" FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {where}"
-        " GROUP BY d.event_id ORDER BY d.event_id LIMIT ?",
+        " GROUP BY d.event_id, e.direction, e.event_type ORDER BY d.event_id LIMIT ?",
         [*params, limit],
     ).fetchall()
     return [Candidate(row[0], row[1], row[2], frozenset(row[3].split(" "))) for row in rows]

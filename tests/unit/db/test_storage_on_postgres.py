@@ -292,3 +292,36 @@ def test_operator_commands_read_and_write_through_the_url(pg_url, account):
         admin.read(pg_url, lambda conn: conn.execute("SELECT * FROM no_such_table"))
     plan = migration_plan(pg_url)
     assert (plan.database_exists, plan.pending, plan.refused) == (True, (), None)
+
+
+def test_bulk_retry_candidates_list_each_events_destinations(pg_conn, account):
+    from gethook_lite.db.bulk_retries import Candidate, RetryScope, candidates, count_candidates
+
+    insert(
+        pg_conn,
+        "destinations",
+        {
+            "id": "dest_2",
+            "account_id": account,
+            "name": "d2",
+            "url": "https://example.test/other",
+            "signing_secret_enc": "x",
+            "created_at": NOW,
+            "updated_at": NOW,
+        },
+    )
+    routes = [
+        {"id": "rt_1", "destination_id": "dest_1"},
+        {"id": "rt_1", "destination_id": "dest_2"},
+    ]
+    accept_events(pg_conn, [(_event("evt_1"), routes), (_event("evt_2"), routes[:1])])
+    pg_conn.execute("UPDATE deliveries SET status = 'dead_letter'")
+    scope = RetryScope(status="dead_letter")
+
+    found = candidates(pg_conn, account, scope, "", "evt_9", 10)
+
+    assert found == [
+        Candidate("evt_1", "inbound", "invoice.paid", frozenset({"dest_1", "dest_2"})),
+        Candidate("evt_2", "inbound", "invoice.paid", frozenset({"dest_1"})),
+    ]
+    assert count_candidates(pg_conn, account, scope, "evt_9", cap=10) == 2
