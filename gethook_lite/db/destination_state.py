@@ -167,9 +167,10 @@ def is_live(conn: Connection, destination_id: str) -> bool:
     """Whether the destination is active and not deleted (only a live one's deliveries are
     held: a pause or a circuit means nothing for one that is gone)."""
     row = conn.execute(
-        "SELECT active AND deleted_at IS NULL FROM destinations WHERE id = ?", (destination_id,)
+        "SELECT 1 FROM destinations WHERE id = ? AND active <> 0 AND deleted_at IS NULL",
+        (destination_id,),
     ).fetchone()
-    return bool(row and row[0])
+    return row is not None
 
 
 def hold_pending(conn: Connection, destination_id: str, now: float) -> int:

@@ -325,3 +325,12 @@ def test_bulk_retry_candidates_list_each_events_destinations(pg_conn, account):
         Candidate("evt_2", "inbound", "invoice.paid", frozenset({"dest_1"})),
     ]
     assert count_candidates(pg_conn, account, scope, "evt_9", cap=10) == 2
+
+
+def test_a_destination_is_live_until_deactivated_or_deleted(pg_conn, account):
+    assert destination_state.is_live(pg_conn, "dest_1")
+    pg_conn.execute("UPDATE destinations SET active = 0")
+    assert not destination_state.is_live(pg_conn, "dest_1")
+    pg_conn.execute("UPDATE destinations SET active = 1, deleted_at = ?", (NOW,))
+    assert not destination_state.is_live(pg_conn, "dest_1")
+    assert not destination_state.is_live(pg_conn, "dest_gone")
