@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from gethook_lite.db.connection import Connection
+from gethook_lite.db.connection import POSTGRESQL, Connection
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
 __all__ = [
@@ -196,13 +196,22 @@ def candidates(
     delivery in ``scope``'s status; an event already replayed is left out (its replay stands
     for it), which is also what keeps a job from replaying an event twice."""
     where, params = _candidate_where(account_id, scope, after, upto)
+    destination_ids = _joined_by_space(conn, "d.destination_id")
     rows = conn.execute(
-        "SELECT d.event_id, e.direction, e.event_type, group_concat(d.destination_id, ' ')"
+        f"SELECT d.event_id, e.direction, e.event_type, {destination_ids}"
         f" FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {where}"
-        " GROUP BY d.event_id ORDER BY d.event_id LIMIT ?",
+        " GROUP BY d.event_id, e.direction, e.event_type ORDER BY d.event_id LIMIT ?",
         [*params, limit],
     ).fetchall()
     return [Candidate(row[0], row[1], row[2], frozenset(row[3].split(" "))) for row in rows]
+
+
+def _joined_by_space(conn: Connection, column: str) -> str:
+    """An aggregate joining ``column``'s values with spaces (SQLite has string_agg only from
+    3.44; PostgreSQL has no group_concat)."""
+    if conn.dialect == POSTGRESQL:
+        return f"string_agg({column}, ' ')"
+    return f"group_concat({column}, ' ')"
 
 
 def count_candidates(
@@ -220,7 +229,7 @@ def count_candidates(
         where, params = _candidate_where(account_id, scope, "", upto)
         return conn.execute(
             "SELECT count(*) FROM (SELECT d.event_id FROM deliveries d"
-            f" JOIN events e ON e.id = d.event_id WHERE {where} GROUP BY d.event_id LIMIT ?)",
+            f" JOIN events e ON e.id = d.event_id WHERE {where} GROUP BY d.event_id LIMIT ?) AS c",
             [*params, cap + 1],
         ).fetchone()[0]
     # Types are matched here, with the routes' matcher, in pages so memory stays one page's.

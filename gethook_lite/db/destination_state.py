@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from gethook_lite.db.connection import Connection, DbRow
+from gethook_lite.db.connection import POSTGRESQL, Connection, DbRow
 from gethook_lite.db.events import refresh_event_status
 
 __all__ = [
@@ -92,14 +92,32 @@ def holding_destinations(conn: Connection) -> frozenset[str]:
     return frozenset(row[0] for row in rows)
 
 
-def get_controls(conn: Connection, destination_ids: Iterable[str]) -> dict[str, ControlRow]:
-    """The stored state of these destinations (those without a row are absent)."""
-    ids = list(destination_ids)
+def get_controls(
+    conn: Connection, destination_ids: Iterable[str], *, lock: bool = False
+) -> dict[str, ControlRow]:
+    """The stored state of these destinations (those without a row are absent).
+
+    ``lock=True`` is for a read-modify-write in a write transaction (the breaker's outcome
+    write, design §6.8): on PostgreSQL, where several processes write, it first gives every
+    existing destination among ``destination_ids`` a row (default state; the account id is
+    read from ``destinations``, so callers need not pass it), then locks the rows until the
+    commit, in destination id order so that two writers cannot deadlock on them. On SQLite the
+    single writer already serialises the writes: the plain read."""
+    ids = sorted(set(destination_ids))
     if not ids:
         return {}
+    marks = ", ".join("?" * len(ids))
+    locking = lock and conn.dialect == POSTGRESQL
+    if locking:
+        conn.execute(
+            "INSERT INTO destination_control (destination_id, account_id)"
+            f" SELECT id, account_id FROM destinations WHERE id IN ({marks})"
+            " ON CONFLICT (destination_id) DO NOTHING",
+            ids,
+        )
     rows = conn.execute(
-        f"SELECT {_CONTROL_COLUMNS} FROM destination_control"
-        f" WHERE destination_id IN ({', '.join('?' * len(ids))})",
+        f"SELECT {_CONTROL_COLUMNS} FROM destination_control WHERE destination_id IN ({marks})"
+        + (" ORDER BY destination_id FOR UPDATE" if locking else ""),
         ids,
     )
     return {row[0]: _row(row) for row in rows}
@@ -149,9 +167,10 @@ def is_live(conn: Connection, destination_id: str) -> bool:
     """Whether the destination is active and not deleted (only a live one's deliveries are
     held: a pause or a circuit means nothing for one that is gone)."""
     row = conn.execute(
-        "SELECT active AND deleted_at IS NULL FROM destinations WHERE id = ?", (destination_id,)
+        "SELECT 1 FROM destinations WHERE id = ? AND active <> 0 AND deleted_at IS NULL",
+        (destination_id,),
     ).fetchone()
-    return bool(row and row[0])
+    return row is not None
 
 
 def hold_pending(conn: Connection, destination_id: str, now: float) -> int:
@@ -241,7 +260,7 @@ def tick_candidates(conn: Connection) -> list[ControlRow]:
     rows = conn.execute(
         f"SELECT {columns} FROM destination_control c JOIN destinations d"
         " ON d.id = c.destination_id WHERE c.circuit_state <> 'closed'"
-        " AND d.active AND d.deleted_at IS NULL"
+        " AND d.active <> 0 AND d.deleted_at IS NULL"
     )
     return [_row(row) for row in rows]
 
@@ -300,7 +319,12 @@ def delete_notice(conn: Connection, notice_id: int) -> None:
 
 def shift_times(conn: Connection, seconds: float) -> None:
     """Move circuits' cool-downs and outage starts with a wall-clock step (see
-    deliveries.shift_schedule): a cool-down is elapsed time, like a retry's wait."""
+    deliveries.shift_schedule): a cool-down is elapsed time, like a retry's wait.
+
+    SQLite only (``?1`` and ``json_set``): on PostgreSQL the schedule is not shifted, since
+    several machines' clocks share the rows (design §6.1), so this does nothing there."""
+    if conn.dialect == POSTGRESQL:
+        return
     conn.execute(
         "UPDATE destination_control SET next_probe_at = next_probe_at + ?1,"
         " opened_at = opened_at + ?1,"

@@ -182,7 +182,11 @@ def _count(
     """How many events match: from the per-day tallies when only status filters (they hold
     per-status counts), else counted through the best index."""
     if filters.by_status_only:
-        sql = "SELECT coalesce(sum(n), 0) FROM event_tallies WHERE account_id = ? AND direction = ?"
+        # CAST: PostgreSQL's sum(bigint) is numeric (a Decimal in Python).
+        sql = (
+            "SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM event_tallies"
+            " WHERE account_id = ? AND direction = ?"
+        )
         tally_params = [account_id, direction]
         status_clause, status_params = filters.status_clause()
         if status_clause:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gethook_lite.db.changes import log_received
-from gethook_lite.db.connection import Connection
+from gethook_lite.db.connection import POSTGRESQL, Connection
+from gethook_lite.db.database import StorageError
 from gethook_lite.db.destination_state import holding_destinations
 from gethook_lite.db.events import EVENT_COLUMNS, find_duplicate
 from gethook_lite.db.rows import Row
@@ -23,6 +24,17 @@ _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
     f" VALUES ({', '.join(':' + column for column in EVENT_COLUMNS)})"
 )
+# PostgreSQL: the same insert, skipping an event its direction's dedupe index refuses (the
+# conflict target and predicate are the index's, migrations/postgresql/0001_initial.sql).
+_INSERT_EVENT_SKIPPING_DUPLICATES = {
+    "inbound": _INSERT_EVENT
+    + " ON CONFLICT (source_id, external_event_id) WHERE direction = 'inbound'"
+    " AND external_event_id IS NOT NULL AND created_by <> 'replay' AND capture = 0"
+    " DO NOTHING",
+    "outbound": _INSERT_EVENT
+    + " ON CONFLICT (account_id, external_event_id) WHERE direction = 'outbound'"
+    " AND external_event_id IS NOT NULL AND created_by <> 'replay' DO NOTHING",
+}
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
     " attempts_count, next_attempt_at, created_at, held_at)"
@@ -34,9 +46,13 @@ def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[
     """Store each (event, routes) with one pending delivery per route; return (id, status)s.
 
     ``routes`` are the routes the event matches (domain.routing), one per destination. Runs
-    inside the writer's transaction, so events and deliveries commit together (or not at all)
-    and a concurrent duplicate cannot slip between the check and the insert. Many events go in
-    one INSERT: on the ingest hot path, per-statement overhead is what costs.
+    inside the writer's transaction, so events and deliveries commit together (or not at all).
+    Many events go in one INSERT: on the ingest hot path, per-statement overhead is what costs.
+
+    Duplicates are found before the insert (``_original``). On SQLite the single writer makes
+    that check final; on PostgreSQL another process may commit the same external id between
+    the check and the insert, so the insert skips what its dedupe index refuses and those
+    events are reported as duplicates of the winner (``_insert_events``).
 
     This is the only write that inserts events: it also logs them for the live stream and
     counts them for the stats, once per batch (migration 0017; tests/unit/test_event_bookkeeping
@@ -72,7 +88,15 @@ def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[
             for route, is_held in zip(routes, held, strict=True)
         )
         results.append((event["id"], status))
-    conn.executemany(_INSERT_EVENT, rows)
+    raced = _insert_events(conn, rows)
+    if raced:
+        rows = [row for row in rows if row["id"] not in raced]
+        deliveries = [delivery for delivery in deliveries if delivery[0] not in raced]
+        # An in-batch duplicate of a raced event points at the winner too.
+        results = [
+            (raced[event_id], "duplicate") if event_id in raced else (event_id, status)
+            for event_id, status in results
+        ]
     log_received(conn, rows)
     count_inserted(conn, rows)
     if deliveries:
@@ -86,17 +110,52 @@ def accept_event(conn: Connection, event: Row, routes: list[Row]) -> tuple[str, 
 
 
 def accept_capture(
-    conn: Connection, event: Row, routes: list[Row], plan_position: int | None
+    conn: Connection, event: Row, routes: list[Row], plan_position: int | None = None
 ) -> tuple[str, str]:
-    """Store a sink source's capture (``event["capture"]`` is 1: never deduplicated) and, when
-    it was answered from a response plan, the plan's new position, in one transaction."""
-    accepted = accept_events(conn, [(event, routes)])[0]
-    if plan_position is not None:
-        conn.execute(
-            "UPDATE sink_response_plans SET position = max(position, ?) WHERE source_id = ?",
-            (plan_position, event["source_id"]),
+    """Store a sink source's capture (``event["capture"]`` is 1: never deduplicated).
+
+    ``plan_position`` is no longer written here: domain.sink.next_answer's own write moves the
+    plan (db/sink.take_plan_answer), which holds across processes; the parameter stays until
+    domain/accept.py stops passing it."""
+    del plan_position
+    return accept_events(conn, [(event, routes)])[0]
+
+
+def _insert_events(conn: Connection, rows: list[dict]) -> dict[str, str]:
+    """Insert the events; return {id: original id} of those a racing duplicate kept out
+    (PostgreSQL only: empty on SQLite, whose single writer already checked)."""
+    if conn.dialect != POSTGRESQL:
+        conn.executemany(_INSERT_EVENT, rows)
+        return {}
+    inserted = 0
+    for direction, insert in _INSERT_EVENT_SKIPPING_DUPLICATES.items():
+        batch = [row for row in rows if row["direction"] == direction]
+        if batch:
+            inserted += conn.executemany(insert, batch).rowcount
+    if inserted == len(rows):  # the usual case: no race, no extra read
+        return {}
+    stored = {
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM events WHERE id = ANY(?)", ([row["id"] for row in rows],)
         )
-    return accepted
+    }
+    return {row["id"]: _winner(conn, row) for row in rows if row["id"] not in stored}
+
+
+def _winner(conn: Connection, event: Row) -> str:
+    """The event a racing duplicate lost to: committed by now, since PostgreSQL's ON CONFLICT
+    waits for the other transaction to end before it skips the row."""
+    winner = find_duplicate(
+        conn,
+        event["direction"],
+        event["account_id"],
+        event["source_id"],
+        event["external_event_id"],
+    )
+    if winner is None:  # deleted in the meantime (retention, an account deleted): unreadable
+        raise StorageError("a duplicate event vanished while it was being accepted")
+    return winner
 
 
 def _original(conn: Connection, event: Row, seen: dict[tuple, str]) -> str | None:

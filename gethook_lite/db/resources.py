@@ -186,7 +186,11 @@ def _assignment(column: str) -> str:
     if column == "updated_at":
         # Delivery caches a destination's prepared headers and secrets by updated_at, so every
         # change must move it forward, even when the clock has not (same tick, or a step back).
-        return f"updated_at = MAX(:updated_at, updated_at + {_MIN_VERSION_STEP})"
+        # CASE, not the two-argument MAX(): that one is SQLite's only.
+        return (
+            f"updated_at = CASE WHEN :updated_at > updated_at + {_MIN_VERSION_STEP}"
+            f" THEN :updated_at ELSE updated_at + {_MIN_VERSION_STEP} END"
+        )
     return f"{column} = :{column}"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gethook_lite.db.connection import Connection
+from gethook_lite.db.connection import POSTGRESQL, Connection
 
 __all__ = [
     "account_retention",
@@ -81,7 +81,11 @@ def release_free_pages(conn: Connection, max_pages: int) -> int:
     at commit). Python's sqlite3 steps a statement that returns no rows only once, and each
     step moves one page, so the pragma is run with a count of 1, once per page: the loop is
     exact whatever the driver does.
+
+    PostgreSQL: always 0; autovacuum reuses the space, and nothing else is needed here.
     """
+    if conn.dialect == POSTGRESQL:
+        return 0
     if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _AUTO_VACUUM_INCREMENTAL:
         return 0  # a file created before auto_vacuum was set: nothing to give back this way
     before = _free_page_count(conn)

@@ -11,6 +11,7 @@ __all__ = [
     "events_by_id",
     "get_response_plan",
     "put_response_plan",
+    "take_plan_answer",
     "types_after",
 ]
 
@@ -31,6 +32,19 @@ def put_response_plan(conn: Connection, plan: Row) -> None:
         " delay_ms = excluded.delay_ms, body = excluded.body, position = 0,"
         " updated_at = excluded.updated_at",
         plan,
+    )
+
+
+def take_plan_answer(conn: Connection, source_id: str) -> Row | None:
+    """Move the source's plan on by one and return it with the number of the answer taken
+    (``position``, from 1); None without a plan. The row lock numbers captures consecutively
+    whichever process takes them, and the database holds the only copy of the position."""
+    return one_row(
+        conn.execute(
+            "UPDATE sink_response_plans SET position = position + 1 WHERE source_id = ?"
+            " RETURNING statuses, delay_ms, body, position",
+            (source_id,),
+        )
     )
 
 

@@ -1,4 +1,10 @@
-"""Snapshots of the database file for backups: the online copy and the checks made on it."""
+"""Snapshots of the database file for backups: the online copy and the checks made on it.
+
+SQLite only: every function here works on a SQLite file or a connection to one (the online
+backup API, ``PRAGMA integrity_check``, ``sqlite_master``, ``PRAGMA table_info``). A
+PostgreSQL database is backed up by ``pg_dump`` or the operator's own regime
+(docs/design/postgresql.md §6.7, ops/backup.py), never through this module.
+"""
 
 from __future__ import annotations
 

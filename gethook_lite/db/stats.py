@@ -4,11 +4,17 @@ Inserted events are counted by the write that inserts them (``count_inserted``, 
 batch); status changes, deletes and attempts by the triggers of migrations/0002_stats.sql.
 The queries read a few rows per day of the window, never the events table, so their cost does
 not grow with the number of events.
+
+On PostgreSQL both tables carry a ``shard`` column in their key (0001_initial.sql): each
+writer adds into its own shard (``gethook_shard()``), so that several processes ingesting at
+once do not queue on one counter row until their commits (design §6.6). Only the sum over
+shards means anything (one shard may go negative), so every read sums: one text on both
+backends, since on SQLite each key has exactly one row to sum.
 """
 
 from __future__ import annotations
 
-from gethook_lite.db.connection import Connection
+from gethook_lite.db.connection import POSTGRESQL, Connection
 from gethook_lite.db.rows import Row, all_rows
 
 __all__ = ["PLATFORM_COUNTERS", "count_inserted", "read_counters", "tallies_between"]
@@ -24,10 +30,12 @@ PLATFORM_COUNTERS = (
 
 def tallies_between(conn: Connection, account_id: str, first_day: int, last_day: int) -> list[Row]:
     """The account's non-empty tallies for UTC days first_day..last_day (unix day numbers)."""
+    # CAST: PostgreSQL's sum(bigint) is numeric, which psycopg reads as Decimal.
     return all_rows(
         conn.execute(
-            "SELECT day, direction, status, final_state, n FROM event_tallies"
-            " WHERE account_id = ? AND day BETWEEN ? AND ? AND n > 0",
+            "SELECT day, direction, status, final_state, CAST(sum(n) AS BIGINT) AS n"
+            " FROM event_tallies WHERE account_id = ? AND day BETWEEN ? AND ?"
+            " GROUP BY day, direction, status, final_state HAVING sum(n) > 0",
             (account_id, first_day, last_day),
         )
     )
@@ -37,7 +45,9 @@ def read_counters(conn: Connection) -> dict[str, int]:
     """The platform counters by name; a missing one reads as 0."""
     placeholders = ", ".join("?" for _ in PLATFORM_COUNTERS)
     rows = conn.execute(
-        f"SELECT name, value FROM counters WHERE name IN ({placeholders})", PLATFORM_COUNTERS
+        f"SELECT name, CAST(sum(value) AS BIGINT) FROM counters WHERE name IN ({placeholders})"
+        " GROUP BY name",
+        PLATFORM_COUNTERS,
     ).fetchall()
     found = {row[0]: row[1] for row in rows}
     return {name: found.get(name, 0) for name in PLATFORM_COUNTERS}
@@ -48,6 +58,18 @@ _ADD_TALLY = (
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n"
 )
 _ADD_COUNTER = "UPDATE counters SET value = value + ? WHERE name = ?"
+# PostgreSQL: the same additions, into the caller's shard (a counter's shard row may not exist
+# yet, hence an upsert; PostgreSQL needs the conflict target spelt out).
+_ADD_TALLY_SHARDED = (
+    "INSERT INTO event_tallies AS t (account_id, day, direction, status, final_state, n, shard)"
+    " VALUES (?, ?, ?, ?, ?, ?, gethook_shard())"
+    " ON CONFLICT (account_id, day, direction, status, final_state, shard)"
+    " DO UPDATE SET n = t.n + excluded.n"
+)
+_ADD_COUNTER_SHARDED = (
+    "INSERT INTO counters AS c (value, name, shard) VALUES (?, ?, gethook_shard())"
+    " ON CONFLICT (name, shard) DO UPDATE SET value = c.value + excluded.value"
+)
 _FINISHED_COUNTERS = {"delivered": "events_delivered", "dead_letter": "events_dead_lettered"}
 
 
@@ -72,5 +94,12 @@ def count_inserted(conn: Connection, events: list[Row]) -> None:
         finished = _FINISHED_COUNTERS.get(event["final_state"])
         if finished is not None:
             counters[finished] = counters.get(finished, 0) + 1
-    conn.executemany(_ADD_TALLY, [(*key, n) for key, n in tallies.items()])
-    conn.executemany(_ADD_COUNTER, [(n, name) for name, n in counters.items()])
+    sharded = conn.dialect == POSTGRESQL
+    conn.executemany(
+        _ADD_TALLY_SHARDED if sharded else _ADD_TALLY,
+        [(*key, n) for key, n in tallies.items()],
+    )
+    conn.executemany(
+        _ADD_COUNTER_SHARDED if sharded else _ADD_COUNTER,
+        [(n, name) for name, n in counters.items()],
+    )

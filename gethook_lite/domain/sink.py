@@ -3,9 +3,9 @@
 A sink source captures every request raw (domain/accept.py does the capture). Its answer is
 202 with the usual envelope, unless a response plan scripts it: the Nth captured request
 (N from 0) gets ``statuses[min(N, len - 1)]``, after ``delay_ms``, with ``body`` if given.
-The plan's position lives in memory (``ctx.response_plans``, the authority while the process
-runs: taking the next status is a synchronous step of the event loop, so concurrent requests
-get consecutive numbers) and is written with each captured event, so a restart resumes there.
+The plan's position lives in the database only: each capture moves it on by one in a write
+that returns the plan (``store.take_plan_answer``), so concurrent requests get consecutive
+numbers whichever process (or restart) takes them.
 
 ``wait_for_events`` is the long poll behind GET /v1/events/wait: it joins the live change
 feed (domain/stream_feed.py) before its first read, then reads again after every change that
@@ -24,6 +24,7 @@ import msgspec
 
 from gethook_lite.context import Context
 from gethook_lite.db import sink as store
+from gethook_lite.db.rows import Row
 from gethook_lite.domain.accounts import Caller
 from gethook_lite.domain.sources import get_source
 from gethook_lite.domain.stream import StreamFilters
@@ -119,9 +120,7 @@ async def set_response_plan(
         "updated_at": ctx.clock.now(),
     }
     await ctx.db.write(store.put_response_plan, row)
-    plan = ResponsePlan(statuses=validated, delay_ms=delay_ms, body=body, position=0)
-    ctx.response_plans[source_id] = plan
-    return plan
+    return ResponsePlan(statuses=validated, delay_ms=delay_ms, body=body, position=0)
 
 
 async def get_response_plan(ctx: Context, caller: Caller, source_id: str) -> ResponsePlan | None:
@@ -134,7 +133,6 @@ async def reset_response_plan(ctx: Context, caller: Caller, source_id: str) -> N
     """Back to the default answer (202 with the usual envelope)."""
     await get_source(ctx, caller, source_id)
     await ctx.db.write(store.delete_response_plan, source_id)
-    ctx.response_plans[source_id] = None
 
 
 def present_plan(plan: ResponsePlan | None) -> dict:
@@ -157,30 +155,27 @@ def present_plan(plan: ResponsePlan | None) -> dict:
 
 
 async def _plan(ctx: Context, source_id: str) -> ResponsePlan | None:
-    """The source's plan from memory, read from the database on first use."""
-    if source_id in ctx.response_plans:
-        return ctx.response_plans[source_id]
     row = await ctx.db.read(store.get_response_plan, source_id)
-    plan = None
-    if row is not None:
-        plan = ResponsePlan(
-            statuses=tuple(json.loads(row["statuses"])),
-            delay_ms=row["delay_ms"],
-            body=row["body"],
-            position=row["position"],
-        )
-    # Another request may have loaded it meanwhile (and moved it on): that copy stays.
-    return ctx.response_plans.setdefault(source_id, plan)
+    return None if row is None else _plan_from(row)
+
+
+def _plan_from(row: Row) -> ResponsePlan:
+    return ResponsePlan(
+        statuses=tuple(json.loads(row["statuses"])),
+        delay_ms=row["delay_ms"],
+        body=row["body"],
+        position=row["position"],
+    )
 
 
 async def next_answer(ctx: Context, source_id: str) -> ScriptedAnswer | None:
     """The scripted answer of the sink's next captured request (None: the default answer),
     moving its plan on by one."""
-    plan = await _plan(ctx, source_id)
-    if plan is None:
+    row = await ctx.db.write(store.take_plan_answer, source_id)
+    if row is None:
         return None
-    status = plan.statuses[min(plan.position, len(plan.statuses) - 1)]
-    plan.position += 1
+    plan = _plan_from(row)  # position: this answer's number, counted from 1
+    status = plan.statuses[min(plan.position - 1, len(plan.statuses) - 1)]
     return ScriptedAnswer(status, plan.delay_ms, plan.body, plan.position)
 
 
