@@ -74,6 +74,7 @@ def add_operator_commands(
         transaction. The archive holds the key: keep it as private as the key itself.
         """
         from gethook_lite.ops import BackupError, create_backup
+        from gethook_lite.ops.backup import create_postgres_backup
 
         settings = settings_for(config_file, data_dir)
         target = Path(path)
@@ -84,14 +85,20 @@ def add_operator_commands(
         # Compression and checks take CPU the server may need for traffic: it goes first.
         os.nice(BACKUP_NICENESS)
         try:
-            written, summary = create_backup(
-                database_path(settings), encryption_key(settings), target, time.time()
-            )
+            if settings.storage.url:
+                written, summary = create_postgres_backup(
+                    settings.storage.url, encryption_key(settings), target, time.time()
+                )
+            else:
+                written, summary = create_backup(
+                    database_path(settings), encryption_key(settings), target, time.time()
+                )
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"wrote {written}")
+        checked = "pg_restore reads the dump" if settings.storage.url else "integrity ok"
         click.echo(
-            f"verified: integrity ok, schema {summary.schema_version}, "
+            f"verified: {checked}, schema {summary.schema_version}, "
             f"{summary.accounts} accounts, {summary.events} events, "
             + ("key opens the stored secrets" if summary.key_checked else "no secrets stored yet")
         )
@@ -108,10 +115,18 @@ def add_operator_commands(
         is then moved to a before-restore-* folder in the data directory, not deleted.
         """
         from gethook_lite.ops import BackupError, restore_backup
+        from gethook_lite.ops.backup import is_postgres_archive
 
         settings = settings_for(config_file, data_dir)
         configured = settings.storage.encryption_key.encode() or None
         try:
+            # (A PostgreSQL archive is refused by restore_backup, with how to restore it.)
+            if settings.storage.url and path.is_file() and not is_postgres_archive(path):
+                raise BackupError(
+                    "storage.url is set: the data lives in PostgreSQL, and this SQLite backup"
+                    " would go into the data directory, unused; unset storage.url to restore"
+                    " it there"
+                )
             with data_dir_lock(settings.data_dir):
                 result = restore_backup(
                     path,

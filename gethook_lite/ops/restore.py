@@ -13,7 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gethook_lite.ops.backup import BackupError, BackupSummary, check_database, read_archive
+from gethook_lite.ops.backup import (
+    POSTGRES_ARCHIVE_RESTORE,
+    BackupError,
+    BackupSummary,
+    check_database,
+    is_postgres_archive,
+    read_archive,
+)
 
 __all__ = ["RestoreResult", "restore_backup"]
 
@@ -47,6 +54,8 @@ def restore_backup(
     """
     if not archive.is_file():
         raise BackupError(f"no backup file at {archive}")
+    if is_postgres_archive(archive):
+        raise BackupError(POSTGRES_ARCHIVE_RESTORE.format(path=archive))
     # A WAL left without its database still counts: SQLite would replay it into the new file.
     database_files = [database, *(database.with_name(database.name + s) for s in _SIDE_FILES)]
     existing = [path for path in database_files if path.exists()]
