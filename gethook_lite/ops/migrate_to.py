@@ -296,14 +296,17 @@ def _copy_table(source: SqliteConnection, target: PgConnection, table: str) -> i
             f"{table} has column(s) {', '.join(sorted(dropped))} in SQLite only: run the same"
             " GetHook Lite version on both"
         )
-    kinds = [target_types[column] for column in columns]
+    # SQLite keeps what it was given: a body written as text goes into bytea as its bytes.
+    blobs = [index for index, column in enumerate(columns) if target_types[column] == "bytea"]
     names = ", ".join(f'"{column}"' for column in [*columns, *filled])
     extra = tuple(filled.values())
     count = 0
     with target.raw.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
         for chunk in _chunks(source, table, columns):
             for row in chunk:
-                copy.write_row((*map(_coerce, row, kinds), *extra))
+                if blobs:
+                    row = _as_bytes(row, blobs)
+                copy.write_row(row + extra if extra else row)
             count += len(chunk)
     return count
 
@@ -317,14 +320,14 @@ def _chunks(source: SqliteConnection, table: str, columns: list[str]) -> Iterato
         yield chunk
 
 
-def _coerce(value: Any, kind: str) -> Any:
-    # SQLite keeps what it was given; PostgreSQL's column decides. A body written as text goes
-    # into bytea as its UTF-8 bytes; a blob in a text column as text.
-    if kind == "bytea" and isinstance(value, str):
-        return value.encode()
-    if kind == "text" and isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return value
+def _as_bytes(row: tuple[Any, ...], blobs: list[int]) -> tuple[Any, ...]:
+    if not any(isinstance(row[index], str) for index in blobs):
+        return row
+    values = list(row)
+    for index in blobs:
+        if isinstance(values[index], str):
+            values[index] = values[index].encode()
+    return tuple(values)
 
 
 def _reset_identity_sequences(target: PgConnection) -> None:
@@ -352,7 +355,7 @@ def _verify(
                 " committed"
             )
     sample = f"SELECT id, body FROM events ORDER BY id LIMIT {_SAMPLED_BODIES}"
-    before = [(row[0], _coerce(row[1], "bytea")) for row in source.execute(sample)]
+    before = [_as_bytes(tuple(row), [1]) for row in source.execute(sample)]
     after = [(row[0], bytes(row[1])) for row in target.execute(sample)]
     if before != after:
         raise MigrateToError("event bodies differ after the copy; nothing was committed")

@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from gethook_lite.db.connection import connect_sqlite
-from gethook_lite.db.database import Database
+from gethook_lite.db.database import Database, known_migrations
 from gethook_lite.db.instance_meta import KEY_CHECK
 from gethook_lite.db.postgres import connect_postgres
 from gethook_lite.ops.migrate_to import MigrateToError, _topological, migrate_to_postgres
@@ -117,3 +117,20 @@ def test_a_failing_copy_commits_nothing(sqlite_db, pg_url):
         migrate_to_postgres(sqlite_db, pg_url, KEY)
     with contextlib.closing(connect_postgres(pg_url)) as conn:
         assert conn.execute("SELECT count(*) FROM accounts").fetchone()[0] == 0
+
+
+def test_a_sqlite_file_behind_this_build_is_migrated_first(sqlite_db, empty_url):
+    # Back to schema 17: without 0018's lease owners.
+    with contextlib.closing(connect_sqlite(sqlite_db)) as conn, conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = 18")
+        conn.execute("ALTER TABLE deliveries DROP COLUMN leased_by")
+        conn.execute("ALTER TABLE exports DROP COLUMN leased_by")
+        conn.execute("ALTER TABLE exports DROP COLUMN lease_expires_at")
+    said: list[str] = []
+    result = migrate_to_postgres(sqlite_db, empty_url, KEY, progress=said.append)
+    assert result.sqlite_migrated_from is not None
+    assert result.schema_version == max(known_migrations())
+    assert said[0].startswith(f"migrating {sqlite_db} from schema")
+    with contextlib.closing(connect_sqlite(sqlite_db)) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(exports)")}
+    assert "leased_by" in columns
