@@ -112,21 +112,17 @@ def add_operator_commands(
         """Put the backup at PATH in place as the data directory's database and key.
 
         The server must be stopped. An existing database is only replaced with --force, and
-        is then moved to a before-restore-* folder in the data directory, not deleted.
+        is then moved to a before-restore-* folder in the data directory, not deleted. With
+        storage.url set, a PostgreSQL backup goes into that database, which must be empty.
         """
         from gethook_lite.ops import BackupError, restore_backup
-        from gethook_lite.ops.backup import is_postgres_archive
 
         settings = settings_for(config_file, data_dir)
         configured = settings.storage.encryption_key.encode() or None
+        if settings.storage.url:
+            _restore_postgres(settings, path, configured)
+            return
         try:
-            # (A PostgreSQL archive is refused by restore_backup, with how to restore it.)
-            if settings.storage.url and path.is_file() and not is_postgres_archive(path):
-                raise BackupError(
-                    "storage.url is set: the data lives in PostgreSQL, and this SQLite backup"
-                    " would go into the data directory, unused; unset storage.url to restore"
-                    " it there"
-                )
             with data_dir_lock(settings.data_dir):
                 result = restore_backup(
                     path,
@@ -257,6 +253,27 @@ def add_operator_commands(
             admin.write, database, store.revoke_api_key, key["account_id"], key_id, time.time()
         )
         click.echo(f"revoked {key_id} ({key['name']}, account {key['account_id']})")
+
+
+def _restore_postgres(settings: Settings, path: Path, configured: bytes | None) -> None:
+    from gethook_lite.db.postgres import redact_url
+    from gethook_lite.ops import BackupError
+    from gethook_lite.ops.restore import restore_postgres_backup
+
+    url = settings.storage.url
+    try:
+        summary = restore_postgres_backup(path, url, key_path(settings), configured_key=configured)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"restored {path} ({_when(summary.created_at)}, {summary.accounts} accounts, "
+        f"{summary.events} events) into {redact_url(url)}"
+    )
+    if configured is None:
+        click.echo(
+            f"its key is now {key_path(settings)}: set storage.encryption_key to it in every"
+            " process that shares the database"
+        )
 
 
 def _print_next_step(settings: Settings, url: str, result: MigrationResult) -> None:

@@ -38,16 +38,21 @@ __all__ = [
     "BACKEND_POSTGRESQL",
     "BACKEND_SQLITE",
     "BACKUP_NAME_PREFIX",
+    "POSTGRES_ARCHIVE_RESTORE",
     "BackupError",
     "BackupSummary",
     "backup_file_name",
     "check_database",
+    "client_tool",
     "create_backup",
     "create_postgres_backup",
     "is_postgres_archive",
     "list_backups",
+    "one_line",
     "prune_backups",
     "read_archive",
+    "read_postgres_archive",
+    "run_client_tool",
     "verify_archive",
 ]
 
@@ -65,12 +70,12 @@ class BackupError(Exception):
     """A backup could not be made, read or verified; the message says why."""
 
 
-# gethook restore puts a backup in a data directory: a PostgreSQL dump goes back with pg_restore.
+# gethook restore puts a SQLite backup in the data directory; a PostgreSQL one goes into the
+# empty database that storage.url names.
 POSTGRES_ARCHIVE_RESTORE = (
-    "{path} is a PostgreSQL backup (gethook.pgdump, made by pg_dump -Fc): gethook restore only"
-    " restores SQLite backups. Extract it (tar xzf), create an empty database with LC_COLLATE"
-    " 'C', run pg_restore --no-owner -d <that database> gethook.pgdump, then set storage.url"
-    " to it and storage.encryption_key to the archive's secret.key"
+    "{path} is a PostgreSQL backup (gethook.pgdump, made by pg_dump -Fc): set storage.url to a"
+    " new, empty database (CREATE DATABASE … LC_COLLATE 'C' TEMPLATE template0) and run gethook"
+    " restore again, or run pg_restore --no-owner -d <that database> on the extracted dump"
 )
 
 
@@ -144,7 +149,7 @@ def create_postgres_backup(
 ) -> tuple[Path, BackupSummary]:
     """``pg_dump -Fc`` of the PostgreSQL database at ``url`` with ``key`` into an archive at
     ``target`` (a file or a folder), verified (``pg_restore --list`` reads it back)."""
-    pg_dump = _client_tool("pg_dump")
+    pg_dump = client_tool("pg_dump")
     target = _archive_path(target, now)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gethook-backup-") as scratch:
         dump = Path(scratch) / ARCHIVE_DUMP
@@ -155,7 +160,7 @@ def create_postgres_backup(
     return target, summary
 
 
-def _client_tool(name: str) -> str:
+def client_tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         raise BackupError(
@@ -174,7 +179,7 @@ def _dump_postgres(pg_dump: str, url: str, key: bytes, dump: Path, now: float) -
     try:
         conn = connect_postgres(url, application_name="gethook backup")
     except Exception as exc:  # psycopg's errors, or psycopg not installed
-        raise BackupError(f"cannot connect to {redact_url(url)}: {_one_line(exc)}") from None
+        raise BackupError(f"cannot connect to {redact_url(url)}: {one_line(exc)}") from None
     try:
         # pg_dump joins this transaction's snapshot: the counts below are the dump's.
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -182,7 +187,7 @@ def _dump_postgres(pg_dump: str, url: str, key: bytes, dump: Path, now: float) -
         counts = snapshots.row_counts(conn)
         version = snapshots.schema_version(conn)
         sample = key_sample(conn) if version else None
-        _run(pg_dump, url, ["-Fc", f"--snapshot={snapshot}", "-f", str(dump)])
+        run_client_tool(pg_dump, url, ["-Fc", f"--snapshot={snapshot}", "-f", str(dump)])
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -203,7 +208,7 @@ def _dump_postgres(pg_dump: str, url: str, key: bytes, dump: Path, now: float) -
     )
 
 
-def _run(tool: str, url: str, args: list[str]) -> None:
+def run_client_tool(tool: str, url: str, args: list[str]) -> None:
     """Run a PostgreSQL client tool on ``url``; its password goes in the environment, never
     on the command line (where ``ps`` shows it)."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -219,10 +224,10 @@ def _run(tool: str, url: str, args: list[str]) -> None:
         check=False,
     )
     if done.returncode != 0:
-        raise BackupError(f"{Path(tool).name} failed: {_one_line(done.stderr)}")
+        raise BackupError(f"{Path(tool).name} failed: {one_line(done.stderr)}")
 
 
-def _one_line(message: object) -> str:
+def one_line(message: object) -> str:
     return " ".join(line.strip() for line in str(message).splitlines() if line.strip())
 
 
@@ -350,21 +355,32 @@ def is_postgres_archive(path: Path) -> bool:
         raise BackupError(f"cannot read the backup {path}: {exc}") from None
 
 
-def _verify_postgres_archive(path: Path, scratch: Path) -> BackupSummary:
-    pg_restore = _client_tool("pg_restore")
+def read_postgres_archive(path: Path, into: Path) -> tuple[Path, bytes, dict]:
+    """Extract a PostgreSQL archive's dump into the folder ``into``; (dump, key, manifest)."""
     try:
         with tarfile.open(path, mode="r:gz") as archive:
             manifest = json.loads(_member_bytes(archive, ARCHIVE_MANIFEST))
-            _member_bytes(archive, ARCHIVE_KEY)
-            dump = scratch / ARCHIVE_DUMP
-            dump.write_bytes(_member_bytes(archive, ARCHIVE_DUMP))
+            key = _member_bytes(archive, ARCHIVE_KEY).strip()
+            dump = into / ARCHIVE_DUMP
+            source = archive.extractfile(ARCHIVE_DUMP)
+            if source is None:
+                raise BackupError(f"{path}: {ARCHIVE_DUMP} is not a file")
+            fd = os.open(dump, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with source, os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
     except (tarfile.TarError, OSError, EOFError, KeyError, json.JSONDecodeError) as exc:
         raise BackupError(f"cannot read the backup {path}: {exc}") from None
+    return dump, key, manifest
+
+
+def _verify_postgres_archive(path: Path, scratch: Path) -> BackupSummary:
+    pg_restore = client_tool("pg_restore")
+    dump, _, manifest = read_postgres_archive(path, scratch)
     listed = subprocess.run(
         [pg_restore, "--list", str(dump)], capture_output=True, text=True, check=False
     )
     if listed.returncode != 0 or "TABLE DATA public events" not in listed.stdout:
-        raise BackupError(f"{path}: pg_restore cannot read the dump: {_one_line(listed.stderr)}")
+        raise BackupError(f"{path}: pg_restore cannot read the dump: {one_line(listed.stderr)}")
     return BackupSummary(**manifest)
 
 

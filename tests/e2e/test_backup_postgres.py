@@ -1,14 +1,14 @@
 """Backups with storage.url on a real PostgreSQL database: `gethook backup` writes pg_dump -Fc's
-archive with the key and a manifest saying "postgresql"; the dump restores with pg_restore
-(as the refusal of `gethook restore` tells) into a database a server then serves with the
-archived key; without pg_dump the command says so; the server's scheduled backups are off."""
+archive with the key and a manifest saying "postgresql"; `gethook restore` puts it into the
+empty database storage.url names (and refuses one that is not empty, or a PostgreSQL archive
+without storage.url), and a server then serves it with the archived key; without pg_dump the
+command says so; the server's scheduled backups are off."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
-import subprocess
 import tarfile
 
 import pytest
@@ -22,7 +22,9 @@ from tests.support.server import GethookServer
 def account(tmp_path, pg_url, monkeypatch):
     """A server on ``pg_url`` ran once (scheduled backups asked for): (data dir, key, log)."""
     monkeypatch.setenv("GETHOOK_STORAGE_URL", pg_url)
-    server = GethookServer(tmp_path / "data", env={"GETHOOK_BACKUP_EVERY_HOURS": "1"}).start()
+    server = GethookServer(tmp_path / "data", env={"GETHOOK_BACKUP_EVERY_HOURS": "1"}).start(
+        timeout=60
+    )
     try:
         with server.client() as client:
             created = client.post("/v1/accounts", json={"name": "dumped"}).json()["data"]
@@ -52,26 +54,30 @@ def test_backup_is_a_pg_dump_that_restores_into_a_new_database(account, tmp_path
         assert sorted(tar.getnames()) == ["gethook.pgdump", "manifest.json", "secret.key"]
         manifest = json.load(tar.extractfile("manifest.json"))
         key = tar.extractfile("secret.key").read().decode().strip()
-        tar.extract("gethook.pgdump", tmp_path, filter="data")
     assert manifest["backend"] == "postgresql" and manifest["accounts"] == 1
 
+    # Into the database it came from (storage.url still names it): not empty, refused.
+    busy = gethook("restore", str(archive), "--data-dir", str(tmp_path / "elsewhere"))
+    assert busy.returncode == 1 and "is not empty" in busy.stderr
+    # Without storage.url: a data directory cannot take it; the message says what to do.
+    monkeypatch.delenv("GETHOOK_STORAGE_URL")
     refused = gethook("restore", str(archive), "--data-dir", str(tmp_path / "elsewhere"))
     assert refused.returncode == 1
-    assert "pg_restore" in refused.stderr and "Traceback" not in refused.stderr
+    assert "set storage.url to a new, empty database" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
-    # What the refusal says to do: pg_restore into an empty database, then serve from it.
+    # With storage.url naming a new, empty database, gethook restore runs pg_restore into it.
     server_url = postgres.require_server()
     name = postgres.create_database(server_url, migrated=False)
     try:
         target = postgres.database_url(server_url, name)
-        subprocess.run(
-            ["pg_restore", "--no-owner", "-d", target, str(tmp_path / "gethook.pgdump")],
-            check=True,
-            capture_output=True,
-        )
         monkeypatch.setenv("GETHOOK_STORAGE_URL", target)
-        monkeypatch.setenv("GETHOOK_STORAGE_ENCRYPTION_KEY", key)
-        restored = GethookServer(tmp_path / "restored").start()
+        restored_dir = tmp_path / "restored"
+        done = gethook("restore", str(archive), "--data-dir", str(restored_dir))
+        assert done.returncode == 0, done.stderr
+        assert "1 accounts" in done.stdout and "storage.encryption_key" in done.stdout
+        assert (restored_dir / "secret.key").read_text().strip() == key
+        restored = GethookServer(restored_dir).start(timeout=60)
         try:
             with restored.client(api_key) as api:
                 destinations = api.get("/v1/destinations").json()["data"]
@@ -92,11 +98,11 @@ def test_without_pg_dump_the_backup_names_it(account, tmp_path, monkeypatch):
 
 
 def test_a_sqlite_backup_is_not_restored_under_storage_url(tmp_path, pg_url, monkeypatch):
-    server = GethookServer(tmp_path / "sqlite").start()
+    server = GethookServer(tmp_path / "sqlite").start(timeout=60)
     server.stop()
     archive = tmp_path / "sqlite.tar.gz"
     assert gethook("backup", str(archive), "--data-dir", str(server.data_dir)).returncode == 0
     monkeypatch.setenv("GETHOOK_STORAGE_URL", pg_url)
     refused = gethook("restore", str(archive), "--data-dir", str(tmp_path / "new"))
     assert refused.returncode == 1
-    assert "storage.url is set" in refused.stderr
+    assert "is a SQLite backup and storage.url is set" in refused.stderr

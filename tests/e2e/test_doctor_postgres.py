@@ -28,7 +28,7 @@ def lines_of(stdout: str) -> dict[str, str]:
 def served(tmp_path, pg_url, monkeypatch):
     """A data dir whose server ran once on ``pg_url`` (the key check is stored there)."""
     monkeypatch.setenv("GETHOOK_STORAGE_URL", pg_url)
-    server = GethookServer(tmp_path / "data").start()
+    server = GethookServer(tmp_path / "data").start(timeout=60)
     try:
         with server.client() as client:
             assert client.post("/v1/accounts", json={"name": "a"}).status_code == 201

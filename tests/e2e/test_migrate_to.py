@@ -92,7 +92,7 @@ def test_sqlite_data_dir_moves_to_postgresql_and_serves_from_there(tmp_path, emp
 
     data_dir = tmp_path / "data"
     with Receiver(script) as receiver:
-        first = GethookServer(data_dir, env=NO_BREAKER).start()
+        first = GethookServer(data_dir, env=NO_BREAKER).start(timeout=60)
         try:
             with first.client() as client:
                 created = client.post("/v1/accounts", json={"name": "mover"}).json()["data"]
@@ -138,7 +138,7 @@ def test_sqlite_data_dir_moves_to_postgresql_and_serves_from_there(tmp_path, emp
             "GETHOOK_STORAGE_URL": empty_pg_url,
             "GETHOOK_STORAGE_ENCRYPTION_KEY": secret_key,
         }
-        second = GethookServer(data_dir, env=env).start()
+        second = GethookServer(data_dir, env=env).start(timeout=60)
         try:
             with second.client(key) as api:
                 after = _snapshot(api, second, [*delivered, *pending])
@@ -216,7 +216,7 @@ def test_bad_targets_and_a_running_server_are_clear_one_line_errors(tmp_path):
         assert answer.returncode == 1, answer.stdout
         assert expected in answer.stderr
         assert "Traceback" not in answer.stderr and len(answer.stderr.strip().splitlines()) == 1
-    running = GethookServer(data_dir).start()
+    running = GethookServer(data_dir).start(timeout=60)
     try:
         answer = gethook(
             "migrate-to", "postgresql://postgres@127.0.0.1/x", "--data-dir", str(data_dir)
@@ -228,7 +228,7 @@ def test_bad_targets_and_a_running_server_are_clear_one_line_errors(tmp_path):
 
 
 def _data_dir_with_an_account(tmp_path: Path) -> Path:
-    server = GethookServer(tmp_path / "data").start()
+    server = GethookServer(tmp_path / "data").start(timeout=60)
     try:
         with server.client() as client:
             assert client.post("/v1/accounts", json={"name": "a"}).status_code == 201
