@@ -285,7 +285,8 @@ def _print_next_step(settings: Settings, url: str, result: MigrationResult) -> N
         " encryption key checked"
     )
     click.echo("Next: in every gethook process (each server, each CLI command), set")
-    click.echo(f"  storage.url = {redact_url(url)}   (or GETHOOK_STORAGE_URL)")
+    password = " (with its password)" if redact_url(url) != url else ""
+    click.echo(f"  storage.url = {redact_url(url)}{password}   (or GETHOOK_STORAGE_URL)")
     if settings.storage.encryption_key:
         click.echo("  storage.encryption_key = the value configured here now (keep it)")
     else:
