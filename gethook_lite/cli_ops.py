@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from gethook_lite.config import Settings
 from gethook_lite.constants import BACKUP_NICENESS
 from gethook_lite.data_dir import DATABASE_FILE, DataDirLocked, data_dir_lock
 from gethook_lite.secrets_box import KEY_FILE
+
+if TYPE_CHECKING:
+    from gethook_lite.ops.migrate_to import MigrationResult
 
 __all__ = ["add_operator_commands", "database_path", "encryption_key"]
 
@@ -70,6 +74,7 @@ def add_operator_commands(
         transaction. The archive holds the key: keep it as private as the key itself.
         """
         from gethook_lite.ops import BackupError, create_backup
+        from gethook_lite.ops.backup import create_postgres_backup
 
         settings = settings_for(config_file, data_dir)
         target = Path(path)
@@ -80,14 +85,20 @@ def add_operator_commands(
         # Compression and checks take CPU the server may need for traffic: it goes first.
         os.nice(BACKUP_NICENESS)
         try:
-            written, summary = create_backup(
-                database_path(settings), encryption_key(settings), target, time.time()
-            )
+            if settings.storage.url:
+                written, summary = create_postgres_backup(
+                    settings.storage.url, encryption_key(settings), target, time.time()
+                )
+            else:
+                written, summary = create_backup(
+                    database_path(settings), encryption_key(settings), target, time.time()
+                )
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"wrote {written}")
+        checked = "pg_restore reads the dump" if settings.storage.url else "integrity ok"
         click.echo(
-            f"verified: integrity ok, schema {summary.schema_version}, "
+            f"verified: {checked}, schema {summary.schema_version}, "
             f"{summary.accounts} accounts, {summary.events} events, "
             + ("key opens the stored secrets" if summary.key_checked else "no secrets stored yet")
         )
@@ -101,12 +112,16 @@ def add_operator_commands(
         """Put the backup at PATH in place as the data directory's database and key.
 
         The server must be stopped. An existing database is only replaced with --force, and
-        is then moved to a before-restore-* folder in the data directory, not deleted.
+        is then moved to a before-restore-* folder in the data directory, not deleted. With
+        storage.url set, a PostgreSQL backup goes into that database, which must be empty.
         """
         from gethook_lite.ops import BackupError, restore_backup
 
         settings = settings_for(config_file, data_dir)
         configured = settings.storage.encryption_key.encode() or None
+        if settings.storage.url:
+            _restore_postgres(settings, path, configured)
+            return
         try:
             with data_dir_lock(settings.data_dir):
                 result = restore_backup(
@@ -131,6 +146,33 @@ def add_operator_commands(
             f"restored {path} ({_when(summary.created_at)}, {summary.accounts} accounts, "
             f"{summary.events} events) into {settings.data_dir}"
         )
+
+    @main.command("migrate-to")
+    @click.argument("url")
+    @config_option
+    @data_dir_option
+    def migrate_to(url: str, config_file: str | None, data_dir: str | None) -> None:
+        """Copy this data directory's database into the empty PostgreSQL database at URL.
+
+        The server must be stopped. The copy is one transaction, checked (row counts, the
+        encryption key) before it commits; the SQLite file is left as it was.
+        """
+        from gethook_lite.ops.migrate_to import MigrateToError, migrate_to_postgres
+
+        settings = settings_for(config_file, data_dir)
+        try:
+            with data_dir_lock(settings.data_dir):
+                result = migrate_to_postgres(
+                    database_path(settings), url, encryption_key(settings), progress=click.echo
+                )
+        except DataDirLocked:
+            raise click.ClickException(
+                f"a gethook server is running on {settings.data_dir}; stop it before migrating"
+                " (the copy must see every write)"
+            ) from None
+        except MigrateToError as exc:
+            raise click.ClickException(str(exc)) from None
+        _print_next_step(settings, url, result)
 
     @accounts.command("list")
     @config_option
@@ -211,6 +253,49 @@ def add_operator_commands(
             admin.write, database, store.revoke_api_key, key["account_id"], key_id, time.time()
         )
         click.echo(f"revoked {key_id} ({key['name']}, account {key['account_id']})")
+
+
+def _restore_postgres(settings: Settings, path: Path, configured: bytes | None) -> None:
+    from gethook_lite.db.postgres import redact_url
+    from gethook_lite.ops import BackupError
+    from gethook_lite.ops.restore import restore_postgres_backup
+
+    url = settings.storage.url
+    try:
+        summary = restore_postgres_backup(path, url, key_path(settings), configured_key=configured)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"restored {path} ({_when(summary.created_at)}, {summary.accounts} accounts, "
+        f"{summary.events} events) into {redact_url(url)}"
+    )
+    if configured is None:
+        click.echo(
+            f"its key is now {key_path(settings)}: set storage.encryption_key to it in every"
+            " process that shares the database"
+        )
+
+
+def _print_next_step(settings: Settings, url: str, result: MigrationResult) -> None:
+    from gethook_lite.db.postgres import redact_url
+
+    click.echo(
+        f"copied {result.rows} row(s) in {len(result.tables)} tables to {redact_url(url)}"
+        f" (schema {result.schema_version}) in {result.seconds:.1f} s; row counts and the"
+        " encryption key checked"
+    )
+    click.echo("Next: in every gethook process (each server, each CLI command), set")
+    password = " (with its password)" if redact_url(url) != url else ""
+    click.echo(f"  storage.url = {redact_url(url)}{password}   (or GETHOOK_STORAGE_URL)")
+    if settings.storage.encryption_key:
+        click.echo("  storage.encryption_key = the value configured here now (keep it)")
+    else:
+        # The key itself is never printed: it would end up in terminal scrollback and logs.
+        click.echo(
+            f"  storage.encryption_key = the contents of {key_path(settings)}, e.g."
+            f' GETHOOK_STORAGE_ENCRYPTION_KEY="$(cat {key_path(settings)})"'
+        )
+    click.echo(f"{database_path(settings)} is unchanged: to go back, unset storage.url.")
 
 
 def _operator(fn: Callable, *args):

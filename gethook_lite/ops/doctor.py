@@ -27,8 +27,16 @@ from gethook_lite.constants import (
     SQLITE_BUSY_TIMEOUT_MS,
 )
 from gethook_lite.data_dir import DATABASE_FILE
-from gethook_lite.db.connection import Connection, connect_sqlite
+from gethook_lite.db.connection import POSTGRESQL, Connection, connect_sqlite
+from gethook_lite.db.database import (
+    SchemaTooNew,
+    StorageError,
+    known_migrations,
+    pending_migrations,
+)
+from gethook_lite.db.database import _require_byte_order as require_byte_order
 from gethook_lite.db.instance_meta import key_sample
+from gethook_lite.db.postgres import connect_postgres, redact_url
 from gethook_lite.ops.backup import list_backups
 from gethook_lite.ops.schema import migration_plan
 from gethook_lite.secrets_box import EncryptionKeyError, SecretBox, load_or_create_key
@@ -39,6 +47,15 @@ OK, WARNING, ERROR = "ok", "warning", "error"
 
 _MIB = 1024 * 1024
 _HOUR = 3600.0
+# PostgreSQL (storage.url): the oldest server supported, as server_version_num.
+_PG_MIN_VERSION_NUM = 130000
+_PG_CONNECT_TIMEOUT_SECONDS = 5
+# One gethook process holds a writer, its readers (Database's 2) and one listener.
+_PG_CONNECTIONS_PER_PROCESS = 1 + 2 + 1
+# A cluster is at least two processes (one can be restarted while the other serves).
+_PG_MIN_CLUSTER_PROCESSES = 2
+# Past this, leases and retry times written by one machine are misread by another.
+_PG_MAX_CLOCK_SKEW_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +68,12 @@ class Finding:
         return f"{self.severity.upper():<7} {self.check:<10} {self.message}"
 
 
-def diagnose(settings: Settings, now: float) -> list[Finding]:
-    """Every check, in the order an operator reads them: exposure first, then the data."""
+def diagnose(
+    settings: Settings, now: float, *, clock: Callable[[], float] = time.time
+) -> list[Finding]:
+    """Every check, in the order an operator reads them: exposure first, then the data.
+
+    ``clock`` is this machine's wall clock, compared with the PostgreSQL server's."""
     public = _public(settings)
     findings = [
         _signup(settings, public),
@@ -60,6 +81,8 @@ def diagnose(settings: Settings, now: float) -> list[Finding]:
         _metrics(settings, public),
         _platform_stats(settings, public),
     ]
+    if settings.storage.url:
+        return findings + _postgres(settings, clock)
     database = settings.data_dir / DATABASE_FILE
     findings += [
         _schema(database),
@@ -69,6 +92,157 @@ def diagnose(settings: Settings, now: float) -> list[Finding]:
         _backups(settings, database, now),
     ]
     return findings
+
+
+def _postgres(settings: Settings, clock: Callable[[], float]) -> list[Finding]:
+    """The database checks on PostgreSQL (storage.url): one connection, read only."""
+    url = settings.storage.url
+    try:
+        conn = connect_postgres(
+            url,
+            application_name="gethook doctor",
+            connect_timeout=_PG_CONNECT_TIMEOUT_SECONDS,
+            options="-c default_transaction_read_only=on",
+        )
+    except Exception as exc:  # psycopg's errors, or psycopg not installed
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        findings = [Finding(ERROR, "postgres", f"cannot connect to {redact_url(url)}: {reason}")]
+    else:
+        try:
+            checks: list[tuple[str, Callable[[], Finding]]] = [
+                ("postgres", lambda: _pg_version(conn, url)),
+                ("collation", lambda: _pg_collation(conn)),
+                ("schema", lambda: _pg_schema(conn)),
+                ("key", lambda: _pg_key(settings, conn)),
+                ("clock", lambda: _pg_clock(conn, clock)),
+                ("conns", lambda: _pg_connections(conn)),
+            ]
+            findings = [_pg_check(name, check) for name, check in checks]
+        finally:
+            conn.close()
+    return findings + _skipped_on_postgres(settings)
+
+
+def _pg_check(name: str, check: Callable[[], Finding]) -> Finding:
+    import psycopg
+
+    try:
+        return check()
+    except psycopg.Error as exc:  # a permission, a dropped connection: one line, go on
+        return Finding(ERROR, name, f"cannot check: {str(exc).strip().splitlines()[0]}")
+
+
+def _pg_key(settings: Settings, conn: Connection) -> Finding:
+    if not _pg_has_schema(conn):
+        return Finding(OK, "key", "no schema yet: nothing is encrypted")
+    return _encryption_key(settings, conn)
+
+
+def _pg_has_schema(conn: Connection) -> bool:
+    found = conn.execute("SELECT to_regclass('instance_meta') IS NOT NULL").fetchone()
+    return bool(found[0])
+
+
+def _pg_version(conn: Connection, url: str) -> Finding:
+    number = int(conn.execute("SHOW server_version_num").fetchone()[0])
+    version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+    if number < _PG_MIN_VERSION_NUM:
+        return Finding(
+            ERROR,
+            "postgres",
+            f"{redact_url(url)} runs PostgreSQL {version}; GetHook Lite needs 13 or newer",
+        )
+    return Finding(OK, "postgres", f"connected to {redact_url(url)} (PostgreSQL {version})")
+
+
+def _pg_collation(conn: Connection) -> Finding:
+    try:
+        require_byte_order(conn)
+    except StorageError as exc:
+        return Finding(ERROR, "collation", str(exc))
+    return Finding(OK, "collation", "ids sort byte by byte (C collation), as on SQLite")
+
+
+def _pg_schema(conn: Connection) -> Finding:
+    try:
+        pending = pending_migrations(conn)
+    except SchemaTooNew as exc:
+        return Finding(ERROR, "schema", str(exc))
+    newest = max(known_migrations(POSTGRESQL))
+    if len(pending) == len(known_migrations(POSTGRESQL)):
+        return Finding(OK, "schema", "empty database: the first start creates the schema")
+    if pending:
+        return Finding(
+            WARNING,
+            "schema",
+            f"{len(pending)} migration(s) will run at the next start; back the database up"
+            " first (gethook backup, or pg_dump -Fc)",
+        )
+    return Finding(OK, "schema", f"up to date (schema {newest})")
+
+
+def _pg_clock(conn: Connection, clock: Callable[[], float]) -> Finding:
+    # Lease expiry and retry times are written by every process from its own clock and
+    # compared by the others: clocks that disagree hand work out early or late.
+    before = clock()
+    server = float(conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
+    after = clock()
+    skew = server - (before + after) / 2
+    side = "behind" if skew > 0 else "ahead of"
+    found = f"this machine's clock is {abs(skew) * 1000:.0f} ms {side} the database server's"
+    if abs(skew) > _PG_MAX_CLOCK_SKEW_SECONDS:
+        return Finding(
+            WARNING,
+            "clock",
+            f"{found}: leases and retries are timed across processes; run NTP (chrony,"
+            " systemd-timesyncd) on every machine",
+        )
+    return Finding(OK, "clock", found)
+
+
+def _pg_connections(conn: Connection) -> Finding:
+    limit = int(conn.execute("SHOW max_connections").fetchone()[0])
+    reserved = int(conn.execute("SHOW superuser_reserved_connections").fetchone()[0])
+    others = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        " AND application_name NOT LIKE 'gethook%'"
+    ).fetchone()[0]
+    room = max(0, limit - reserved - int(others))
+    processes = room // _PG_CONNECTIONS_PER_PROCESS
+    found = (
+        f"max_connections {limit}: {room} free for gethook, room for {processes} process(es)"
+        f" of {_PG_CONNECTIONS_PER_PROCESS} connections"
+    )
+    if processes < _PG_MIN_CLUSTER_PROCESSES:
+        return Finding(
+            WARNING,
+            "conns",
+            f"{found}: raise max_connections or put a pooler (PgBouncer, session mode) in front",
+        )
+    return Finding(OK, "conns", found)
+
+
+def _skipped_on_postgres(settings: Settings) -> list[Finding]:
+    backups = (
+        Finding(
+            WARNING,
+            "backup",
+            "backup.every_hours is ignored on PostgreSQL: back the database up with its own"
+            " regime (pg_dump -Fc, or base backups and WAL archiving for PITR); gethook backup"
+            " runs pg_dump",
+        )
+        if settings.backup.every_hours
+        else Finding(
+            OK,
+            "backup",
+            "the database's own regime (pg_dump -Fc, PITR); gethook backup runs pg_dump",
+        )
+    )
+    return [
+        Finding(OK, "disk", "skipped: the data lives on the PostgreSQL server; watch its disk"),
+        Finding(OK, "wal", "skipped: PostgreSQL manages its own WAL"),
+        backups,
+    ]
 
 
 def _public(settings: Settings) -> bool:

@@ -3,6 +3,7 @@
 With ``backup.every_hours`` set, the server writes a verified archive (``gethook backup``'s)
 into ``backup.directory`` once per interval, counted from the newest archive already there so
 that restarts neither skip nor repeat one, and then keeps only the newest ``backup.keep``.
+On PostgreSQL (``storage.url``) the task is off: the database's own backup regime applies.
 """
 
 from __future__ import annotations
@@ -92,7 +93,18 @@ class BackupTask:
 
 
 async def start(ctx: Context) -> BackupTask | None:
-    """Start scheduled backups when ``backup.every_hours`` is set."""
+    """Start scheduled backups when ``backup.every_hours`` is set (on SQLite only)."""
+    if ctx.settings.storage.url:
+        # Several processes share one PostgreSQL database, which has its own backup tools
+        # (docs/design/postgresql.md §6.7): copying it is not one process's job.
+        log.log(
+            logging.WARNING if ctx.settings.backup.every_hours else logging.INFO,
+            "scheduled backups are off on PostgreSQL%s: back the database up with its own"
+            " regime (pg_dump -Fc, or base backups and WAL archiving for PITR); gethook backup"
+            " runs pg_dump",
+            " (backup.every_hours is ignored)" if ctx.settings.backup.every_hours else "",
+        )
+        return None
     if not ctx.settings.backup.every_hours:
         return None
     task = BackupTask(ctx)
