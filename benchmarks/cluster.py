@@ -148,6 +148,7 @@ class PostgresStore:
         rows = self.conn.execute(
             "SELECT pid FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
         ).fetchall()
         return [row[0] for row in rows]
 
