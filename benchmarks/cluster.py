@@ -33,6 +33,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ from run import machine
 
 CONNECTIONS = 64
 WARM_UP_SECONDS = 2.0
+IDLE_SECONDS = 5.0
+# How often the statements running in the database are sampled during a run (PostgreSQL).
+SAMPLE_INTERVAL_SECONDS = 0.05
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
@@ -161,6 +165,44 @@ class PostgresStore:
             admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+class StatementSampler:
+    """Samples what the gateways' backends are running (pg_stat_activity, state active or
+    waiting on a lock) every SAMPLE_INTERVAL_SECONDS on its own connection: a poor man's
+    profile of where the database's time goes, without pg_stat_statements."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.url = store.url
+        self.counts: dict[str, int] = {}
+        self.samples = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.done.wait(SAMPLE_INTERVAL_SECONDS):
+                rows = conn.execute(
+                    "SELECT wait_event_type, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
+                    " FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND state = 'active'"
+                ).fetchall()
+                self.samples += 1
+                for wait, query in rows:
+                    key = f"[{wait or 'cpu'}] {query}"
+                    self.counts[key] = self.counts.get(key, 0) + 1
+
+    def stop(self, top: int = 8) -> list[tuple[str, float]]:
+        """The statements seen most often: (statement, average backends running it)."""
+        self.done.set()
+        self.thread.join(timeout=5)
+        ranked = sorted(self.counts.items(), key=lambda item: -item[1])[:top]
+        return [(query, round(count / max(1, self.samples), 2)) for query, count in ranked]
+
+
 # ---------------------------------------------------------------- one configuration
 
 
@@ -239,6 +281,7 @@ def measure(
         api = create_account(gateways[0].url)
         routed = wire(api, receiver.url, "cluster")
         urls = [f"{gateway.url}/ingest/{routed['token']}" for gateway in gateways]
+        result.figures.update(measure_idle(store, gateways))
         log(f"{label}: warm-up")
         ingest_together(procs, urls, WARM_UP_SECONDS)
         wait_until(lambda: open_deliveries(store) == 0, timeout=args.drain_seconds, interval=0.2)
@@ -258,13 +301,32 @@ def measure(
     return result
 
 
+def measure_idle(store, gateways, seconds: float = IDLE_SECONDS) -> dict:
+    """CPU (% of one core) the gateways and their database backends spend with no traffic:
+    polling, listeners, leader ticks. It is part of every per-event figure below."""
+    gateway_cpu = CpuMeter(lambda: [gateway.pid for gateway in gateways])
+    database_cpu = CpuMeter(store.backend_pids)
+    gateway_cpu.start()
+    database_cpu.start()
+    time.sleep(seconds)
+    return {
+        "idle_gateway_cpu_pct": round(100 * gateway_cpu.stop() / seconds, 1),
+        "idle_database_cpu_pct": (
+            round(100 * database_cpu.stop() / seconds, 1) if store.dialect == "postgresql" else None
+        ),
+    }
+
+
 def measure_run(procs, store, gateways, urls, routed, args) -> dict:
     before_events = events_of_source(store, routed["source_id"])
     before_successes, _ = successes(store)
     gateway_cpu = CpuMeter(lambda: [gateway.pid for gateway in gateways])
     database_cpu = CpuMeter(store.backend_pids)
+    sampler = StatementSampler(store) if store.dialect == "postgresql" else None
     gateway_cpu.start()
     database_cpu.start()
+    if sampler:
+        sampler.start()
     ingest = ingest_together(procs, urls, args.seconds)
     backlog = open_deliveries(store)
     drain_started = time.monotonic()
@@ -274,6 +336,7 @@ def measure_run(procs, store, gateways, urls, routed, args) -> dict:
     drain_seconds = time.monotonic() - drain_started
     gateway_seconds = gateway_cpu.stop()
     database_seconds = database_cpu.stop()
+    busiest = sampler.stop() if sampler else []
     time.sleep(0.5)  # requests cut off by the load's stop may still commit
     committed = events_of_source(store, routed["source_id"]) - before_events
     delivered, last_success = successes(store)
@@ -300,6 +363,7 @@ def measure_run(procs, store, gateways, urls, routed, args) -> dict:
             else None
         ),
         "database_backends_lost": database_cpu.lost,
+        "busiest_statements": busiest,
     }
 
 
@@ -353,6 +417,21 @@ def table(results: list[Result]) -> str:
             f"| {fmt(f['gateway_cpu_us_per_event'])} | {fmt(f['database_cpu_us_per_event'])} |"
         )
     return "\n".join(lines)
+
+
+def idle_table(results: list[Result]) -> str:
+    """CPU with no traffic (% of one core), measured before each configuration's warm-up."""
+    cells = [
+        f"{r.backend}-{r.processes}: gateways {r.figures['idle_gateway_cpu_pct']} %"
+        + (
+            f", database {r.figures['idle_database_cpu_pct']} %"
+            if r.figures.get("idle_database_cpu_pct") is not None
+            else ""
+        )
+        for r in results
+        if "idle_gateway_cpu_pct" in r.figures
+    ]
+    return f"idle CPU ({IDLE_SECONDS:.0f} s, % of one core): " + "; ".join(cells)
 
 
 def fmt(value) -> str:
@@ -441,7 +520,11 @@ def main() -> None:
         "gateways and PostgreSQL on the same machine"
     )
     print(table(results))
+    print(idle_table(results))
     print(estimate(results))
+    for r in results:
+        for query, average in r.figures.get("busiest_statements") or []:
+            print(f"  {r.backend}-{r.processes}: {average:5.2f} backends  {query}")
     print(f"\nfull results: {out}")
 
 
