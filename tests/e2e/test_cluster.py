@@ -29,15 +29,18 @@ from tests.support.server import GethookServer
 pytestmark = pytest.mark.slow
 
 PROCESSES = 3
-EVENTS = 300
+EVENTS = 240
 # Below what one process alone would allow itself, so per-process caps would show at the
 # receiver as up to PROCESSES x CAP requests at once.
 CAP = 4
+# Seconds each server may take to answer /readyz (three start on a shared 2-core machine).
+START_TIMEOUT = 60.0
 # How long the first third of the events may take to reach the receiver.
 START_SECONDS = 20
-# Each answer waits this long: with CAP in flight, the deliveries outlast the ingest and the
-# kill lands mid-delivery.
-RECEIVER_DELAY = 0.05
+# Each answer waits this long: long against a claim, so that every process would fill its
+# slots if the cap were counted per process, and the deliveries outlast the ingest (the kill
+# lands mid-delivery).
+RECEIVER_DELAY = 0.15
 # The shortest allowed: the killed process's leases expire after this + LEASE_MARGIN_SECONDS.
 TIMEOUT_SECONDS = 1
 # Retries (a slow moment on a loaded machine may time an attempt out) must not dead-letter.
@@ -60,7 +63,7 @@ def cluster(tmp_path: Path, storage_url: str) -> Iterator[list[GethookServer]]:
         for n in range(PROCESSES):
             home = tmp_path / f"process-{n}"
             home.mkdir()
-            servers.append(GethookServer(home / "data", env=env).start())
+            servers.append(GethookServer(home / "data", env=env).start(timeout=START_TIMEOUT))
         yield servers
     finally:
         for server in servers:
@@ -101,21 +104,31 @@ def set_up_account(server: GethookServer, receiver_url: str) -> tuple[str, str]:
 def ingest_round_robin(
     servers: list[GethookServer], path: str, accepted: list[tuple[int, str]]
 ) -> None:
-    """POST EVENTS events, the n-th to server n % PROCESSES; (server, event id) of each 202 is
-    appended to ``accepted`` (a request to the killed process fails and is not counted)."""
-    clients = [httpx.Client(base_url=server.url, timeout=10) for server in servers]
-    try:
-        for n in range(EVENTS):
-            server = n % len(clients)
+    """POST EVENTS events, the n-th to server n % PROCESSES, one client thread per server (so
+    that the queue builds up faster than the capped destination drains it); (server, event id)
+    of each 202 is appended to ``accepted`` (a request to the killed process fails and is not
+    counted)."""
+    threads = [
+        threading.Thread(target=ingest_share, args=(server, index, path, accepted))
+        for index, server in enumerate(servers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def ingest_share(
+    server: GethookServer, index: int, path: str, accepted: list[tuple[int, str]]
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for n in range(index, EVENTS, PROCESSES):
             try:
-                answer = clients[server].post(path, json={"n": n})
+                answer = client.post(path, json={"n": n})
             except httpx.TransportError:
                 continue
             if answer.status_code == 202:
-                accepted.append((server, answer.json()["data"]["id"]))
-    finally:
-        for client in clients:
-            client.close()
+                accepted.append((index, answer.json()["data"]["id"]))
 
 
 def error_lines(servers: list[GethookServer], limit: int = 5) -> list[str]:
@@ -243,7 +256,7 @@ def successes(attempts: list[dict]) -> int:
 
 
 # Start-up of three servers, ingest, the settling after the kill, reading every event back.
-@pytest.mark.timeout(SETTLE_SECONDS + 120)
+@pytest.mark.timeout(PROCESSES * START_TIMEOUT + START_SECONDS + SETTLE_SECONDS + 60)
 def test_three_processes_share_the_work_and_survive_a_sigkill(tmp_path, pg_url):
     seen = run_scenario(tmp_path, pg_url)
     accepted, arrivals, attempts = seen.accepted, seen.arrivals, seen.attempts
