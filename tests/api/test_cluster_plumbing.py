@@ -1,0 +1,164 @@
+"""Two app instances on one PostgreSQL database, as two `gethook serve` processes would be:
+what one commits reaches the other's caches, scheduler and live feed through LISTEN/NOTIFY,
+and exactly one of them leads (tasks/cluster.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from cryptography.fernet import Fernet
+from litestar.testing import TestClient
+
+from gethook_lite.app import create_app
+from gethook_lite.clock import FakeClock
+from gethook_lite.domain import destination_control
+from gethook_lite.domain.routing import matching_routes
+from gethook_lite.domain.sources import live_source_for_token
+from gethook_lite.tasks import cluster
+from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
+from tests.support.api import make_route, make_source
+from tests.support.dns import FakeResolver
+
+# Takeover and checks in tenths of a second rather than seconds.
+RETRY_SECONDS = 0.2
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def open_instance(pg_url, tmp_path, monkeypatch) -> Callable:
+    """Open an app instance (a 'process') on the test's database, listening once it returns."""
+    monkeypatch.setattr(cluster, "LEADER_RETRY_SECONDS", RETRY_SECONDS)
+    # One key for the whole cluster, as the operator would configure it.
+    key = Fernet.generate_key().decode()
+
+    @contextmanager
+    def instance(name: str, **overrides) -> Iterator[TestClient]:
+        settings = make_settings(
+            tmp_path / name,
+            **{
+                "storage.url": pg_url,
+                "storage.encryption_key": key,
+                # Only a NOTIFY can explain a live message that comes sooner than this.
+                "live.poll_seconds": 60,
+                **overrides,
+            },
+        )
+        app = create_app(
+            settings,
+            clock=FakeClock(),
+            passwords=FAST_PASSWORDS,
+            start_scheduler=False,
+            txt_resolver=FakeResolver(),
+        )
+        with TestClient(app) as client:
+            wait_until(lambda: client.app.state.ctx.cluster.listening.is_set())
+            yield client
+
+    return instance
+
+
+def ctx_of(client: TestClient):
+    return client.app.state.ctx
+
+
+def call(client: TestClient, fn, *args):
+    """Run a coroutine function in the instance's event loop."""
+    return client.blocking_portal.call(fn, *args)
+
+
+def test_a_source_deleted_through_one_process_is_refused_by_the_other_at_once(
+    open_instance,
+) -> None:
+    with open_instance("a") as a, open_instance("b") as b:
+        _, key = new_account(a)
+        source = make_source(a, bearer(key))
+        token = source["path_token"]
+        # What B's ingest reads first (and caches): the source behind the token.
+        assert call(b, live_source_for_token, ctx_of(b), token) is not None
+        assert token in ctx_of(b).sources_by_token
+        assert a.delete(f"/v1/sources/{source['id']}", headers=bearer(key)).status_code == 204
+        wait_until(lambda: token not in ctx_of(b).sources_by_token, timeout=2)
+        assert b.post(f"/ingest/{token}", content=b"{}").status_code == 404
+
+
+def test_a_route_added_through_one_process_routes_the_other_ones_next_event(
+    open_instance,
+) -> None:
+    with open_instance("a") as a, open_instance("b") as b:
+        account_id, key = new_account(a)
+        source = make_source(a, bearer(key))
+        routes = (ctx_of(b), account_id, source["id"], "charge.succeeded")
+        assert call(b, matching_routes, *routes) == []  # cached by B
+        make_route(a, bearer(key), "http://127.0.0.1:9/x", source_id=source["id"])
+        wait_until(lambda: len(ctx_of(b).routing_tables) == 0, timeout=2)
+        assert len(call(b, matching_routes, *routes)) == 1
+
+
+def test_a_notification_wakes_the_other_processes_scheduler_and_feed(open_instance, pg_url) -> None:
+    with open_instance("a") as a, open_instance("b") as b:
+        woken: list[str] = []
+        for client in (a, b):
+            ctx_of(client).scheduler.wake = lambda: woken.append("scheduler")
+            ctx_of(client).change_feed.poke = lambda: woken.append("feed")
+        # What the schema's statement triggers send at commit (deliveries, changes inserted).
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_notify('gethook_work', ''), pg_notify('gethook_changes', '')")
+        wait_until(lambda: len(woken) == 4, timeout=2)
+        assert sorted(woken) == ["feed", "feed", "scheduler", "scheduler"]
+
+
+def test_exactly_one_process_leads_and_the_lead_moves_when_its_session_ends(
+    open_instance, pg_url
+) -> None:
+    with open_instance("a") as a:
+        wait_until(lambda: ctx_of(a).bulk_retry_worker is not None)  # the leader's tasks run
+        assert ctx_of(a).is_leader
+        with open_instance("b") as b:
+            time.sleep(3 * RETRY_SECONDS)  # B tried the lock and more than once
+            assert not ctx_of(b).is_leader and ctx_of(b).bulk_retry_worker is None
+            _terminate_leader_session(pg_url)
+            wait_until(lambda: not ctx_of(a).is_leader, timeout=2)
+            assert ctx_of(a).bulk_retry_worker is None  # stopped before reconnecting
+            wait_until(lambda: ctx_of(b).is_leader, timeout=10 * RETRY_SECONDS)
+            wait_until(lambda: ctx_of(b).bulk_retry_worker is not None, timeout=2)
+            time.sleep(3 * RETRY_SECONDS)  # A is back (it listens again), and follows
+            assert not ctx_of(a).is_leader
+            assert ctx_of(a).cluster.listening.is_set()
+
+
+def test_delivery_control_ticks_only_on_the_leader(open_instance, monkeypatch) -> None:
+    ticked: list[object] = []
+
+    async def recording_tick(ctx, now: float) -> float:
+        ticked.append(ctx)
+        return now + 1
+
+    monkeypatch.setattr(destination_control, "tick", recording_tick)
+    with open_instance("a") as a, open_instance("b") as b:
+        wait_until(lambda: ctx_of(a).is_leader)
+        for client in (a, b):
+            control = ctx_of(client).scheduler._control
+            client.blocking_portal.call(control, 100.0)
+        assert ticked == [ctx_of(a)]
+
+
+def _terminate_leader_session(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND ((classid::bigint << 32) | objid::bigint) = %s",
+            (cluster.LEADER_LOCK_KEY,),
+        ).fetchone()
+        assert row is not None, "nobody holds the leader lock"
+        conn.execute("SELECT pg_terminate_backend(%s)", (row[0],))
