@@ -4,6 +4,7 @@ and exactly one of them leads (tasks/cluster.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from gethook_lite.clock import FakeClock
 from gethook_lite.domain import destination_control
 from gethook_lite.domain.routing import matching_routes
 from gethook_lite.domain.sources import live_source_for_token
+from gethook_lite.domain.stream import ChangeCursor, StreamFilters, stream_messages
 from gethook_lite.tasks import cluster
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
 from tests.support.api import make_route, make_source
@@ -67,6 +69,16 @@ def open_instance(pg_url, tmp_path, monkeypatch) -> Callable:
     return instance
 
 
+def settle(client: TestClient, url: str) -> None:
+    """Wait until ``client`` heard every notification committed so far: they arrive in commit
+    order, so once it heard one sent now (its custom-domain cache forgotten), it heard the rest."""
+    cache = ctx_of(client).custom_domain_names
+    before = cache.generation
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_notify('gethook_cache', 'custom_domains')")
+    wait_until(lambda: cache.generation > before, timeout=2)
+
+
 def ctx_of(client: TestClient):
     return client.app.state.ctx
 
@@ -77,12 +89,13 @@ def call(client: TestClient, fn, *args):
 
 
 def test_a_source_deleted_through_one_process_is_refused_by_the_other_at_once(
-    open_instance,
+    open_instance, pg_url
 ) -> None:
     with open_instance("a") as a, open_instance("b") as b:
         _, key = new_account(a)
         source = make_source(a, bearer(key))
         token = source["path_token"]
+        settle(b, pg_url)  # the creation's own notification, which B heard, is behind us
         # What B's ingest reads first (and caches): the source behind the token.
         assert call(b, live_source_for_token, ctx_of(b), token) is not None
         assert token in ctx_of(b).sources_by_token
@@ -92,11 +105,12 @@ def test_a_source_deleted_through_one_process_is_refused_by_the_other_at_once(
 
 
 def test_a_route_added_through_one_process_routes_the_other_ones_next_event(
-    open_instance,
+    open_instance, pg_url
 ) -> None:
     with open_instance("a") as a, open_instance("b") as b:
         account_id, key = new_account(a)
         source = make_source(a, bearer(key))
+        settle(b, pg_url)
         routes = (ctx_of(b), account_id, source["id"], "charge.succeeded")
         assert call(b, matching_routes, *routes) == []  # cached by B
         make_route(a, bearer(key), "http://127.0.0.1:9/x", source_id=source["id"])
@@ -115,6 +129,41 @@ def test_a_notification_wakes_the_other_processes_scheduler_and_feed(open_instan
             conn.execute("SELECT pg_notify('gethook_work', ''), pg_notify('gethook_changes', '')")
         wait_until(lambda: len(woken) == 4, timeout=2)
         assert sorted(woken) == ["feed", "feed", "scheduler", "scheduler"]
+
+
+def test_a_change_committed_through_one_process_reaches_the_others_live_reader(
+    open_instance,
+) -> None:
+    with open_instance("a") as a, open_instance("b") as b:
+        account_id, key = new_account(a)
+        source = make_source(
+            a, bearer(key), provider="stripe", verification_config={"secret": "whsec_x"}
+        )
+
+        async def read_live_then_replay() -> tuple[list, list]:
+            stream = stream_messages(ctx_of(b), account_id, StreamFilters(), None)
+            # B's reader joined its feed: the live mark (the empty log's cursor) says so.
+            assert await anext(stream) == 0
+            refused = await asyncio.to_thread(
+                a.post, f"/ingest/{source['path_token']}", content=b"{}"
+            )
+            assert refused.status_code == 401
+            # B's feed polls every 60 s: its own NOTIFY (or a read held back by some
+            # transaction elsewhere on the server, then read again) brings the message.
+            async with asyncio.timeout(10):
+                live = await anext(stream)
+            await stream.aclose()
+            # A reader resuming from just before it replays it, with the same cursor.
+            before = ChangeCursor(live[0].cursor.txid, live[0].cursor.seq - 1)
+            again = stream_messages(ctx_of(b), account_id, StreamFilters(), before)
+            replayed = [await anext(again)]  # replayed messages come one by one
+            await again.aclose()
+            return live, replayed
+
+        live, replayed = call(b, read_live_then_replay)
+        assert [m.kind for m in live] == ["request.rejected"]
+        assert live[0].sse.startswith(f"id: {live[0].cursor.txid}.{live[0].cursor.seq}\n".encode())
+        assert replayed[0].sse == live[0].sse
 
 
 def test_exactly_one_process_leads_and_the_lead_moves_when_its_session_ends(
