@@ -3,7 +3,10 @@
 One task per process, however many readers: after a write commits, its author pokes the feed
 (``domain.stream.notify_change``); the feed reads the new rows of the change log once, builds
 each message once, and offers it to the readers whose account and filters it matches. A slow
-poll covers writes nobody poked for (cancellations, lease releases, retention).
+poll covers writes nobody poked for (cancellations, lease releases, retention). With several
+processes on PostgreSQL every commit of change rows pokes every process's feed (NOTIFY
+gethook_changes, tasks/cluster.py), and a read that finds committed rows waiting behind an
+older transaction (db/changes.py) looks again soon.
 
 Each reader has a bounded buffer. A reader that does not keep up is dropped with a last
 comment rather than let its backlog grow or slow the feed; it resumes from its cursor.

@@ -201,6 +201,25 @@ def test_delivery_control_ticks_only_on_the_leader(open_instance, monkeypatch) -
         assert ticked == [ctx_of(a)]
 
 
+def test_a_bulk_retry_job_created_by_another_process_wakes_the_leaders_worker(
+    open_instance, pg_url
+) -> None:
+    with open_instance("a") as a:
+        wait_until(lambda: ctx_of(a).bulk_retry_worker is not None)
+        account_id, _ = new_account(a)
+        woken: list[float] = []
+        ctx_of(a).bulk_retry_worker.wake = lambda: woken.append(time.monotonic())
+        # What POST /v1/bulk-retries writes in another process (migration 0019's trigger
+        # notifies at its commit).
+        with psycopg.connect(pg_url, autocommit=True) as other:
+            other.execute(
+                "INSERT INTO bulk_retries (id, account_id, status, filter, matched, upto,"
+                " created_at) VALUES ('blk_1', %s, 'queued', '{}', 0, '', 1.0)",
+                (account_id,),
+            )
+        wait_until(lambda: woken, timeout=2)
+
+
 def _terminate_leader_session(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
