@@ -63,6 +63,8 @@ LEADER_RETRY_SECONDS = 3.0
 RECONNECT_FIRST_SECONDS = 0.1
 RECONNECT_MAX_SECONDS = 5.0
 _CONNECT_TIMEOUT_SECONDS = 5
+# Tries of the lock a process whose session (and lead) broke leaves to the others.
+_STEP_BACK_TRIES = 2
 
 
 class Stoppable(Protocol):
@@ -143,10 +145,10 @@ class ClusterMember:
         self._task: asyncio.Task | None = None
         # Set once the first session is listening.
         self.listening = asyncio.Event()
-        # Whether the lead was just lost with a session: the next session leaves the lock to
-        # the others for one try, so a healthy process takes over rather than the one whose
-        # connection broke.
-        self._step_back = False
+        # After the lead was lost with a session, the next session leaves the lock to the
+        # others for a few of their tries, so a healthy process takes over rather than the
+        # one whose connection broke (it keeps listening meanwhile).
+        self._tries_to_skip = 0
 
     @property
     def is_leader(self) -> bool:
@@ -184,7 +186,7 @@ class ClusterMember:
                 # Never let the listener die quietly: this process would stop hearing others.
                 log.exception("cluster connection failed; reconnecting in %.1f s", wait)
             # The lock went with the session: another process may lead from now on.
-            self._step_back = self._ctx.is_leader
+            self._tries_to_skip = _STEP_BACK_TRIES if self._ctx.is_leader else 0
             await self._stop_leading()
             await asyncio.sleep(wait)
             wait = min(wait * 2, self._reconnect_max)
@@ -195,8 +197,8 @@ class ClusterMember:
         self._caught_up()
         self.listening.set()
         while True:
-            if self._step_back:
-                self._step_back = False
+            if self._tries_to_skip:
+                self._tries_to_skip -= 1
             elif not self._ctx.is_leader:
                 if await self._try_lock(conn):
                     await self._start_leading()
