@@ -184,10 +184,12 @@ def delete_expired_changes(conn: Connection, account_id: str, cutoff: float, lim
     """Delete up to ``limit`` of the account's oldest changes made before ``cutoff``.
 
     The log is in time order, so only its head can be old: reading the head by the account's
-    index and stopping at the first young row keeps each call constant work.
+    index and stopping at the first young row keeps each call constant work. (PostgreSQL's
+    index orders an account's rows by (txid, seq), and its seqs are not in that order.)
     """
+    order = "seq" if conn.dialect == SQLITE else "txid, seq"
     head = conn.execute(
-        "SELECT seq, created_at FROM changes WHERE account_id = ? ORDER BY seq LIMIT ?",
+        f"SELECT seq, created_at FROM changes WHERE account_id = ? ORDER BY {order} LIMIT ?",
         (account_id, limit),
     ).fetchall()
     old = []
@@ -195,6 +197,10 @@ def delete_expired_changes(conn: Connection, account_id: str, cutoff: float, lim
         if created_at >= cutoff:
             break
         old.append(seq)
-    if old:
+    if not old:
+        return 0
+    if conn.dialect == SQLITE:
         conn.execute("DELETE FROM changes WHERE account_id = ? AND seq <= ?", (account_id, old[-1]))
+    else:
+        conn.execute("DELETE FROM changes WHERE seq = ANY(?)", (old,))
     return len(old)

@@ -111,3 +111,14 @@ def test_a_replay_reads_one_account_in_the_same_order_and_stops_at_upto(pg_conn,
 def test_the_cursor_reads_as_txid_dot_seq_on_postgresql_and_the_seq_on_sqlite() -> None:
     assert str(ChangeCursor(0, 42)) == "42"
     assert str(ChangeCursor(7301, 42)) == "7301.42"
+
+
+def test_expired_changes_are_deleted_from_the_head_and_young_ones_kept(pg_conn, writers) -> None:
+    a, b = writers
+    for event_id, writer in (("evt_1", a), ("evt_2", b), ("evt_young", a), ("evt_3", b)):
+        received(writer, event_id)
+    pg_conn.execute("UPDATE changes SET created_at = 50.0 WHERE subject_id = 'evt_young'")
+    # The head up to the first young row goes; what follows it waits for a later pass.
+    assert store.delete_expired_changes(pg_conn, "acct_1", 10.0, 100) == 2
+    left = pg_conn.execute("SELECT subject_id FROM changes ORDER BY seq").fetchall()
+    assert [row[0] for row in left] == ["evt_young", "evt_3"]
