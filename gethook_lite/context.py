@@ -12,6 +12,7 @@ from gethook_lite.cache import GenerationCache
 from gethook_lite.clock import Clock
 from gethook_lite.config import Settings
 from gethook_lite.db import Database
+from gethook_lite.db.connection import SQLITE
 from gethook_lite.delivery.network_policy import NetworkPolicy
 from gethook_lite.metrics import Metrics
 from gethook_lite.secrets_box import PasswordHashing, SecretBox
@@ -25,9 +26,21 @@ if TYPE_CHECKING:
     from gethook_lite.domain.stream_feed import ChangeFeed
     from gethook_lite.domain.throttle import LoginThrottle, SlidingWindowLimit
     from gethook_lite.tasks.bulk_retries import BulkRetryWorker
+    from gethook_lite.tasks.cluster import ClusterMember, SingleProcess
     from gethook_lite.tasks.exports import ExportWorker
 
 __all__ = ["Context"]
+
+# The caches (Context attributes) read from each table that the PostgreSQL schema notifies
+# about on channel gethook_cache: a routing table joins routes and their destinations; a
+# source carries its custom domain's name.
+_CACHES_BY_TABLE: dict[str, tuple[str, ...]] = {
+    "sources": ("sources_by_token",),
+    "routes": ("routing_tables",),
+    "destinations": ("routing_tables",),
+    "custom_domains": ("custom_domain_names", "sources_by_token"),
+}
+_ALL_CACHES = ("sources_by_token", "routing_tables", "custom_domain_names")
 
 
 class Context:
@@ -81,9 +94,25 @@ class Context:
         self.signup_limit: SlidingWindowLimit | None = None
         # Verified against when an email is unknown, so a login takes as long either way.
         self.dummy_password_hash: str | None = None
+        # Whether this process runs the once-per-cluster work (retention, header sealing, bulk
+        # retries, delivery control's tick, backups): always on SQLite (one process); on
+        # PostgreSQL only while it holds the leader lock (tasks/cluster.py sets it).
+        self.is_leader = db.dialect == SQLITE
+        # This process's place among the others, once started (gethook_lite.tasks.cluster).
+        self.cluster: ClusterMember | SingleProcess | None = None
 
     # Destinations with a test send in flight (domain.destination_test): one at a time each.
     destination_tests_in_flight: set[str]
+
+    def forget_cached(self, table: str | None = None) -> None:
+        """Drop what the caches read from ``table`` (every cache when None): it changed, maybe
+        in another process (tasks/cluster.py hears of it)."""
+        for cache in self._caches_reading(table):
+            cache.forget()
+
+    def _caches_reading(self, table: str | None) -> list[GenerationCache]:
+        names = _CACHES_BY_TABLE.get(table, ()) if table is not None else _ALL_CACHES
+        return [getattr(self, name) for name in names]
 
     def changes_committed(self) -> None:
         """A write that may have added change-log rows committed: live stream readers see them

@@ -1,24 +1,56 @@
-"""The change log (migration 0010): reading it in cursor order, and what its rows refer to."""
+"""The change log (migration 0010): reading it in cursor order, and what its rows refer to.
+
+The order a reader follows must be the order rows become visible, or a reader that moved past
+a row before it committed would never see it. On SQLite one writer commits at a time, so
+``seq`` order is commit order and the cursor is the seq. On PostgreSQL several processes
+write at once: a transaction can take seq 101, another 102 and commit first. There the log is
+read in (txid, seq) order and only below the oldest transaction still running
+(``pg_snapshot_xmin``): every transaction below it has ended, so nothing can appear behind
+the cursor later (docs/design/postgresql.md §6.6). The cursor is then the pair.
+"""
 
 from __future__ import annotations
 
-from gethook_lite.db.connection import Connection
+from typing import NamedTuple
+
+from gethook_lite.db.connection import SQLITE, Connection
 from gethook_lite.db.rows import Row, all_rows
 
 __all__ = [
     "CHANGE_COLUMNS",
+    "ChangeCursor",
     "account_changes_after",
     "changes_after",
+    "changes_held_back",
     "delete_expired_changes",
-    "latest_seq",
+    "latest_cursor",
     "load_subjects",
     "log_received",
+    "read_position",
 ]
+
+
+class ChangeCursor(NamedTuple):
+    """A place in the change log: after the row (txid, seq). ``txid`` is 0 on SQLite, where
+    the seq alone orders the log; tuples compare in log order on both backends."""
+
+    txid: int
+    seq: int
+
+    def __str__(self) -> str:
+        """The cursor as a reader sees it (SSE ``id:``): the seq on SQLite, "txid.seq" on
+        PostgreSQL (where a transaction id is never 0)."""
+        return str(self.seq) if self.txid == 0 else f"{self.txid}.{self.seq}"
+
 
 CHANGE_COLUMNS = (
     "seq, account_id, kind, subject_id, source_id, direction, event_type, status, attempt_id,"
     " destination_id"
 )
+# PostgreSQL adds the transaction id (xid8, read as a number).
+_PG_CHANGE_COLUMNS = f"{CHANGE_COLUMNS}, txid::text::bigint"
+# Rows whose transaction ended, as seen by the statement that reads them.
+_BELOW_HORIZON = "txid < pg_snapshot_xmin(pg_current_snapshot())"
 
 # What an event.received message shows: the columns of a GET /v1/events item.
 _EVENT_COLUMNS = (
@@ -45,27 +77,72 @@ def log_received(conn: Connection, events: list[Row]) -> None:
     conn.executemany(_LOG_RECEIVED, events)
 
 
-def latest_seq(conn: Connection) -> int:
-    """The newest cursor (0 on an empty log): live readers start after it."""
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-    return row[0] if row else 0
+def read_position(conn: Connection, cursor: ChangeCursor) -> ChangeCursor:
+    """``cursor`` as this backend orders the log: SQLite ignores a transaction id."""
+    return ChangeCursor(0, cursor.seq) if conn.dialect == SQLITE else cursor
 
 
-def changes_after(conn: Connection, seq: int, limit: int) -> list[tuple]:
-    """Up to ``limit`` changes of every account after ``seq``, in order (the live feed)."""
+def latest_cursor(conn: Connection) -> ChangeCursor:
+    """The newest cursor (at 0 on an empty log): live readers start after it."""
+    if conn.dialect == SQLITE:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return ChangeCursor(0, row[0] if row else 0)
+    row = conn.execute(
+        f"SELECT txid::text::bigint, seq FROM changes WHERE {_BELOW_HORIZON}"
+        " ORDER BY txid DESC, seq DESC LIMIT 1"
+    ).fetchone()
+    return ChangeCursor(row[0], row[1]) if row else ChangeCursor(0, 0)
+
+
+def changes_after(conn: Connection, after: ChangeCursor, limit: int) -> list[tuple]:
+    """Up to ``limit`` changes of every account after ``after``, in order (the live feed)."""
+    if conn.dialect == SQLITE:
+        return conn.execute(
+            f"SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after.seq, limit),
+        ).fetchall()
     return conn.execute(
-        f"SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        f"SELECT {_PG_CHANGE_COLUMNS} FROM changes WHERE (txid, seq) > (?::text::xid8, ?)"
+        f" AND {_BELOW_HORIZON} ORDER BY txid, seq LIMIT ?",
+        (str(after.txid), after.seq, limit),
     ).fetchall()
 
 
+def changes_held_back(conn: Connection, after: ChangeCursor) -> bool:
+    """Whether rows after ``after`` already committed but wait behind a transaction still
+    running (PostgreSQL): the feed then reads again soon, since that transaction's end may
+    notify nobody. Never on SQLite."""
+    if conn.dialect == SQLITE:
+        return False
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM changes WHERE (txid, seq) > (?::text::xid8, ?)"
+        " AND txid >= pg_snapshot_xmin(pg_current_snapshot()))",
+        (str(after.txid), after.seq),
+    ).fetchone()
+    return bool(row[0])
+
+
 def account_changes_after(
-    conn: Connection, account_id: str, seq: int, upto: int | None, limit: int
+    conn: Connection,
+    account_id: str,
+    after: ChangeCursor,
+    upto: ChangeCursor | None,
+    limit: int,
 ) -> list[tuple]:
-    """Up to ``limit`` of one account's changes in (seq, upto], in order (a replay)."""
+    """Up to ``limit`` of one account's changes in (after, upto], in order (a replay)."""
+    if conn.dialect == SQLITE:
+        return conn.execute(
+            f"SELECT {CHANGE_COLUMNS} FROM changes WHERE account_id = ? AND seq > ?"
+            " AND seq <= ? ORDER BY seq LIMIT ?",
+            (account_id, after.seq, upto.seq if upto is not None else 2**62, limit),
+        ).fetchall()
+    upto_clause = " AND (txid, seq) <= (?::text::xid8, ?)" if upto is not None else ""
+    upto_values = (str(upto.txid), upto.seq) if upto is not None else ()
     return conn.execute(
-        f"SELECT {CHANGE_COLUMNS} FROM changes WHERE account_id = ? AND seq > ? AND seq <= ?"
-        " ORDER BY seq LIMIT ?",
-        (account_id, seq, upto if upto is not None else 2**62, limit),
+        f"SELECT {_PG_CHANGE_COLUMNS} FROM changes WHERE account_id = ?"
+        f" AND (txid, seq) > (?::text::xid8, ?){upto_clause} AND {_BELOW_HORIZON}"
+        " ORDER BY txid, seq LIMIT ?",
+        (account_id, str(after.txid), after.seq, *upto_values, limit),
     ).fetchall()
 
 
@@ -107,10 +184,12 @@ def delete_expired_changes(conn: Connection, account_id: str, cutoff: float, lim
     """Delete up to ``limit`` of the account's oldest changes made before ``cutoff``.
 
     The log is in time order, so only its head can be old: reading the head by the account's
-    index and stopping at the first young row keeps each call constant work.
+    index and stopping at the first young row keeps each call constant work. (PostgreSQL's
+    index orders an account's rows by (txid, seq), and its seqs are not in that order.)
     """
+    order = "seq" if conn.dialect == SQLITE else "txid, seq"
     head = conn.execute(
-        "SELECT seq, created_at FROM changes WHERE account_id = ? ORDER BY seq LIMIT ?",
+        f"SELECT seq, created_at FROM changes WHERE account_id = ? ORDER BY {order} LIMIT ?",
         (account_id, limit),
     ).fetchall()
     old = []
@@ -118,6 +197,10 @@ def delete_expired_changes(conn: Connection, account_id: str, cutoff: float, lim
         if created_at >= cutoff:
             break
         old.append(seq)
-    if old:
+    if not old:
+        return 0
+    if conn.dialect == SQLITE:
         conn.execute("DELETE FROM changes WHERE account_id = ? AND seq <= ?", (account_id, old[-1]))
+    else:
+        conn.execute("DELETE FROM changes WHERE seq = ANY(?)", (old,))
     return len(old)

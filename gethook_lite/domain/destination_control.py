@@ -13,6 +13,8 @@ The breaker moves with attempt outcomes in the scheduler's recording write
 delivery of a half-open circuit, pause destinations open for too long, and publish pending
 notices as outbound events of their account (``destination.circuit_opened`` ...), so they go
 through the account's outbound routes and the live stream like any event it publishes.
+With several processes on PostgreSQL only the leader ticks (``controller``); pausing and
+resuming still publish their own notices at once, from the process that served the request.
 """
 
 from __future__ import annotations
@@ -210,6 +212,10 @@ def controller(ctx: Context) -> Callable[[float], Awaitable[float]]:
     """The scheduler's delivery-control hook for this instance."""
 
     async def run(now: float) -> float:
+        if not ctx.is_leader:
+            # Once per cluster (tasks/cluster.py): the leader's scheduler ticks for every
+            # destination; this process asks again in case it takes the lead.
+            return now + _IDLE_TICK_SECONDS
         return await tick(ctx, now)
 
     return run

@@ -1,10 +1,12 @@
 """The live stream of an account's changes: filters, message shapes, replay then live.
 
-A reader names a cursor (the SSE ``Last-Event-ID``, or ``?after=``). Everything after it is
-read from the change log first, in order; then the reader joins the in-process feed
-(``domain.stream_feed``) and receives what commits next. The hand-over cannot lose or repeat
-a change: the feed is joined *before* the last stretch of the log is read, up to the feed's
-position at joining, and live messages at or below the cursor already sent are skipped.
+A reader names a cursor (the SSE ``Last-Event-ID``, or ``?after=``): a plain number on
+SQLite, "<txid>.<seq>" on PostgreSQL (db/changes.py says why; a plain number there replays
+the whole log kept). Everything after it is read from the change log first, in order; then
+the reader joins the in-process feed (``domain.stream_feed``) and receives what commits next.
+The hand-over cannot lose or repeat a change: the feed is joined *before* the last stretch of
+the log is read, up to the feed's position at joining, and live messages at or below the
+cursor already sent are skipped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gethook_lite.clock import format_time
 from gethook_lite.constants import STREAM_PAGE
 from gethook_lite.context import Context
 from gethook_lite.db import changes as store
+from gethook_lite.db.changes import ChangeCursor
 from gethook_lite.domain.events import EVENT_STATUSES, present_attempt, present_event
 from gethook_lite.domain.text import text_or_base64
 from gethook_lite.errors import BadRequest
@@ -28,6 +31,7 @@ from gethook_lite.patterns import compile_pattern, validate_event_type_pattern
 __all__ = [
     "KINDS",
     "Change",
+    "ChangeCursor",
     "StreamFilters",
     "StreamMessage",
     "build_messages",
@@ -42,7 +46,8 @@ KINDS = ("event.received", "event.updated", "request.rejected")
 
 
 class Change(msgspec.Struct, frozen=True, array_like=True):
-    """One row of the change log (its columns in db.changes.CHANGE_COLUMNS order)."""
+    """One row of the change log (its columns in db.changes.CHANGE_COLUMNS order, then the
+    transaction id on PostgreSQL)."""
 
     seq: int
     account_id: str
@@ -54,10 +59,16 @@ class Change(msgspec.Struct, frozen=True, array_like=True):
     status: str | None
     attempt_id: str | None
     destination_id: str | None
+    txid: int = 0  # 0 on SQLite
+
+    @property
+    def cursor(self) -> ChangeCursor:
+        return ChangeCursor(self.txid, self.seq)
 
 
 class StreamMessage(msgspec.Struct, frozen=True):
-    """One SSE message: ``id:`` is ``seq``, ``event:`` is ``kind``, ``data:`` is ``data``."""
+    """One SSE message: ``id:`` is its change's cursor, ``event:`` is ``kind``, ``data:`` is
+    ``data``."""
 
     seq: int
     kind: str
@@ -65,6 +76,10 @@ class StreamMessage(msgspec.Struct, frozen=True):
     sse: bytes  # the whole SSE message, framed once and shared by every reader it goes to
     change: Change
     destinations: frozenset[str]  # where the event is delivered (the destination filter)
+
+    @property
+    def cursor(self) -> ChangeCursor:
+        return self.change.cursor
 
 
 class StreamFilters(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,16 +142,23 @@ def parse_stream_filters(
     )
 
 
-def parse_cursor(last_event_id: str | None, after: str | None) -> int | None:
-    """The cursor to resume after: ``Last-Event-ID`` wins over ``?after=``; None = live only."""
+def parse_cursor(last_event_id: str | None, after: str | None) -> int | ChangeCursor | None:
+    """The cursor to resume after: ``Last-Event-ID`` wins over ``?after=``; None = live only.
+
+    A number (SQLite's cursors, a seq) or "<txid>.<seq>" (PostgreSQL's).
+    """
     for name, text in (("Last-Event-ID", last_event_id), ("after", after)):
         if text is None or not text.strip():
             continue
-        text = text.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > 18:
+        parts = text.strip().split(".")
+        if len(parts) > 2 or not all(_is_number(part) for part in parts):
             raise BadRequest(f"{name}: must be a cursor (a non-negative integer)")
-        return int(text)
+        return int(parts[0]) if len(parts) == 1 else ChangeCursor(*map(int, parts))
     return None
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def present_rejected(row: dict[str, Any]) -> dict[str, Any]:
@@ -180,8 +202,8 @@ def build_messages(conn, changes: list[Change]) -> list[StreamMessage]:
                 seq=change.seq,
                 kind=change.kind,
                 data=encoded,
-                sse=b"id: %d\nevent: %s\ndata: %s\n\n"
-                % (change.seq, change.kind.encode(), encoded),
+                sse=b"id: %s\nevent: %s\ndata: %s\n\n"
+                % (str(change.cursor).encode(), change.kind.encode(), encoded),
                 change=change,
                 destinations=destinations.get(change.subject_id, frozenset()),
             )
@@ -210,24 +232,35 @@ def _data(change: Change, events: dict, attempts: dict, rejected: dict) -> dict 
 
 
 def _replay_page(
-    conn, account_id: str, filters: StreamFilters, after: int, upto: int | None
-) -> tuple[list[StreamMessage], int, int]:
-    """One page of the log after ``after``: (messages that pass, last seq read, rows read)."""
+    conn,
+    account_id: str,
+    filters: StreamFilters,
+    after: ChangeCursor,
+    upto: ChangeCursor | None,
+) -> tuple[list[StreamMessage], ChangeCursor, int]:
+    """One page of the log after ``after``: (messages that pass, last cursor read, rows read)."""
+    after = store.read_position(conn, after)
     rows = store.account_changes_after(conn, account_id, after, upto, STREAM_PAGE)
     changes = [Change(*row) for row in rows]
     wanted = [change for change in changes if filters.admits_change(change)]
     messages = [m for m in build_messages(conn, wanted) if filters.admits(m)]
-    return messages, (changes[-1].seq if changes else after), len(changes)
+    return messages, (changes[-1].cursor if changes else after), len(changes)
 
 
 async def _replay(
-    ctx: Context, account_id: str, filters: StreamFilters, after: int, upto: int | None
-) -> AsyncIterator[StreamMessage]:
+    ctx: Context,
+    account_id: str,
+    filters: StreamFilters,
+    after: ChangeCursor,
+    upto: ChangeCursor | None,
+) -> AsyncIterator[StreamMessage | ChangeCursor]:
+    """The messages after ``after``, then the cursor the replay reached."""
     while True:
         messages, after, read = await ctx.db.read(_replay_page, account_id, filters, after, upto)
         for message in messages:
             yield message
         if read < STREAM_PAGE:
+            yield after
             return
 
 
@@ -239,7 +272,7 @@ def check_reader_room(ctx: Context, account_id: str) -> None:
 
 
 async def stream_messages(
-    ctx: Context, account_id: str, filters: StreamFilters, after: int | None
+    ctx: Context, account_id: str, filters: StreamFilters, after: int | ChangeCursor | None
 ) -> AsyncIterator[StreamMessage | str | int | list[StreamMessage | str]]:
     """The reader's messages, replayed then live (in lists of those already waiting); a str
     is a comment line to send.
@@ -255,23 +288,31 @@ async def stream_messages(
         # The feed runs for the app's whole lifespan: none means it is starting or stopping,
         # and the reader resumes by its cursor once it is back.
         return
-    cursor = after
+    cursor = ChangeCursor(0, after) if isinstance(after, int) else after
     if cursor is not None:
         # Most of a long gap is read before joining the feed, so the feed's buffer for this
         # reader only has to hold what commits during the last page.
-        async for message in _replay(ctx, account_id, filters, cursor, None):
-            cursor = message.seq
-            yield message
+        async for replayed in _replay(ctx, account_id, filters, cursor, None):
+            if isinstance(replayed, ChangeCursor):
+                cursor = replayed
+            else:
+                yield replayed
     subscription = await feed.subscribe(account_id, filters)
     try:
         if cursor is None:
             cursor = subscription.joined_at
         else:
-            async for message in _replay(ctx, account_id, filters, cursor, subscription.joined_at):
-                cursor = message.seq
-                yield message
+            upto = subscription.joined_at
+            async for replayed in _replay(ctx, account_id, filters, cursor, upto):
+                if isinstance(replayed, ChangeCursor):
+                    cursor = replayed
+                else:
+                    yield replayed
             cursor = max(cursor, subscription.joined_at)
-        yield cursor
+        if cursor.txid == 0:
+            # A number: the SSE framing (api/stream.py) sends it as the live mark. A
+            # PostgreSQL cursor ("txid.seq") goes out with the next message instead.
+            yield cursor.seq
         heartbeat = ctx.settings.live.heartbeat_seconds
         while True:
             try:
@@ -287,8 +328,8 @@ async def stream_messages(
                 if isinstance(queued, str):
                     batch.append(queued)  # the reason the stream ends: nothing follows
                     break
-                if queued.seq > cursor:
-                    cursor = queued.seq
+                if queued.cursor > cursor:
+                    cursor = queued.cursor
                     batch.append(queued)
             yield batch
             if batch and isinstance(batch[-1], str):

@@ -3,7 +3,10 @@
 One task per process, however many readers: after a write commits, its author pokes the feed
 (``domain.stream.notify_change``); the feed reads the new rows of the change log once, builds
 each message once, and offers it to the readers whose account and filters it matches. A slow
-poll covers writes nobody poked for (cancellations, lease releases, retention).
+poll covers writes nobody poked for (cancellations, lease releases, retention). With several
+processes on PostgreSQL every commit of change rows pokes every process's feed (NOTIFY
+gethook_changes, tasks/cluster.py), and a read that finds committed rows waiting behind an
+older transaction (db/changes.py) looks again soon.
 
 Each reader has a bounded buffer. A reader that does not keep up is dropped with a last
 comment rather than let its backlog grow or slow the feed; it resumes from its cursor.
@@ -19,6 +22,7 @@ from gethook_lite.config import LiveSettings
 from gethook_lite.constants import STREAM_FEED_COALESCE_SECONDS, STREAM_PAGE
 from gethook_lite.db import Database, StorageError
 from gethook_lite.db import changes as store
+from gethook_lite.db.changes import ChangeCursor
 from gethook_lite.domain.stream import Change, StreamFilters, StreamMessage, build_messages
 from gethook_lite.errors import TooManyRequests
 
@@ -30,15 +34,20 @@ log = logging.getLogger(__name__)
 _ROOM_RETRY_SECONDS = 5
 TOO_SLOW = "disconnected: this reader fell too far behind; reconnect with Last-Event-ID"
 STOPPING = "disconnected: the server is stopping; reconnect with Last-Event-ID"
+# Looking again for changes held back by a running transaction: first after this, doubling
+# up to live.poll_seconds.
+_HELD_BACK_FIRST_SECONDS = 0.02
 
 
 class Subscription:
     """One live reader: its account, filters and bounded buffer of messages."""
 
-    def __init__(self, account_id: str, filters: StreamFilters, buffer: int, joined_at: int):
+    def __init__(
+        self, account_id: str, filters: StreamFilters, buffer: int, joined_at: ChangeCursor
+    ):
         self.account_id = account_id
         self.filters = filters
-        # Every change after this seq reaches the buffer (none at or before it).
+        # Every change after this cursor reaches the buffer (none at or before it).
         self.joined_at = joined_at
         self._limit = buffer
         # One slot more than the limit, kept for the closing reason.
@@ -79,8 +88,8 @@ class ChangeFeed:
         self._db = db
         self._settings = settings
         self._by_account: dict[str, set[Subscription]] = {}
-        # The last seq offered to subscriptions; None while nobody listens (re-read on join).
-        self._position: int | None = None
+        # The cursor last offered to subscriptions; None while nobody listens (re-read on join).
+        self._position: ChangeCursor | None = None
         # Joining and publishing exclude each other, so a joiner's joined_at is exactly where
         # the next publication starts.
         self._lock = asyncio.Lock()
@@ -123,7 +132,7 @@ class ChangeFeed:
         self.check_room(account_id)
         async with self._lock:
             if self._position is None:
-                self._position = await self._db.read(store.latest_seq)
+                self._position = await self._db.read(store.latest_cursor)
             subscription = Subscription(
                 account_id, filters, self._settings.subscriber_buffer, self._position
             )
@@ -138,33 +147,44 @@ class ChangeFeed:
                 del self._by_account[subscription.account_id]
 
     async def _run(self) -> None:
+        held_back_wait = _HELD_BACK_FIRST_SECONDS
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.poll_seconds):
                     await self._wake.wait()
             self._wake.clear()
+            held_back = False
             try:
                 async with self._lock:
                     if not self._by_account:
                         self._position = None  # nobody listens: nothing to read
                         continue
-                    await self._publish_new()
+                    held_back = await self._publish_new()
             except StorageError as exc:
                 log.error("the change feed cannot read the change log: %s", exc)
             # Let more commits land so that one read serves many of them.
             await asyncio.sleep(STREAM_FEED_COALESCE_SECONDS)
+            if held_back:
+                # Committed rows wait behind an older transaction (PostgreSQL), whose end may
+                # notify nobody: look again soon, less often while it lasts.
+                await asyncio.sleep(held_back_wait)
+                held_back_wait = min(held_back_wait * 2, self._settings.poll_seconds)
+                self._wake.set()
+            else:
+                held_back_wait = _HELD_BACK_FIRST_SECONDS
 
-    async def _publish_new(self) -> None:
+    async def _publish_new(self) -> bool:
+        """Offer every change after the position; whether some wait behind a transaction."""
         while True:
             assert self._position is not None  # set by the first subscribe
-            messages, last, read = await self._db.read(
+            messages, last, read, held_back = await self._db.read(
                 _new_messages, self._position, set(self._by_account)
             )
             self._position = last
             for message in messages:
                 self._offer(message)
             if read < STREAM_PAGE:
-                return
+                return held_back
 
     def _offer(self, message: StreamMessage) -> None:
         subscriptions = self._by_account.get(message.change.account_id, ())
@@ -178,9 +198,14 @@ class ChangeFeed:
             self.unsubscribe(subscription)
 
 
-def _new_messages(conn, after: int, accounts: set[str]) -> tuple[list[StreamMessage], int, int]:
-    """Messages for the changes after ``after`` of accounts someone listens to."""
+def _new_messages(
+    conn, after: ChangeCursor, accounts: set[str]
+) -> tuple[list[StreamMessage], ChangeCursor, int, bool]:
+    """Messages for the changes after ``after`` of accounts someone listens to, the cursor
+    read up to, how many rows were read, and whether more wait behind a transaction."""
     rows = store.changes_after(conn, after, STREAM_PAGE)
     changes = [Change(*row) for row in rows]
     wanted = [change for change in changes if change.account_id in accounts]
-    return build_messages(conn, wanted), (changes[-1].seq if changes else after), len(changes)
+    last = changes[-1].cursor if changes else after
+    held_back = len(changes) < STREAM_PAGE and store.changes_held_back(conn, last)
+    return build_messages(conn, wanted), last, len(changes), held_back

@@ -15,6 +15,12 @@ waiting in the retry queue, until it takes them or they are dead-lettered.
 
 A job left ``running`` by a process that died resumes at its cursor at the next start, its
 ``done`` recounted from the replays naming it (``db.bulk_retries.resync_done``).
+
+Once per cluster (tasks/cluster.py): with several processes on PostgreSQL only the leader
+runs the worker, started when it takes the lead (so the recount runs when no other worker
+can be mid-page: the old leader's session, and its uncommitted page, are gone) and stopped
+when it loses it. A job created through another process wakes it by NOTIFY (gethook_jobs,
+migration 0019).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 It runs once at each start and finds nothing to do after the first; a row changed meanwhile
 through the API is already encrypted and is left alone. The plaintext stays readable until
-then (``gethook_lite.custom_headers``), so nothing breaks if the pass fails.
+then (``gethook_lite.custom_headers``), so nothing breaks if the pass fails. With several
+processes on PostgreSQL the leader runs it, each time it takes the lead (tasks/cluster.py).
 """
 
 from __future__ import annotations

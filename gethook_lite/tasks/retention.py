@@ -8,6 +8,7 @@ Every ``retention.interval_seconds`` the task deletes what expired, in small wri
 transactions of ``retention.batch_size`` rows so that ingest, which shares the one writer,
 waits at most one small batch. Events that still have a delivery pending or in flight are
 never deleted, whatever their age. Freed pages are then given back to the file system.
+With several processes on PostgreSQL only the leader runs it (tasks/cluster.py).
 """
 
 from __future__ import annotations

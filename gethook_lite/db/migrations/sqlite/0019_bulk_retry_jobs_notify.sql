@@ -1,0 +1,2 @@
+-- PostgreSQL only (a NOTIFY trigger that wakes the leader's bulk retry worker when another
+-- process creates a job); one process on SQLite wakes its worker itself: nothing to do.
