@@ -24,6 +24,7 @@ from gethook_lite.domain.events import EVENT_STATUSES
 from gethook_lite.domain.rejected_requests import list_rejected_requests
 from gethook_lite.domain.stream import (
     KINDS,
+    ChangeCursor,
     StreamMessage,
     check_reader_room,
     parse_cursor,
@@ -48,7 +49,11 @@ MAX_REJECTED_PAGE = 1000
 MAX_FILTER_LENGTH = 255
 
 _STREAM_QUERY = {
-    "after": {"type": "integer", "minimum": 0, "description": "Resume after this cursor"},
+    "after": {
+        "type": "string",
+        "pattern": "^[0-9]+(\\.[0-9]+)?$",
+        "description": "Resume after this cursor (a number; on PostgreSQL txid.seq)",
+    },
     "source_id": {"type": "string"},
     "destination_id": {"type": "string"},
     "direction": {"type": "string", "enum": ["inbound", "outbound"]},
@@ -102,7 +107,7 @@ async def event_stream(
 
 
 def sse_response(
-    messages: AsyncIterator[StreamMessage | str | int | list[StreamMessage | str]],
+    messages: AsyncIterator[StreamMessage | str | int | ChangeCursor | list[StreamMessage | str]],
 ) -> Stream:
     """The SSE framing of a reader's messages (also the dashboard's session-authenticated
     stream, web/live_events.py: one feed, two ways to sign in)."""
@@ -115,13 +120,13 @@ def sse_response(
 
 
 async def _sse(
-    messages: AsyncIterator[StreamMessage | str | int | list[StreamMessage | str]],
+    messages: AsyncIterator[StreamMessage | str | int | ChangeCursor | list[StreamMessage | str]],
 ) -> AsyncIterator[bytes]:
     yield f"retry: {_RETRY_MS}\n\n".encode()
     async for message in messages:
-        if isinstance(message, int):
+        if isinstance(message, int | ChangeCursor):
             # Caught up: from here on messages are live; the id moves the client's cursor.
-            yield b"id: %d\n: live\n\n" % message
+            yield f"id: {message}\n: live\n\n".encode()
         elif isinstance(message, list):
             yield b"".join(_frame(item) for item in message)
         else:

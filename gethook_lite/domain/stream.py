@@ -273,7 +273,7 @@ def check_reader_room(ctx: Context, account_id: str) -> None:
 
 async def stream_messages(
     ctx: Context, account_id: str, filters: StreamFilters, after: int | ChangeCursor | None
-) -> AsyncIterator[StreamMessage | str | int | list[StreamMessage | str]]:
+) -> AsyncIterator[StreamMessage | str | int | ChangeCursor | list[StreamMessage | str]]:
     """The reader's messages, replayed then live (in lists of those already waiting); a str
     is a comment line to send.
 
@@ -309,10 +309,8 @@ async def stream_messages(
                 else:
                     yield replayed
             cursor = max(cursor, subscription.joined_at)
-        if cursor.txid == 0:
-            # A number: the SSE framing (api/stream.py) sends it as the live mark. A
-            # PostgreSQL cursor ("txid.seq") goes out with the next message instead.
-            yield cursor.seq
+        # The live mark (api/stream.py): a number on SQLite, "txid.seq" on PostgreSQL.
+        yield cursor if cursor.txid else cursor.seq
         heartbeat = ctx.settings.live.heartbeat_seconds
         while True:
             try:

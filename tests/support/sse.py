@@ -14,7 +14,7 @@ __all__ = ["Message", "read_stream"]
 
 @dataclass(frozen=True)
 class Message:
-    id: int
+    id: int | str  # a number on SQLite; "txid.seq" on PostgreSQL
     event: str
     data: dict[str, Any]
 
@@ -25,7 +25,7 @@ def read_stream(
     *,
     count: int,
     params: dict[str, str] | None = None,
-    last_event_id: int | None = None,
+    last_event_id: int | str | None = None,
     timeout: float = 10.0,
     until: Any = None,
 ) -> list[Message]:
@@ -46,7 +46,7 @@ def read_stream(
         try:
             for event in source.iter_sse():
                 if event.data:
-                    messages.append(Message(int(event.id), event.event, json.loads(event.data)))
+                    messages.append(Message(_cursor(event.id), event.event, json.loads(event.data)))
                 if until(messages) if until is not None else len(messages) >= count:
                     break
         except httpx.ReadTimeout:
@@ -54,3 +54,7 @@ def read_stream(
     if until is None:
         assert len(messages) >= count, f"only {len(messages)} of {count} messages: {messages}"
     return messages
+
+
+def _cursor(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
