@@ -67,7 +67,10 @@ def server_url() -> str | None:
     configured = os.environ.get(SERVER_URL_ENV)
     if configured:
         error = _unreachable(configured)
-        return configured if error is None else _unavailable(f"{configured}: {error}")
+        if error is not None:
+            return _unavailable(f"{configured}: {error}")
+        _drop_leftovers(configured)
+        return configured
     local = os.environ.get(LOCAL_URL_ENV) or LOCAL_SERVER
     local_error = _unreachable(local)
     if local_error is None:
@@ -78,8 +81,9 @@ def server_url() -> str | None:
         return _unavailable(f"{local}: {local_error}; no initdb in /usr/lib/postgresql/*/bin")
     try:
         return _CLUSTER.start(bin_dir)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        return _unavailable(f"a throwaway cluster ({bin_dir}) did not start: {exc}")
+    except (OSError, subprocess.SubprocessError) as exc:
+        output = (getattr(exc, "stderr", None) or b"").decode(errors="replace")
+        return _unavailable(f"a throwaway cluster ({bin_dir}) did not start: {exc} {output}")
 
 
 def _unreachable(url: str) -> str | None:
@@ -238,10 +242,15 @@ def fresh_database(*, migrated: bool = True) -> Iterator[str]:
         drop_database(server, name)
 
 
-def clean_worker_database() -> str:
+def clean_worker_database(*, end_connections: bool = False) -> str:
     """The URL of this process's test database, emptied back to the newest schema and the
-    rows its migrations insert (skips or fails as ``require_server``)."""
+    rows its migrations insert (skips or fails as ``require_server``).
+
+    ``end_connections``: first close every other connection to it (end-to-end tests: a
+    server process a failed test left running must not write into the next test)."""
     resetter = _worker_resetter(require_server())
+    if end_connections:
+        resetter.end_connections()
     resetter.reset()
     return resetter.url
 
@@ -279,11 +288,14 @@ class _Resetter:
         try:
             self.conn.execute(self.sql)
         except psycopg.errors.LockNotAvailable:
-            self.conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+            self.end_connections()
             self.conn.execute(self.sql)
+
+    def end_connections(self) -> None:
+        self.conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 def _tables(conn: Any) -> list[str]:
