@@ -404,13 +404,15 @@ def drop_templates() -> None:
 # -- the expected-failures list ----------------------------------------------------------------
 
 EXPECTED_FAILURES = Path(__file__).parents[1] / "postgres_expected_failures.txt"
-_SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+\[[^\]]*postgresql[^\]]*\])")
+# "FAILED <node id>[ - <message>]": a parametrised id ends with "]" and may hold spaces.
+_SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (.*?\])(?: - .*)?$")
+_POSTGRES_ID = re.compile(r"[\[-]postgresql[-\]]")
 
 
 def expected_failures(report: Iterator[str]) -> list[str]:
     """The [postgresql] node ids a pytest ``-rfE`` report lists as failed or in error."""
-    ids = {match.group(1) for line in report if (match := _SUMMARY_LINE.match(line))}
-    return sorted(ids)
+    ids = {match.group(1) for line in report if (match := _SUMMARY_LINE.match(line.rstrip()))}
+    return sorted(node_id for node_id in ids if _POSTGRES_ID.search(node_id))
 
 
 def _write_expected_failures() -> None:
