@@ -82,7 +82,13 @@ class GethookServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        wait_ready(self.process, self.url, self.log_path, timeout)
+        try:
+            wait_ready(self.process, self.url, self.log_path, timeout)
+        except BaseException:
+            # A server that did not become ready in time must not outlive the test: on a busy
+            # machine leftover servers pile up and make every later start slower still.
+            self.kill()
+            raise
         return self
 
     def _limit_open_files(self) -> None:
