@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from litestar import Litestar
@@ -19,15 +20,45 @@ from tests.support.dns import FakeResolver
 FAST_PASSWORDS = PasswordHashing(time_cost=1, memory_cost_kib=64)
 
 
+# One key for every app on a PostgreSQL test database: the apps of one test (each with its
+# own data directory) share the database, as the processes of a cluster share their key.
+POSTGRES_TEST_KEY = "4a9Yp8kHOUywfKw2U9PJPeeYIkqQ_T8MwQqYgN4q-rs="
+
+
+class _Backend:
+    """The storage of the running test (tests/api/conftest.py ``backend``): an empty URL is
+    SQLite in the data directory. ``make_settings`` reads it, so that tests building their
+    own settings (``make_settings(tmp_path, ...)``) run on the test's backend too."""
+
+    storage_url = ""
+
+
+@contextmanager
+def storage_backend(url: str) -> Iterator[None]:
+    """``make_settings`` puts the app on ``url`` while this lasts."""
+    _Backend.storage_url = url
+    try:
+        yield
+    finally:
+        _Backend.storage_url = ""
+
+
 def make_settings(tmp_path, **overrides) -> Settings:
     # Suites create many accounts from one client address: the sign-up throttle is tested on
     # its own (tests/api/test_open_internet.py), not in every test that needs an account.
     values = {
         "storage.data_dir": str(tmp_path / "data"),
         "accounts.signups_per_client": 0,
+        **_backend_settings(),
         **overrides,
     }
     return load_settings(env={}, overrides=values)
+
+
+def _backend_settings() -> dict[str, str]:
+    if not _Backend.storage_url:
+        return {}
+    return {"storage.url": _Backend.storage_url, "storage.encryption_key": POSTGRES_TEST_KEY}
 
 
 @pytest.fixture
@@ -36,14 +67,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(tmp_path) -> Iterator[Settings]:
-    import os
-
-    if os.environ.get("GETHOOK_TEST_BACKEND") == "postgresql":
-        with postgres.fresh_database() as url:
-            yield make_settings(tmp_path, **{"storage.url": url})
-        return
-    yield make_settings(tmp_path)
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path)
 
 
 # Built apps by what their route table depends on: building one is most of a test's set-up
@@ -110,5 +135,17 @@ def pg_conn(pg_url):
     conn.close()
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark the [postgresql] variants listed in tests/postgres_expected_failures.txt xfail
+    (not strict: a fix makes them pass, and the list is regenerated)."""
+    expected = postgres.read_expected_failures()
+    if not expected:
+        return
+    mark = pytest.mark.xfail(strict=False, reason="PostgreSQL: not yet")
+    for item in items:
+        if item.nodeid in expected:
+            item.add_marker(mark)
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
-    postgres.drop_templates()
+    postgres.end_session()

@@ -23,7 +23,12 @@ def free_port() -> int:
 
 
 class GethookServer:
-    """Starts, stops and kills a server process on one data directory."""
+    """Starts, stops and kills a server process on one data directory.
+
+    ``storage_url``: a postgresql:// URL puts its data in that database (storage.url) instead
+    of the data directory's SQLite file. Without it the process inherits the environment's
+    GETHOOK_STORAGE_URL, which tests/e2e/conftest.py ``backend`` sets for [postgresql] tests.
+    """
 
     def __init__(
         self,
@@ -31,8 +36,10 @@ class GethookServer:
         env: dict[str, str] | None = None,
         open_files: int | None = None,
         host: str = "127.0.0.1",
+        storage_url: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.storage_url = storage_url
         # Where it listens (--host); clients always connect through 127.0.0.1.
         self.host = host
         # The process's open-file limit (soft and hard), to test running out of descriptors.
@@ -52,6 +59,7 @@ class GethookServer:
             **os.environ,
             "GETHOOK_SERVER_LOG_LEVEL": "info",
             "GETHOOK_ACCOUNTS_SIGNUPS_PER_CLIENT": "0",
+            **({"GETHOOK_STORAGE_URL": self.storage_url} if self.storage_url else {}),
             **self.env,
         }
         log = self.log_path.open("ab")
@@ -74,7 +82,13 @@ class GethookServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        wait_ready(self.process, self.url, self.log_path, timeout)
+        try:
+            wait_ready(self.process, self.url, self.log_path, timeout)
+        except BaseException:
+            # A server that did not become ready in time must not outlive the test: on a busy
+            # machine leftover servers pile up and make every later start slower still.
+            self.kill()
+            raise
         return self
 
     def _limit_open_files(self) -> None:
