@@ -186,10 +186,12 @@ _CHECK_UP_TO_DATE, _CHECK_PENDING, _CHECK_REFUSED = 0, 1, 3
 
 def _migration_check(settings: Settings) -> int:
     from gethook_lite.data_dir import DATABASE_FILE
+    from gethook_lite.db.postgres import redact_url
     from gethook_lite.ops.schema import migration_plan
 
-    database = settings.data_dir / DATABASE_FILE
-    plan = migration_plan(database)
+    url = settings.storage.url
+    plan = migration_plan(url or settings.data_dir / DATABASE_FILE)
+    database = redact_url(url) if url else settings.data_dir / DATABASE_FILE
     if plan.refused:
         click.echo(f"Error: {database}: {plan.refused}", err=True)
         return _CHECK_REFUSED

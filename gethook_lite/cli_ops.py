@@ -30,6 +30,12 @@ def database_path(settings: Settings) -> Path:
     return settings.data_dir / DATABASE_FILE
 
 
+def operated_database(settings: Settings) -> Path | str:
+    """What operator commands (accounts, keys) act on: the PostgreSQL database of
+    storage.url, else the SQLite file in the data dir."""
+    return settings.storage.url or database_path(settings)
+
+
 def key_path(settings: Settings) -> Path:
     return settings.data_dir / KEY_FILE
 
@@ -183,7 +189,7 @@ def add_operator_commands(
         from gethook_lite.ops import admin
 
         settings = settings_for(config_file, data_dir)
-        rows = _operator(admin.read, database_path(settings), store.list_accounts)
+        rows = _operator(admin.read, operated_database(settings), store.list_accounts)
         click.echo("ID\tNAME\tEMAIL\tRETENTION_DAYS\tACTIVE_KEYS\tCREATED_AT")
         for row in rows:
             click.echo(
@@ -205,7 +211,7 @@ def add_operator_commands(
 
         settings = settings_for(config_file, data_dir)
         changed = _operator(
-            admin.write, database_path(settings), store.set_retention_days, account_id, days
+            admin.write, operated_database(settings), store.set_retention_days, account_id, days
         )
         if not changed:
             raise click.ClickException(f"no account {account_id}")
@@ -221,7 +227,7 @@ def add_operator_commands(
         from gethook_lite.ops import admin
 
         settings = settings_for(config_file, data_dir)
-        database = database_path(settings)
+        database = operated_database(settings)
         if _operator(admin.read, database, store.get_account, account_id) is None:
             raise click.ClickException(f"no account {account_id}")
         rows = _operator(admin.read, database, store.list_api_keys, account_id)
@@ -242,7 +248,7 @@ def add_operator_commands(
         from gethook_lite.ops import admin
 
         settings = settings_for(config_file, data_dir)
-        database = database_path(settings)
+        database = operated_database(settings)
         key = _operator(admin.read, database, store.find_api_key, key_id)
         if key is None:
             raise click.ClickException(f"no API key {key_id}")

@@ -52,6 +52,7 @@ from gethook_lite.db.connection import (
     connect_sqlite,
 )
 from gethook_lite.db.postgres import connect_postgres, redact_url
+from gethook_lite.errors import DomainError
 
 __all__ = [
     "Database",
@@ -97,6 +98,18 @@ RECONNECT_FIRST_WAIT_S = 0.05
 RECONNECT_MAX_WAIT_S = 1.0
 # PostgreSQL's database size (size_bytes) is asked of the server at most this often.
 SIZE_REFRESH_S = 5.0
+
+
+class UnstorableText(DomainError):
+    """A text value PostgreSQL cannot hold (the NUL character): the caller's input, a 400 —
+    not the database failing (SQLite stores it; no id or name of ours contains one)."""
+
+
+def _caller_error(exc: Exception) -> DomainError | None:
+    # psycopg refuses NUL in text while binding, before anything reaches the server.
+    if "cannot contain NUL" in str(exc):
+        return UnstorableText("text values must not contain the NUL character (\\u0000)")
+    return None
 
 
 class StorageError(Exception):
@@ -382,7 +395,7 @@ class Database:
         try:
             return await self._call(self._reads, fn, args, kwargs)
         except _DRIVER_ERRORS as exc:
-            raise StorageError(f"database read failed: {exc}") from exc
+            raise _caller_error(exc) or StorageError(f"database read failed: {exc}") from exc
 
     async def _call(
         self,
@@ -686,7 +699,7 @@ def _run_one(
             raise  # the whole batch runs again (_run_batch)
         conn.execute("ROLLBACK TO job")
         if isinstance(exc, _DRIVER_ERRORS):
-            exc = StorageError(f"database write failed: {exc}")
+            exc = _caller_error(exc) or StorageError(f"database write failed: {exc}")
         outcome = (False, exc)
     conn.execute("RELEASE job")
     return outcome

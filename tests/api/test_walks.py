@@ -119,5 +119,6 @@ def test_other_accounts_ids_are_404_on_every_endpoint(client, auth, victim_ids):
 )
 def test_export_download_paths_cannot_leave_the_data_dir(client, auth, export_id):
     answer = client.get(f"/v1/exports/{export_id}/download", headers=auth)
-    assert answer.status_code == 404
+    # A NUL is no id on SQLite (404) and no text at all on PostgreSQL (400, said so).
+    assert answer.status_code in ((400, 404) if "%00" in export_id else (404,))
     assert set(answer.json()) == {"error"}
