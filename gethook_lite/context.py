@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from gethook_lite.delivery.dispatch import Dispatcher
     from gethook_lite.domain.domains import TxtResolver
     from gethook_lite.domain.routing import RoutingTable
-    from gethook_lite.domain.sink import ResponsePlan
     from gethook_lite.domain.sources import LiveSource
     from gethook_lite.domain.stream_feed import ChangeFeed
     from gethook_lite.domain.throttle import LoginThrottle, SlidingWindowLimit
@@ -87,9 +86,6 @@ class Context:
             GenerationCache()
         )
         self.custom_domain_names: GenerationCache[str, frozenset[str]] = GenerationCache()
-        # Sink sources' response plans by source id (None: none set), with their positions:
-        # the authority while the process runs (domain.sink).
-        self.response_plans: dict[str, ResponsePlan | None] = {}
         # Sign-ups per client address (gethook_lite.domain.signup), made on first use.
         self.signup_limit: SlidingWindowLimit | None = None
         # Verified against when an email is unknown, so a login takes as long either way.
