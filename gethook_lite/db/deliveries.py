@@ -10,7 +10,7 @@ import msgspec
 
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
-from gethook_lite.db.connection import Connection, DbRow
+from gethook_lite.db.connection import SQLITE, Connection, DbRow
 from gethook_lite.db.destination_state import shift_times
 from gethook_lite.db.events import refresh_event_status
 from gethook_lite.db.pacing import paced_candidates
@@ -39,8 +39,8 @@ SELECT dl.id AS delivery_id, dl.event_id, dl.account_id, dl.destination_id, dl.r
        e.body, e.content_type, e.event_type,
        d.url, d.timeout_seconds, d.auth_config_enc, d.custom_headers, d.signing_secret_enc,
        d.previous_secret_enc, d.previous_secret_expires_at, d.updated_at AS destination_version,
-       CASE WHEN d.forward_original_headers THEN e.headers END AS original_headers,
-       d.active AND d.deleted_at IS NULL AS destination_live,
+       CASE WHEN d.forward_original_headers = 1 THEN e.headers END AS original_headers,
+       (d.active = 1 AND d.deleted_at IS NULL) AS destination_live,
        r.retry_policy
 FROM deliveries dl
 JOIN events e ON e.id = dl.event_id
@@ -216,7 +216,7 @@ _DUE_HEADS = (
     + """
 SELECT (SELECT dl.id FROM deliveries dl
         WHERE dl.status = 'pending' AND dl.destination_id = p.destination_id
-          AND dl.next_attempt_at <= ?1
+          AND dl.next_attempt_at <= ?
         ORDER BY dl.next_attempt_at LIMIT 1) AS head,
        p.destination_id, d.account_id
 FROM pending_destinations p JOIN destinations d ON d.id = p.destination_id
@@ -224,12 +224,13 @@ WHERE p.destination_id IS NOT NULL
 """
 )
 
-# The due deliveries of the destinations not left out ({skipped} and {full}: marks for those
-# left out and for the full accounts), in no order: each destination's from its own
-# index, so the queue of one left out is never walked. At most ?2 (one more than the window,
-# to tell a full one) are counted, and returned only when fewer: a full window is found
-# otherwise (_oldest_due), and reading them here would be wasted. At least one row is
-# returned, (NULL, ..., count) when there are none to return.
+# The due deliveries of the destinations not left out ({left_out}: the filters on those left
+# out and on the full accounts), in no order: each destination's from its own index, so the
+# queue of one left out is never walked. At most the window plus one (to tell a full one) are
+# counted, and returned only when fewer: a full window is found otherwise (_oldest_due), and
+# reading them here would be wasted. At least one row is returned, (NULL, ..., count) when
+# there are none to return. Marks in order: now, the left out, the full accounts, the bound
+# twice ({indexed}: SQLite's index hint; PostgreSQL's planner picks that index on its own).
 _DUE_ELSEWHERE = (
     _PENDING_DESTINATIONS
     + """,
@@ -237,16 +238,26 @@ due AS MATERIALIZED (
     SELECT dl.next_attempt_at, dl.destination_id, dl.id, d.account_id
     FROM pending_destinations p
     JOIN destinations d ON d.id = p.destination_id
-    JOIN deliveries dl INDEXED BY deliveries_due_by_destination
+    JOIN deliveries dl{indexed}
         ON dl.status = 'pending' AND dl.destination_id = p.destination_id
-        AND dl.next_attempt_at <= ?1
-    WHERE p.destination_id NOT IN ({skipped}) AND d.account_id NOT IN ({full})
-    LIMIT ?2
+        AND dl.next_attempt_at <= ?
+    WHERE p.destination_id IS NOT NULL{left_out}
+    LIMIT ?
 )
 SELECT due.next_attempt_at, due.destination_id, due.id, due.account_id, total.found
-FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?2
+FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?
 """
 )
+
+
+def _due_elsewhere_sql(conn: Connection, left_out: int, full_accounts: int) -> str:
+    filters = ""
+    if left_out:
+        filters += f" AND p.destination_id NOT IN ({', '.join('?' * left_out)})"
+    if full_accounts:
+        filters += f" AND d.account_id NOT IN ({', '.join('?' * full_accounts)})"
+    indexed = " INDEXED BY deliveries_due_by_destination" if conn.dialect == SQLITE else ""
+    return _DUE_ELSEWHERE.format(indexed=indexed, left_out=filters)
 
 
 def _window_without(
@@ -258,12 +269,8 @@ def _window_without(
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples: they are sorted as they come
     left_out, full = sorted(skipped), sorted(full_accounts)
-    # Numbered marks: ?1 and ?2 are taken.
-    marks = [f"?{n}" for n in range(3, 3 + len(left_out) + len(full))]
-    sql = _DUE_ELSEWHERE.format(
-        skipped=", ".join(marks[: len(left_out)]), full=", ".join(marks[len(left_out) :])
-    )
-    rows = cursor.execute(sql, [now, window + 1, *left_out, *full]).fetchall()
+    sql = _due_elsewhere_sql(conn, len(left_out), len(full))
+    rows = cursor.execute(sql, [now, *left_out, *full, window + 1, window + 1]).fetchall()
     if rows[0][4] <= window:  # all of them: the usual case while a destination is full
         found = sorted(row[:4] for row in rows if row[2] is not None)
         return [Candidate(id_, d, account) for _, d, id_, account in found], None
@@ -529,9 +536,9 @@ def queue_depth(conn: Connection, now: float) -> dict[str, int]:
     """Pending deliveries due now and scheduled later, and those in flight."""
     row = conn.execute(
         "SELECT"
-        " coalesce(sum(status = 'pending' AND next_attempt_at <= ?), 0),"
-        " coalesce(sum(status = 'pending' AND next_attempt_at > ?), 0),"
-        " coalesce(sum(status = 'in_flight'), 0)"
+        " count(CASE WHEN status = 'pending' AND next_attempt_at <= ? THEN 1 END),"
+        " count(CASE WHEN status = 'pending' AND next_attempt_at > ? THEN 1 END),"
+        " count(CASE WHEN status = 'in_flight' THEN 1 END)"
         " FROM deliveries WHERE status IN ('pending', 'in_flight')",
         (now, now),
     ).fetchone()
