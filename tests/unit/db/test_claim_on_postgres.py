@@ -4,12 +4,45 @@ claimers (threads with a connection each, standing for processes) sharing one qu
 
 from __future__ import annotations
 
+import random
+import threading
+import time
+
+import pytest
+
 from gethook_lite.db.claim_order import ClaimLimits
-from gethook_lite.db.deliveries import claim_due, queue_depth, record_attempt
+from gethook_lite.db.deliveries import (
+    BUSY,
+    Busy,
+    claim_due,
+    queue_depth,
+    reclaim_expired_leases,
+    record_attempt,
+    release_all_leases,
+    release_leases_of,
+    try_claim_lock,
+)
+from gethook_lite.db.postgres import connect_postgres
+from gethook_lite.delivery.pacing import PacingSnapshot
+from gethook_lite.delivery.scheduler import _claim_paced
 
 NOW = 1000.0
 MARGIN = 5.0
-ME = "host:1:1"
+STILL = PacingSnapshot({}, frozenset())  # no token spent, no Retry-After window
+
+
+@pytest.fixture
+def connect(pg_url):
+    """Opens connections to the test's database (one per process it stands for), closed after."""
+    opened = []
+
+    def open_one():
+        opened.append(connect_postgres(pg_url))
+        return opened[-1]
+
+    yield open_one
+    for conn in opened:
+        conn.close()
 
 
 def seed(conn, destinations: dict[str, str], due: dict[str, list[float]]) -> None:
@@ -92,3 +125,143 @@ def test_an_outcome_moves_the_delivery_on(pg_conn):
     assert record_attempt(pg_conn, leased, attempt, "succeeded", None)
     row = pg_conn.execute("SELECT status, attempts_count FROM deliveries").fetchone()
     assert tuple(row) == ("succeeded", 1)
+
+
+def success(leased, at: float = NOW) -> dict:
+    return {
+        "event_id": leased.event_id,
+        "delivery_id": leased.delivery_id,
+        "destination_id": leased.destination_id,
+        "attempt_number": leased.attempts_count + 1,
+        "started_at": at,
+        "finished_at": at,
+        "response_status": 200,
+        "outcome": "success",
+    }
+
+
+def claim_as(conn, owner: str, now: float = NOW, limit: int = 10, cap: int = 8):
+    """One claim as a scheduler makes it (lock, counts from the table, pacing), committed."""
+    conn.execute("BEGIN")
+    try:
+        result = _claim_paced(
+            conn, now, limit, ClaimLimits(per_destination=cap, per_account=cap), STILL, MARGIN,
+            owner,
+        )  # fmt: skip
+    finally:
+        conn.execute("COMMIT")
+    return result if isinstance(result, Busy) else result[0]
+
+
+def test_a_stale_lease_holders_outcome_is_refused(connect):
+    first, second = connect(), connect()
+    seed(first, {"d0": "a0"}, {"d0": [NOW - 1]})
+    [stale] = claim_as(first, "p1")
+    # p1 hangs past its lease; it is reclaimed and claimed again by p2.
+    assert reclaim_expired_leases(first, stale.lease_expires_at + 1) == 1
+    [fresh] = claim_as(second, "p2", now=stale.lease_expires_at + 1)
+    assert fresh.delivery_id == stale.delivery_id
+    failed = {**success(stale), "response_status": 500, "outcome": "failure"}
+    assert not record_attempt(first, stale, failed, "dead_letter", None)
+    assert record_attempt(second, fresh, success(fresh), "succeeded", None)
+    row = first.execute("SELECT status, attempts_count, leased_by FROM deliveries").fetchone()
+    assert tuple(row) == ("succeeded", 2, None)  # both attempts made count; p2's outcome holds
+
+
+def test_a_lease_claimed_again_by_the_same_process_refuses_the_older_outcome(pg_conn):
+    seed(pg_conn, {"d0": "a0"}, {"d0": [NOW - 1]})
+    [old] = claim_as(pg_conn, "p1")
+    reclaim_expired_leases(pg_conn, old.lease_expires_at + 1)
+    [new] = claim_as(pg_conn, "p1", now=old.lease_expires_at + 1)
+    assert not record_attempt(pg_conn, old, success(old), "succeeded", None)
+    assert record_attempt(pg_conn, new, success(new), "succeeded", None)
+
+
+def test_a_process_releases_its_own_leases_only(pg_conn):
+    seed(pg_conn, {"d0": "a0", "d1": "a1"}, {"d0": [NOW - 1], "d1": [NOW - 1]})
+    [mine] = claim_as(pg_conn, "p1", limit=1)
+    [theirs] = claim_as(pg_conn, "p2", limit=1)
+    assert release_all_leases(pg_conn) == 0  # a start on PostgreSQL: the others' are live
+    assert release_leases_of(pg_conn, "p1") == 1
+    rows = dict(pg_conn.execute("SELECT id, coalesce(leased_by, status) FROM deliveries"))
+    assert rows == {mine.delivery_id: "pending", theirs.delivery_id: "p2"}
+
+
+def test_a_claim_while_another_process_claims_is_busy_not_empty(connect):
+    holder, conn = connect(), connect()
+    seed(conn, {"d0": "a0"}, {"d0": [NOW - 1]})
+    holder.execute("BEGIN")
+    assert try_claim_lock(holder)
+    assert claim_as(conn, "p2") is BUSY
+    holder.execute("COMMIT")
+    assert len(claim_as(conn, "p2")) == 1
+
+
+def test_three_claimers_keep_the_caps_and_never_claim_a_delivery_twice(pg_url, connect):
+    """Three threads, a connection each (three processes), one queue: 4 destinations in 2
+    accounts, 3 at most in flight per destination and 5 per account. Every claimer passes
+    caps with nothing in flight of its own, so only the table's counts under the claim lock
+    keep them; what is in flight is sampled under the lock, after each claim."""
+    seed_conn = connect()
+    destinations = {"d0": "a0", "d1": "a0", "d2": "a1", "d3": "a1"}
+    seed(seed_conn, destinations, {d: [NOW - 30 + n / 10 for n in range(40)] for d in destinations})
+    claimed: list[int] = []
+    samples: list[tuple[dict[str, int], dict[str, int]]] = []
+    busy = [0]
+    errors: list[BaseException] = []
+
+    def claimer(owner: str) -> None:
+        conn = connect_postgres(pg_url)
+        rng = random.Random(owner)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                conn.execute("BEGIN")
+                result = _claim_paced(
+                    conn, NOW, 4, ClaimLimits(per_destination=3, per_account=5), STILL, MARGIN,
+                    owner,
+                )  # fmt: skip
+                if not isinstance(result, Busy):
+                    samples.append(in_flight(conn))
+                conn.execute("COMMIT")
+                if isinstance(result, Busy):
+                    busy[0] += 1
+                    time.sleep(0.001)
+                    continue
+                leases = result[0]
+                if not leases and not queue_depth(conn, NOW)["due"]:
+                    return
+                claimed.extend(lease.delivery_id for lease in leases)
+                time.sleep(rng.uniform(0.001, 0.004))  # the requests
+                conn.execute("BEGIN")
+                for lease in leases:
+                    assert record_attempt(conn, lease, success(lease), "succeeded", None)
+                conn.execute("COMMIT")
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=claimer, args=(f"p{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 160
+    assert max(max(d.values(), default=0) for d, _ in samples) == 3
+    assert max(max(a.values(), default=0) for _, a in samples) <= 5
+    done = seed_conn.execute("SELECT count(*) FROM deliveries WHERE status = 'succeeded'")
+    assert done.fetchone()[0] == 160
+
+
+def in_flight(conn) -> tuple[dict[str, int], dict[str, int]]:
+    destinations: dict[str, int] = {}
+    accounts: dict[str, int] = {}
+    for destination, account, count in conn.execute(
+        "SELECT destination_id, account_id, count(*) FROM deliveries WHERE status = 'in_flight'"
+        " GROUP BY destination_id, account_id"
+    ):
+        destinations[destination] = destinations.get(destination, 0) + count
+        accounts[account] = accounts.get(account, 0) + count
+    return destinations, accounts
