@@ -628,6 +628,10 @@ def shift_schedule(conn: Connection, seconds: float) -> int | None:
     )
     shift_times(conn, seconds)
     conn.execute(
+        "UPDATE destination_pacing SET stamp = stamp + ?, slowed_until = slowed_until + ?",
+        (seconds, seconds),
+    )
+    conn.execute(
         "UPDATE events SET next_attempt_at = next_attempt_at + ? WHERE next_attempt_at IS NOT NULL",
         (seconds,),
     )

@@ -38,10 +38,10 @@ from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.db.connection import Connection
 from gethook_lite.db.deliveries import Claim, Outcome
-from gethook_lite.db.pacing import DestinationPacing, load_pacing, next_due_after
+from gethook_lite.db.pacing import load_pacing, load_pacing_state, next_due_after, save_buckets
 from gethook_lite.delivery.circuit import record_outcomes
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
-from gethook_lite.delivery.pacing import Pacer, PacingSnapshot, claim_limits
+from gethook_lite.delivery.pacing import Pacer, claim_limits, rate_of
 from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
 
 __all__ = ["Scheduler", "next_step"]
@@ -114,8 +114,11 @@ class Scheduler:
         self._flushes: set[asyncio.Task] = set()
         self._busy_destinations: dict[str, int] = {}
         self._busy_accounts: dict[str, int] = {}
-        # Rate limits, Retry-After slow-downs and FIFO queues per destination (in memory).
+        # Rate limits, Retry-After windows and FIFO queues as the last claim found them (the
+        # state is stored: every process claiming from the database shares it).
         self._pacer = Pacer()
+        # Retry-After windows asked for since the last outcome write, which stores them.
+        self._slow_downs: dict[str, float] = {}
         # The due time up to which the last claim looked at every pending delivery.
         self._claimed_up_to = 0.0
         self._loop_task: asyncio.Task | None = None
@@ -237,20 +240,16 @@ class Scheduler:
             busy_destinations=dict(self._busy_destinations),
             busy_accounts=dict(self._busy_accounts),
         )
-        snapshot = self._pacer.snapshot(self._clock.monotonic())
         now = self._clock.now()
         # A lease need not survive a crash: it is released at the next start (SQLite) or
         # expires (a lost one leaves its delivery pending: its outcome is then refused).
         claimed = await self._db.write_ephemeral(
-            _claim_paced, now, capacity, limits, snapshot, LEASE_MARGIN_SECONDS, self._owner
+            _claim_paced, now, capacity, limits, LEASE_MARGIN_SECONDS, self._owner
         )
         if isinstance(claimed, store.Busy):
             return claimed
-        claims, paced = claimed
+        claims, self._pacer = claimed
         self._claimed_up_to = now
-        self._pacer.claimed(
-            self._clock.monotonic(), paced, [claim.destination_id for claim in claims]
-        )
         return claims
 
     def _launch(self, claim: Claim) -> None:
@@ -330,7 +329,10 @@ class Scheduler:
             ceiling=self._settings.retry_after_max_seconds,
         )
         if asked:
-            self._pacer.slow_down(claim.destination_id, self._clock.monotonic() + asked)
+            # Stored with this outcome: every process holds back from the destination.
+            until = self._clock.now() + asked
+            destination = claim.destination_id
+            self._slow_downs[destination] = max(until, self._slow_downs.get(destination, until))
             log.info("destination %s asked to wait %.1f s", claim.destination_id, asked)
 
     async def _record(self, outcome: Outcome, steps_seen: int) -> None:
@@ -360,9 +362,14 @@ class Scheduler:
         try:
             await self._schedule_steady.wait()
             current = [self._as_leased_now(outcome, seen) for outcome, seen in outcomes]
+            windows, self._slow_downs = self._slow_downs, {}
             # Circuit breakers move in the same write that records the outcomes.
             changed = await self._db.write(
-                record_outcomes, current, self._settings.circuit_breaker, self._clock.now()
+                record_outcomes,
+                current,
+                self._settings.circuit_breaker,
+                self._clock.now(),
+                slowed=windows,
             )
         except Exception as exc:
             committed.set_exception(exc)
@@ -444,7 +451,7 @@ class Scheduler:
         due = await self._db.read(next_due_after, self._claimed_up_to)
         if due is not None:
             wait = min(wait, max(due - self._clock.now(), 0.0))
-        release = self._pacer.next_release(self._clock.monotonic())
+        release = self._pacer.next_release(self._clock.now())
         if release is not None:
             wait = min(wait, max(release, 0.0))
         control_in = self._control_at - self._clock.now()
@@ -470,22 +477,29 @@ def _claim_paced(
     now: float,
     capacity: int,
     limits: ClaimLimits,
-    snapshot: PacingSnapshot,
     lease_margin_seconds: float,
     owner: str,
-) -> tuple[list[Claim], list[DestinationPacing]] | store.Busy:
-    """Claim with the pacing rules read in the same transaction (a change applies at once).
+) -> tuple[list[Claim], Pacer] | store.Busy:
+    """Claim with the pacing rules and state read in the same transaction (a change applies
+    at once), and the tokens spent stored in it.
 
     On PostgreSQL one process claims at a time (BUSY when another is), with what is in
-    flight counted from the table: the caps hold for the whole cluster."""
+    flight counted from the table: the caps, the buckets and the Retry-After windows hold for
+    the whole cluster."""
     if not store.try_claim_lock(conn):
         return store.BUSY
     limits = store.count_leased(conn, limits)
     paced = load_pacing(conn)
+    rate_limited = [pacing.destination_id for pacing in paced if rate_of(pacing) is not None]
+    pacer = Pacer.restored(load_pacing_state(conn, now, rate_limited), paced, now)
+    snapshot = pacer.snapshot(now)
     if paced or snapshot.slowed:
         limits = claim_limits(limits, paced, snapshot)
     claims = store.claim_due(conn, now, capacity, limits, lease_margin_seconds, owner=owner)
-    return claims, paced
+    sent = [claim.destination_id for claim in claims]
+    pacer.claimed(now, paced, sent)
+    save_buckets(conn, pacer.buckets_of(sent))
+    return claims, pacer
 
 
 def _count(busy: dict[str, int], key: str, change: int) -> None:

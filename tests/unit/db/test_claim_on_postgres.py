@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from gethook_lite.db import pacing
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.db.deliveries import (
     BUSY,
@@ -23,12 +24,10 @@ from gethook_lite.db.deliveries import (
     try_claim_lock,
 )
 from gethook_lite.db.postgres import connect_postgres
-from gethook_lite.delivery.pacing import PacingSnapshot
 from gethook_lite.delivery.scheduler import _claim_paced
 
 NOW = 1000.0
 MARGIN = 5.0
-STILL = PacingSnapshot({}, frozenset())  # no token spent, no Retry-After window
 
 
 @pytest.fixture
@@ -145,7 +144,7 @@ def claim_as(conn, owner: str, now: float = NOW, limit: int = 10, cap: int = 8):
     conn.execute("BEGIN")
     try:
         result = _claim_paced(
-            conn, now, limit, ClaimLimits(per_destination=cap, per_account=cap), STILL, MARGIN,
+            conn, now, limit, ClaimLimits(per_destination=cap, per_account=cap), MARGIN,
             owner,
         )  # fmt: skip
     finally:
@@ -218,7 +217,7 @@ def test_three_claimers_keep_the_caps_and_never_claim_a_delivery_twice(pg_url, c
             while time.monotonic() < deadline:
                 conn.execute("BEGIN")
                 result = _claim_paced(
-                    conn, NOW, 4, ClaimLimits(per_destination=3, per_account=5), STILL, MARGIN,
+                    conn, NOW, 4, ClaimLimits(per_destination=3, per_account=5), MARGIN,
                     owner,
                 )  # fmt: skip
                 if not isinstance(result, Busy):
@@ -265,3 +264,36 @@ def in_flight(conn) -> tuple[dict[str, int], dict[str, int]]:
         destinations[destination] = destinations.get(destination, 0) + count
         accounts[account] = accounts.get(account, 0) + count
     return destinations, accounts
+
+
+def test_a_rate_limits_bucket_is_shared_by_every_process(connect):
+    first, second = connect(), connect()
+    seed(first, {"d0": "a0"}, {"d0": [NOW - 5 + n for n in range(5)]})
+    # 10 a second: a burst of one token, then one every 0.1 s, whichever process claims.
+    first.execute("UPDATE destinations SET rate_limit_count = 10, rate_limit_period = 1")
+    assert len(claim_as(first, "p1")) == 1
+    assert claim_as(second, "p2", now=NOW + 0.05) == []
+    assert len(claim_as(second, "p2", now=NOW + 0.1)) == 1
+    assert claim_as(first, "p1", now=NOW + 0.15) == []
+
+
+def test_a_retry_after_window_holds_for_every_process(connect):
+    first, second = connect(), connect()
+    seed(first, {"d0": "a0"}, {"d0": [NOW - 2, NOW - 1]})
+    # p1's attempt was answered 429 with Retry-After: 30; its outcome write stores the window.
+    first.execute("BEGIN")
+    pacing.slow_down(first, {"d0": NOW + 30})
+    pacing.slow_down(first, {"d0": NOW + 10})  # a shorter one does not shorten it
+    first.execute("COMMIT")
+    assert claim_as(second, "p2", now=NOW + 29) == []
+    assert len(claim_as(second, "p2", now=NOW + 30.5)) == 2
+
+
+def test_a_fifo_head_goes_once_settled(pg_conn):
+    seed(pg_conn, {"d0": "a0"}, {"d0": [NOW - 1, NOW - 1]})
+    pg_conn.execute("UPDATE destinations SET ordering = 'fifo'")
+    pg_conn.execute("UPDATE deliveries SET created_at = ?", (NOW - pacing.FIFO_SETTLE_SECONDS / 2,))
+    assert claim_as(pg_conn, "p1") == []  # another process may still add an earlier event
+    [head] = claim_as(pg_conn, "p1", now=NOW + pacing.FIFO_SETTLE_SECONDS)
+    assert head.event_id == "evt000001"
+    assert claim_as(pg_conn, "p1", now=NOW + 5) == []  # the next waits for the head's outcome
