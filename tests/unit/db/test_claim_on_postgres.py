@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gethook_lite.db import pacing
+from gethook_lite.db import exports, pacing
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.db.deliveries import (
     BUSY,
@@ -297,3 +297,30 @@ def test_a_fifo_head_goes_once_settled(pg_conn):
     [head] = claim_as(pg_conn, "p1", now=NOW + pacing.FIFO_SETTLE_SECONDS)
     assert head.event_id == "evt000001"
     assert claim_as(pg_conn, "p1", now=NOW + 5) == []  # the next waits for the head's outcome
+
+
+# -- export jobs -------------------------------------------------------------------------------
+
+
+def test_a_starting_process_leaves_another_process_live_export_alone(connect):
+    first, second = connect(), connect()
+    first.execute(
+        "INSERT INTO accounts (id, name, retention_days, created_at) VALUES ('a0', 'n', 7, 0)"
+    )
+    first.execute(
+        "INSERT INTO exports (id, account_id, status, format, filters, created_at)"
+        " VALUES ('exp1', 'a0', 'pending', 'csv', '{}', 0)"
+    )
+    assert exports.claim_export(first, "exp1", "p1", NOW + 120)["leased_by"] == "p1"
+    assert exports.requeue_interrupted(second, NOW + 60) == 0  # p2 starts: p1's job is live
+    assert exports.claim_export(second, "exp1", "p2", NOW + 180) is None
+    assert exports.renew_export_lease(first, "exp1", "p1", NOW + 180)
+    # p1 hangs past its lease: the job goes back in the queue and p2 runs it.
+    assert exports.requeue_expired(second, NOW + 181) == 1
+    assert exports.claim_export(second, "exp1", "p2", NOW + 300) is not None
+    assert not exports.renew_export_lease(first, "exp1", "p1", NOW + 400)
+    assert not exports.fail_export(first, "exp1", "late", NOW + 200, "p1")
+    done = {"file_name": "exp1.csv", "row_count": 1, "size_bytes": 9, "completed_at": NOW}
+    assert exports.complete_export(second, "exp1", **done, expires_at=NOW + 9, owner="p2")
+    row = first.execute("SELECT status, leased_by, error FROM exports").fetchone()
+    assert tuple(row) == ("completed", None, None)
