@@ -1,17 +1,22 @@
-"""The claim on PostgreSQL (db/deliveries.py, docs/design/postgresql.md §6.2), on a fresh
-migrated database: the same candidates as on SQLite, leases with an owner token, and several
-claimers (threads with a connection each, standing for processes) sharing one queue."""
+"""The claim on PostgreSQL (db/deliveries.py, docs/design/postgresql.md §6.2, §6.8), on a fresh
+migrated database: the same candidates as on SQLite, leases with an owner token, several
+claimers (threads with a connection each, standing for processes) sharing one queue, their
+pacing state and export jobs; and the lease token on SQLite across a wall-clock step."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
 
 import pytest
 
+from gethook_lite.clock import FakeClock
+from gethook_lite.config import DeliverySettings
 from gethook_lite.db import exports, pacing
 from gethook_lite.db.claim_order import ClaimLimits
+from gethook_lite.db.database import Database
 from gethook_lite.db.deliveries import (
     BUSY,
     Busy,
@@ -24,7 +29,8 @@ from gethook_lite.db.deliveries import (
     try_claim_lock,
 )
 from gethook_lite.db.postgres import connect_postgres
-from gethook_lite.delivery.scheduler import _claim_paced
+from gethook_lite.delivery.dispatch import AttemptResult
+from gethook_lite.delivery.scheduler import Scheduler, _claim_paced
 
 NOW = 1000.0
 MARGIN = 5.0
@@ -48,6 +54,11 @@ def seed(conn, destinations: dict[str, str], due: dict[str, list[float]]) -> Non
     """Accounts, destinations (id -> account), one route each, and pending deliveries
     (destination -> due times), one event per delivery."""
     conn.execute("BEGIN")
+    seed_rows(conn, destinations, due)
+    conn.execute("COMMIT")
+
+
+def seed_rows(conn, destinations: dict[str, str], due: dict[str, list[float]]) -> None:
     for account in sorted(set(destinations.values())):
         conn.execute(
             "INSERT INTO accounts (id, name, retention_days, created_at) VALUES (?, 'n', 7, 0)",
@@ -82,7 +93,6 @@ def seed(conn, destinations: dict[str, str], due: dict[str, list[float]]) -> Non
                 " next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, 0)",
                 (event, account, destination, f"r-{destination}", when),
             )
-    conn.execute("COMMIT")
 
 
 def claim(conn, limit: int, limits: ClaimLimits, now: float = NOW):
@@ -324,3 +334,50 @@ def test_a_starting_process_leaves_another_process_live_export_alone(connect):
     assert exports.complete_export(second, "exp1", **done, expires_at=NOW + 9, owner="p2")
     row = first.execute("SELECT status, leased_by, error FROM exports").fetchone()
     assert tuple(row) == ("completed", None, None)
+
+
+# -- the lease token across a wall-clock step (SQLite shifts leases with the schedule) ---------
+
+
+class _HeldDispatcher:
+    """Answers 200 once the test opens the gate."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock, self.gate, self.sending = clock, asyncio.Event(), asyncio.Event()
+
+    async def send(self, claim) -> AttemptResult:
+        self.sending.set()
+        await self.gate.wait()
+        now = self.clock.now()
+        return AttemptResult("success", now, now, 1.0, 200)
+
+
+def test_an_attempt_in_flight_across_a_clock_step_records_its_outcome(tmp_path):
+    """The step shifts the stored lease; the outcome must name the lease as shifted, or it is
+    refused and the delivery made again."""
+
+    async def scenario() -> list[tuple]:
+        db = Database(tmp_path / "g.db")
+        await db.open()
+        await db.migrate()
+        await db.write(seed_rows, {"d0": "a0"}, {"d0": [0.0]})
+        clock = FakeClock()
+        dispatcher = _HeldDispatcher(clock)
+        scheduler = Scheduler(db, dispatcher, clock, DeliverySettings())  # type: ignore[arg-type]
+        await scheduler.start()
+        await dispatcher.sending.wait()
+        clock.step(+7200)
+        scheduler.wake()
+        await asyncio.sleep(0.3)  # the loop follows the step: the lease moves
+        dispatcher.gate.set()
+        await asyncio.sleep(0.3)
+        found = await db.read(_states)
+        await scheduler.stop()
+        await db.close()
+        return found
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 20)) == [("succeeded", None)]
+
+
+def _states(conn) -> list[tuple]:
+    return [tuple(row) for row in conn.execute("SELECT status, leased_by FROM deliveries")]
