@@ -78,7 +78,9 @@ def record_outcomes(
         conn, [_spare(outcome, controls, spare_until) for outcome in outcomes]
     )
     changed = False
-    for destination_id, items in by_destination.items():
+    # In destination order: two processes' outcome writes then take the control rows' locks
+    # in the same order, and cannot deadlock on them.
+    for destination_id, items in sorted(by_destination.items()):
         control = controls.get(destination_id)
         before = decode_state(control.breaker if control else None)
         after = before

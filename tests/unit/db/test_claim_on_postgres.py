@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gethook_lite.clock import FakeClock
+from gethook_lite.clock import FakeClock, SystemClock
 from gethook_lite.config import DeliverySettings
 from gethook_lite.db import exports, pacing
 from gethook_lite.db.claim_order import ClaimLimits
@@ -381,3 +381,56 @@ def test_an_attempt_in_flight_across_a_clock_step_records_its_outcome(tmp_path):
 
 def _states(conn) -> list[tuple]:
     return [tuple(row) for row in conn.execute("SELECT status, leased_by FROM deliveries")]
+
+
+class _CountingDispatcher:
+    """Answers 200 after 30-60 ms; counts requests in flight per destination over
+    every scheduler it serves, and every delivery sent."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+        self.sent: list[int] = []
+
+    async def send(self, claim) -> AttemptResult:
+        destination = claim.destination_id
+        self.in_flight[destination] = self.in_flight.get(destination, 0) + 1
+        self.most[destination] = max(self.most.get(destination, 0), self.in_flight[destination])
+        self.sent.append(claim.delivery_id)
+        started = time.time()
+        await asyncio.sleep(random.uniform(0.03, 0.06))
+        self.in_flight[destination] -= 1
+        return AttemptResult("success", started, time.time(), 5.0, 200)
+
+
+def test_two_schedulers_on_one_database_keep_the_per_destination_cap(pg_url, pg_conn, tmp_path):
+    """Two schedulers, each with its own Database (two processes), deliver one queue: every
+    delivery goes once, and a destination never has more requests in flight than its cap,
+    counted over both."""
+    seed(pg_conn, {"d0": "a0", "d1": "a1"}, {"d0": [1.0] * 30, "d1": [1.0] * 30})
+    settings = DeliverySettings(concurrency=16, per_destination_concurrency=3)
+    dispatcher = _CountingDispatcher()
+
+    async def scenario() -> None:
+        databases = [Database(tmp_path / f"p{n}", url=pg_url) for n in range(2)]
+        schedulers = []
+        for n, db in enumerate(databases):
+            await db.open()
+            clock = SystemClock()
+            scheduler = Scheduler(db, dispatcher, clock, settings, owner=f"p{n}")  # type: ignore[arg-type]
+            schedulers.append(scheduler)
+        for scheduler in schedulers:
+            await scheduler.start()
+        while len(dispatcher.sent) < 60 or await databases[0].read(_open_count):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # polling the database: no event to wait for
+        for scheduler, db in zip(schedulers, databases, strict=True):
+            await scheduler.stop()
+            await db.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert sorted(dispatcher.sent) == sorted(set(dispatcher.sent)) and len(dispatcher.sent) == 60
+    assert dispatcher.most == {"d0": 3, "d1": 3}
+
+
+def _open_count(conn) -> int:
+    return conn.execute("SELECT count(*) FROM deliveries WHERE status <> 'succeeded'").fetchone()[0]
