@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
+import time
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
-from gethook_lite.db.connection import Connection, DbRow
+from gethook_lite.db.connection import POSTGRESQL, SQLITE, Connection, DbRow
 from gethook_lite.db.destination_state import shift_times
 from gethook_lite.db.events import refresh_event_status
 from gethook_lite.db.pacing import paced_candidates
@@ -19,17 +23,23 @@ from gethook_lite.ids import new_id
 from gethook_lite.retry_policy import RetryPolicy, decode_retry_policy
 
 __all__ = [
+    "BUSY",
+    "Busy",
     "Claim",
     "Outcome",
     "cancel_open_deliveries",
     "cancel_superseded_deliveries",
     "claim_due",
+    "count_leased",
+    "lease_owner",
     "queue_depth",
     "reclaim_expired_leases",
     "record_attempt",
     "record_attempts",
     "release_all_leases",
+    "release_leases_of",
     "shift_schedule",
+    "try_claim_lock",
 ]
 
 # Everything one attempt needs, read in the same transaction that leases it.
@@ -39,14 +49,67 @@ SELECT dl.id AS delivery_id, dl.event_id, dl.account_id, dl.destination_id, dl.r
        e.body, e.content_type, e.event_type,
        d.url, d.timeout_seconds, d.auth_config_enc, d.custom_headers, d.signing_secret_enc,
        d.previous_secret_enc, d.previous_secret_expires_at, d.updated_at AS destination_version,
-       CASE WHEN d.forward_original_headers THEN e.headers END AS original_headers,
-       d.active AND d.deleted_at IS NULL AS destination_live,
+       CASE WHEN d.forward_original_headers = 1 THEN e.headers END AS original_headers,
+       (d.active = 1 AND d.deleted_at IS NULL) AS destination_live,
        r.retry_policy
 FROM deliveries dl
 JOIN events e ON e.id = dl.event_id
 JOIN destinations d ON d.id = dl.destination_id
 JOIN routes r ON r.id = dl.route_id
 """
+
+
+_STARTED = time.time()
+
+
+def lease_owner() -> str:
+    """This process's name on the leases it holds: ``host:pid:start`` (unique in a cluster;
+    the pid is read each time so that a forked child does not pass for its parent)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{int(_STARTED)}"
+
+
+class Busy:
+    """The claim did not run: another process is claiming (PostgreSQL). Not an empty claim,
+    which means "nothing due" and sends the scheduler to sleep until the next due time."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BUSY"
+
+
+BUSY: Final = Busy()
+
+# pg_try_advisory_xact_lock's key for "claiming deliveries": one claimer at a time in the
+# cluster, so that the caps counted from the table hold across processes (§6.2 of
+# docs/design/postgresql.md). Any bigint no other lock of ours uses ("gethook" + 1).
+CLAIM_LOCK_KEY: Final = 0x67_6574_686F_6F6B_01 & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def try_claim_lock(conn: Connection) -> bool:
+    """Take the claim lock for the rest of the transaction; False when another process holds
+    it. Always True on SQLite, where one process holds the whole database."""
+    if conn.dialect != POSTGRESQL:
+        return True
+    row = conn.execute("SELECT pg_try_advisory_xact_lock(?)", (CLAIM_LOCK_KEY,)).fetchone()
+    return bool(row[0])
+
+
+def count_leased(conn: Connection, limits: ClaimLimits) -> ClaimLimits:
+    """``limits`` with what is in flight counted from the table, in the whole cluster, on
+    PostgreSQL (under the claim lock); on SQLite the scheduler's own counts are all there is,
+    and they free a slot as soon as an answer arrives, one commit before the table does."""
+    if conn.dialect != POSTGRESQL:
+        return limits
+    destinations: dict[str, int] = {}
+    accounts: dict[str, int] = {}
+    for destination, account, count in conn.execute(
+        "SELECT destination_id, account_id, count(*) FROM deliveries"
+        " WHERE status = 'in_flight' GROUP BY destination_id, account_id"
+    ):
+        destinations[destination] = destinations.get(destination, 0) + count
+        accounts[account] = accounts.get(account, 0) + count
+    return dataclasses.replace(limits, busy_destinations=destinations, busy_accounts=accounts)
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +141,8 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     # The event's stored (redacted) request headers, JSON; only for a destination with
     # forward_original_headers on (None otherwise).
     original_headers: str | None = None
+    # Who holds the lease (``lease_owner``): with ``lease_expires_at``, the lease's token.
+    leased_by: str = ""
 
 
 def claim_due(
@@ -86,17 +151,27 @@ def claim_due(
     limit: int,
     limits: ClaimLimits,
     lease_margin_seconds: float,
+    *,
+    owner: str | None = None,
 ) -> list[Claim]:
-    """Lease up to ``limit`` due deliveries in the fair order of ``claim_order.fair_pick``.
+    """Lease up to ``limit`` due deliveries in the fair order of ``claim_order.fair_pick``,
+    to ``owner`` (default: this process, ``lease_owner``).
 
     Destinations and accounts already at their cap (``limits``) are skipped in SQL, so a
-    backlog to one broken endpoint never fills the scanned window.
+    backlog to one broken endpoint never fills the scanned window. On PostgreSQL the caller
+    holds the claim lock (``try_claim_lock``) and the chosen rows are locked as they are
+    read, skipping any an outcome or a cancel is changing right now.
     """
+    owner = lease_owner() if owner is None else owner
     candidates = _due_candidates(conn, now, limit * CLAIM_WINDOW_FACTOR, limits)
     chosen = fair_pick(candidates, limit, limits)
     if not chosen:
         return []
-    rows = conn.execute(_CLAIM_SELECT + f" WHERE dl.id IN ({_marks(chosen)})", chosen)
+    lock = " FOR UPDATE OF dl SKIP LOCKED" if conn.dialect == POSTGRESQL else ""
+    rows = conn.execute(
+        _CLAIM_SELECT + f" WHERE dl.id IN ({_marks(chosen)}) AND dl.status = 'pending'{lock}",
+        chosen,
+    )
     claimed: list[Claim] = []
     for row in rows.fetchall():
         if not row["destination_live"]:
@@ -104,11 +179,13 @@ def claim_due(
             _cancel_one(conn, row, now, "destination deactivated or deleted")
             continue
         # The lease outlasts the attempt's own timeout, so a live attempt is never reclaimed.
-        claimed.append(_claim(row, now + row["timeout_seconds"] + lease_margin_seconds))
+        lease = now + row["timeout_seconds"] + lease_margin_seconds
+        claimed.append(_claim(row, lease, owner))
     if claimed:
         conn.executemany(
-            "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ? WHERE id = ?",
-            [(claim.lease_expires_at, claim.delivery_id) for claim in claimed],
+            "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ?, leased_by = ?"
+            " WHERE id = ?",
+            [(claim.lease_expires_at, owner, claim.delivery_id) for claim in claimed],
         )
         conn.executemany(
             "UPDATE events SET status = 'delivering'"
@@ -118,7 +195,7 @@ def claim_due(
     return claimed
 
 
-def _claim(row: DbRow, lease_expires_at: float) -> Claim:
+def _claim(row: DbRow, lease_expires_at: float, owner: str) -> Claim:
     return Claim(
         delivery_id=row["delivery_id"],
         event_id=row["event_id"],
@@ -140,6 +217,7 @@ def _claim(row: DbRow, lease_expires_at: float) -> Claim:
         retry_policy=decode_retry_policy(row["retry_policy"]),
         lease_expires_at=lease_expires_at,
         original_headers=row["original_headers"],
+        leased_by=owner,
     )
 
 
@@ -216,7 +294,7 @@ _DUE_HEADS = (
     + """
 SELECT (SELECT dl.id FROM deliveries dl
         WHERE dl.status = 'pending' AND dl.destination_id = p.destination_id
-          AND dl.next_attempt_at <= ?1
+          AND dl.next_attempt_at <= ?
         ORDER BY dl.next_attempt_at LIMIT 1) AS head,
        p.destination_id, d.account_id
 FROM pending_destinations p JOIN destinations d ON d.id = p.destination_id
@@ -224,12 +302,13 @@ WHERE p.destination_id IS NOT NULL
 """
 )
 
-# The due deliveries of the destinations not left out ({skipped} and {full}: marks for those
-# left out and for the full accounts), in no order: each destination's from its own
-# index, so the queue of one left out is never walked. At most ?2 (one more than the window,
-# to tell a full one) are counted, and returned only when fewer: a full window is found
-# otherwise (_oldest_due), and reading them here would be wasted. At least one row is
-# returned, (NULL, ..., count) when there are none to return.
+# The due deliveries of the destinations not left out ({left_out}: the filters on those left
+# out and on the full accounts), in no order: each destination's from its own index, so the
+# queue of one left out is never walked. At most the window plus one (to tell a full one) are
+# counted, and returned only when fewer: a full window is found otherwise (_oldest_due), and
+# reading them here would be wasted. At least one row is returned, (NULL, ..., count) when
+# there are none to return. Marks in order: now, the left out, the full accounts, the bound
+# twice ({indexed}: SQLite's index hint; PostgreSQL's planner picks that index on its own).
 _DUE_ELSEWHERE = (
     _PENDING_DESTINATIONS
     + """,
@@ -237,16 +316,26 @@ due AS MATERIALIZED (
     SELECT dl.next_attempt_at, dl.destination_id, dl.id, d.account_id
     FROM pending_destinations p
     JOIN destinations d ON d.id = p.destination_id
-    JOIN deliveries dl INDEXED BY deliveries_due_by_destination
+    JOIN deliveries dl{indexed}
         ON dl.status = 'pending' AND dl.destination_id = p.destination_id
-        AND dl.next_attempt_at <= ?1
-    WHERE p.destination_id NOT IN ({skipped}) AND d.account_id NOT IN ({full})
-    LIMIT ?2
+        AND dl.next_attempt_at <= ?
+    WHERE p.destination_id IS NOT NULL{left_out}
+    LIMIT ?
 )
 SELECT due.next_attempt_at, due.destination_id, due.id, due.account_id, total.found
-FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?2
+FROM (SELECT count(*) AS found FROM due) total LEFT JOIN due ON total.found < ?
 """
 )
+
+
+def _due_elsewhere_sql(conn: Connection, left_out: int, full_accounts: int) -> str:
+    filters = ""
+    if left_out:
+        filters += f" AND p.destination_id NOT IN ({', '.join('?' * left_out)})"
+    if full_accounts:
+        filters += f" AND d.account_id NOT IN ({', '.join('?' * full_accounts)})"
+    indexed = " INDEXED BY deliveries_due_by_destination" if conn.dialect == SQLITE else ""
+    return _DUE_ELSEWHERE.format(indexed=indexed, left_out=filters)
 
 
 def _window_without(
@@ -258,12 +347,8 @@ def _window_without(
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples: they are sorted as they come
     left_out, full = sorted(skipped), sorted(full_accounts)
-    # Numbered marks: ?1 and ?2 are taken.
-    marks = [f"?{n}" for n in range(3, 3 + len(left_out) + len(full))]
-    sql = _DUE_ELSEWHERE.format(
-        skipped=", ".join(marks[: len(left_out)]), full=", ".join(marks[len(left_out) :])
-    )
-    rows = cursor.execute(sql, [now, window + 1, *left_out, *full]).fetchall()
+    sql = _due_elsewhere_sql(conn, len(left_out), len(full))
+    rows = cursor.execute(sql, [now, *left_out, *full, window + 1, window + 1]).fetchall()
     if rows[0][4] <= window:  # all of them: the usual case while a destination is full
         found = sorted(row[:4] for row in rows if row[2] is not None)
         return [Candidate(id_, d, account) for _, d, id_, account in found], None
@@ -385,15 +470,16 @@ def record_attempt(
 ) -> bool:
     """Store a finished attempt and move its delivery on (pending, succeeded, dead_letter).
 
-    Returns False when the delivery was no longer leased by us (cancelled meanwhile): the
-    attempt is still recorded, the delivery's new state is not.
+    Returns False when the delivery is no longer under this very lease (cancelled meanwhile,
+    or the lease ran out and it was claimed again, maybe by another process, whose outcome
+    must not be overwritten): the attempt is still recorded, the delivery's new state is not.
     """
     insert(conn, "attempts", {"id": new_id("att"), **attempt})
     cursor = conn.execute(
         "UPDATE deliveries SET status = ?, attempts_count = attempts_count + 1,"
-        " next_attempt_at = ?, lease_expires_at = NULL, last_outcome = ?,"
+        " next_attempt_at = ?, lease_expires_at = NULL, leased_by = NULL, last_outcome = ?,"
         " finished_at = CASE WHEN ? IN ('succeeded', 'dead_letter') THEN ? END"
-        " WHERE id = ? AND status = 'in_flight'",
+        " WHERE id = ? AND status = 'in_flight' AND leased_by = ? AND lease_expires_at = ?",
         (
             next_status,
             next_attempt_at,
@@ -401,6 +487,8 @@ def record_attempt(
             next_status,
             attempt["finished_at"],
             claim.delivery_id,
+            claim.leased_by,
+            claim.lease_expires_at,
         ),
     )
     if cursor.rowcount == 0:
@@ -472,13 +560,28 @@ def cancel_superseded_deliveries(
 
 
 def release_all_leases(conn: Connection) -> int:
-    """At start-up: deliveries left in flight by a dead process become due again at once.
+    """At start-up on SQLite: deliveries left in flight by a dead process become due again at
+    once. Safe because one process owns a SQLite data directory (the data-dir lock).
 
-    Safe because one process owns a SQLite data directory (the data-dir lock).
+    Nothing on PostgreSQL: the leases in flight are other processes' live ones; those of a
+    process that died come back when they expire (``reclaim_expired_leases``).
     """
+    if conn.dialect == POSTGRESQL:
+        return 0
+    return _release(conn, "")
+
+
+def release_leases_of(conn: Connection, owner: str) -> int:
+    """At stop: the deliveries ``owner`` (this process) leased and did not finish become due
+    again at once; other processes' are left alone."""
+    return _release(conn, " AND leased_by = ?", owner)
+
+
+def _release(conn: Connection, owner_filter: str, *params: str) -> int:
     rows = conn.execute(
-        "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL"
-        " WHERE status = 'in_flight' RETURNING event_id"
+        "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL, leased_by = NULL"
+        f" WHERE status = 'in_flight'{owner_filter} RETURNING event_id",
+        params,
     ).fetchall()
     for event_id in {row[0] for row in rows}:
         refresh_event_status(conn, event_id)
@@ -488,8 +591,9 @@ def release_all_leases(conn: Connection) -> int:
 def reclaim_expired_leases(conn: Connection, now: float) -> int:
     """Deliveries whose lease ran out (their worker died or hung) become due again."""
     rows = conn.execute(
-        "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL, next_attempt_at = ?"
-        " WHERE status = 'in_flight' AND lease_expires_at <= ? RETURNING event_id",
+        "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL, leased_by = NULL,"
+        " next_attempt_at = ? WHERE status = 'in_flight' AND lease_expires_at <= ?"
+        " RETURNING event_id",
         (now, now),
     ).fetchall()
     for event_id in {row[0] for row in rows}:
@@ -497,12 +601,17 @@ def reclaim_expired_leases(conn: Connection, now: float) -> int:
     return len(rows)
 
 
-def shift_schedule(conn: Connection, seconds: float) -> int:
-    """Move every pending retry and lease by ``seconds`` after a wall-clock step.
+def shift_schedule(conn: Connection, seconds: float) -> int | None:
+    """Move every pending retry and lease by ``seconds`` after a wall-clock step; returns the
+    retries moved, None when the schedule does not follow this process's clock.
 
     Waits are promised in elapsed time: a clock set back an hour must not strand retries for
-    an hour, and one set forward must not make every retry due at once.
+    an hour, and one set forward must not make every retry due at once. Not on PostgreSQL:
+    the processes sharing it each have their own clock (kept in step by NTP), and one
+    machine's step must not move the others' schedule.
     """
+    if conn.dialect == POSTGRESQL:
+        return None
     moved = conn.execute(
         "UPDATE deliveries SET next_attempt_at = next_attempt_at + ?"
         " WHERE status = 'pending' AND next_attempt_at IS NOT NULL",
@@ -519,6 +628,10 @@ def shift_schedule(conn: Connection, seconds: float) -> int:
     )
     shift_times(conn, seconds)
     conn.execute(
+        "UPDATE destination_pacing SET stamp = stamp + ?, slowed_until = slowed_until + ?",
+        (seconds, seconds),
+    )
+    conn.execute(
         "UPDATE events SET next_attempt_at = next_attempt_at + ? WHERE next_attempt_at IS NOT NULL",
         (seconds,),
     )
@@ -529,9 +642,9 @@ def queue_depth(conn: Connection, now: float) -> dict[str, int]:
     """Pending deliveries due now and scheduled later, and those in flight."""
     row = conn.execute(
         "SELECT"
-        " coalesce(sum(status = 'pending' AND next_attempt_at <= ?), 0),"
-        " coalesce(sum(status = 'pending' AND next_attempt_at > ?), 0),"
-        " coalesce(sum(status = 'in_flight'), 0)"
+        " count(CASE WHEN status = 'pending' AND next_attempt_at <= ? THEN 1 END),"
+        " count(CASE WHEN status = 'pending' AND next_attempt_at > ? THEN 1 END),"
+        " count(CASE WHEN status = 'in_flight' THEN 1 END)"
         " FROM deliveries WHERE status IN ('pending', 'in_flight')",
         (now, now),
     ).fetchone()

@@ -1,11 +1,16 @@
-"""Export jobs, and the pages of events an export reads."""
+"""Export jobs, and the pages of events an export reads.
+
+A running job is leased (``leased_by``: the process, ``deliveries.lease_owner``;
+``lease_expires_at``, renewed while the job writes), so that several processes sharing one
+PostgreSQL database each run their own jobs: one that starts takes back only jobs whose lease
+ran out, and a job's end is recorded only by the process that holds it."""
 
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
 
-from gethook_lite.db.connection import Connection, Cursor
+from gethook_lite.db.connection import POSTGRESQL, Connection, Cursor
 from gethook_lite.db.events import EventFilters, event_where
 from gethook_lite.db.rows import Row, all_rows, insert, one_row
 
@@ -22,6 +27,8 @@ __all__ = [
     "insert_export",
     "list_exports",
     "pending_heads",
+    "renew_export_lease",
+    "requeue_expired",
     "requeue_interrupted",
     "source_belongs_to",
 ]
@@ -57,9 +64,29 @@ def source_belongs_to(conn: Connection, account_id: str, source_id: str) -> bool
     return row is not None
 
 
-def requeue_interrupted(conn: Connection) -> int:
-    """Put jobs a previous process left running back in the queue; return how many."""
-    return conn.execute("UPDATE exports SET status = 'pending' WHERE status = 'running'").rowcount
+_REQUEUE = (
+    "UPDATE exports SET status = 'pending', leased_by = NULL, lease_expires_at = NULL"
+    " WHERE status = 'running'"
+)
+
+
+def requeue_interrupted(conn: Connection, now: float) -> int:
+    """At start: put jobs a previous process left running back in the queue; return how many.
+
+    On SQLite every running job (one process per data directory: the one that ran them is
+    gone); on PostgreSQL only those whose lease ran out, the others being live in another
+    process (``requeue_expired``)."""
+    if conn.dialect == POSTGRESQL:
+        return requeue_expired(conn, now)
+    return conn.execute(_REQUEUE).rowcount
+
+
+def requeue_expired(conn: Connection, now: float) -> int:
+    """Jobs whose lease ran out (their process died or hung), or that have none (left by a
+    version before leases), go back in the queue; return how many."""
+    return conn.execute(
+        _REQUEUE + " AND (lease_expires_at IS NULL OR lease_expires_at <= ?)", (now,)
+    ).rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +100,8 @@ class ExportUsage:
 
 def account_usage(conn: Connection, account_id: str) -> ExportUsage:
     row = conn.execute(
-        "SELECT COALESCE(SUM(status IN ('pending', 'running')), 0),"
-        " COALESCE(SUM(file_name IS NOT NULL), 0),"
+        "SELECT count(CASE WHEN status IN ('pending', 'running') THEN 1 END),"
+        " count(file_name),"
         " COALESCE(SUM(CASE WHEN file_name IS NOT NULL THEN size_bytes END), 0)"
         " FROM exports WHERE account_id = ?",
         (account_id,),
@@ -93,14 +120,37 @@ def pending_heads(conn: Connection) -> list[Row]:
     )
 
 
-def claim_export(conn: Connection, export_id: str) -> Row | None:
-    """Mark a pending job running and return it (None if it is no longer pending)."""
+def claim_export(
+    conn: Connection, export_id: str, owner: str, lease_expires_at: float
+) -> Row | None:
+    """Mark a pending job running, leased to ``owner``, and return it (None if it is no
+    longer pending: another worker, maybe another process, took it)."""
     claimed = conn.execute(
-        "UPDATE exports SET status = 'running' WHERE id = ? AND status = 'pending'", (export_id,)
+        "UPDATE exports SET status = 'running', leased_by = ?, lease_expires_at = ?"
+        " WHERE id = ? AND status = 'pending'",
+        (owner, lease_expires_at, export_id),
     ).rowcount
     if not claimed:
         return None
     return one_row(conn.execute("SELECT * FROM exports WHERE id = ?", (export_id,)))
+
+
+# Only the holder of a running job's lease may move it on.
+_HELD = " WHERE id = ? AND status = 'running' AND leased_by = ?"
+
+
+def renew_export_lease(
+    conn: Connection, export_id: str, owner: str, lease_expires_at: float
+) -> bool:
+    """Extend a running job's lease; False when ``owner`` no longer holds it (it ran out and
+    the job went back in the queue, or was taken by another process)."""
+    return (
+        conn.execute(
+            "UPDATE exports SET lease_expires_at = ?" + _HELD,
+            (lease_expires_at, export_id, owner),
+        ).rowcount
+        > 0
+    )
 
 
 def complete_export(
@@ -112,19 +162,29 @@ def complete_export(
     size_bytes: int,
     completed_at: float,
     expires_at: float,
-) -> None:
-    conn.execute(
-        "UPDATE exports SET status = 'completed', file_name = ?, row_count = ?, size_bytes = ?,"
-        " error = NULL, completed_at = ?, expires_at = ? WHERE id = ?",
-        (file_name, row_count, size_bytes, completed_at, expires_at, export_id),
+    owner: str,
+) -> bool:
+    """Record a job's file; False (nothing written) when ``owner`` no longer holds it."""
+    return (
+        conn.execute(
+            "UPDATE exports SET status = 'completed', file_name = ?, row_count = ?,"
+            " size_bytes = ?, error = NULL, completed_at = ?, expires_at = ?,"
+            " leased_by = NULL, lease_expires_at = NULL" + _HELD,
+            (file_name, row_count, size_bytes, completed_at, expires_at, export_id, owner),
+        ).rowcount
+        > 0
     )
 
 
-def fail_export(conn: Connection, export_id: str, error: str, now: float) -> None:
-    conn.execute(
-        "UPDATE exports SET status = 'failed', error = ?, completed_at = ?, file_name = NULL"
-        " WHERE id = ?",
-        (error, now, export_id),
+def fail_export(conn: Connection, export_id: str, error: str, now: float, owner: str) -> bool:
+    """Record a job's failure; False (nothing written) when ``owner`` no longer holds it."""
+    return (
+        conn.execute(
+            "UPDATE exports SET status = 'failed', error = ?, completed_at = ?, file_name = NULL,"
+            " leased_by = NULL, lease_expires_at = NULL" + _HELD,
+            (error, now, export_id, owner),
+        ).rowcount
+        > 0
     )
 
 

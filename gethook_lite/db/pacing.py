@@ -1,23 +1,37 @@
 """Delivery pacing as stored: which destinations have a rate limit, their own concurrency cap
-or FIFO ordering (on themselves or on routes), the candidates a claim may take from them, and
-which delivery blocks a FIFO queue (``gethook_lite.delivery.pacing`` holds the token buckets)."""
+or FIFO ordering (on themselves or on routes), the candidates a claim may take from them,
+which delivery blocks a FIFO queue, and the pacing state every claiming process shares (token
+buckets and Retry-After windows, ``destination_pacing``; ``gethook_lite.delivery.pacing``
+computes with them)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Final, NamedTuple
 
 from gethook_lite.db.claim_order import Candidate, ClaimLimits
-from gethook_lite.db.connection import Connection
+from gethook_lite.db.connection import POSTGRESQL, Connection
 
 __all__ = [
+    "FIFO_SETTLE_SECONDS",
     "DestinationPacing",
     "FifoHead",
+    "PacingState",
     "blocking_deliveries",
     "fifo_head",
     "load_pacing",
+    "load_pacing_state",
     "next_due_after",
     "paced_candidates",
+    "save_buckets",
+    "slow_down",
 ]
+
+# On PostgreSQL a FIFO queue's head goes only once it is this old. Event order is event id
+# order, and ids carry the clock of the machine that received the event: one whose clock is
+# behind, or whose ingest commits late, can add an event that sorts before a head already
+# sent. One second is above the clock skew doctor accepts (250 ms) plus an ingest commit.
+FIFO_SETTLE_SECONDS: Final = 1.0
 
 # The statuses that keep a delivery in its FIFO queue: a held one (paused destination, open
 # circuit) blocks those behind it as much as a pending retry does.
@@ -72,6 +86,7 @@ class FifoHead(NamedTuple):
     event_id: str
     status: str
     next_attempt_at: float | None
+    created_at: float | None = None
 
 
 def fifo_head(conn: Connection, destination_id: str, route_id: str | None) -> FifoHead | None:
@@ -85,7 +100,7 @@ def fifo_head(conn: Connection, destination_id: str, route_id: str | None) -> Fi
     route_filter = " AND route_id = ?" if route_id is not None else ""
     params = (destination_id, route_id) if route_id is not None else (destination_id,)
     row = conn.execute(
-        "SELECT id, event_id, status, next_attempt_at FROM deliveries"
+        "SELECT id, event_id, status, next_attempt_at, created_at FROM deliveries"
         f" WHERE destination_id = ?{route_filter} AND status IN {_OPEN}"
         " ORDER BY event_id, id LIMIT 1",
         params,
@@ -112,9 +127,10 @@ def paced_candidates(
             continue
         if ordering is not None:
             queues = [None] if ordering.whole else list(ordering.routes)
+            settled = now - FIFO_SETTLE_SECONDS if conn.dialect == POSTGRESQL else None
             for route_id in queues:
                 head = fifo_head(conn, destination, route_id)
-                if head is not None and head.status == "pending" and _due(head, now):
+                if head is not None and head.status == "pending" and _due(head, now, settled):
                     candidates.append(Candidate(head.delivery_id, destination, ordering.account_id))
             if ordering.whole:
                 continue
@@ -145,8 +161,64 @@ def next_due_after(conn: Connection, seen_up_to: float) -> float | None:
     return row[0]
 
 
-def _due(head: FifoHead, now: float) -> bool:
-    return head.next_attempt_at is not None and head.next_attempt_at <= now
+def _due(head: FifoHead, now: float, settled: float | None) -> bool:
+    """Due, and (``settled``: on PostgreSQL) created long enough ago that no event received
+    by another process can still come before it."""
+    if head.next_attempt_at is None or head.next_attempt_at > now:
+        return False
+    return settled is None or head.created_at is None or head.created_at <= settled
+
+
+class PacingState(NamedTuple):
+    """A destination's shared pacing state: its bucket (tokens counted at ``stamp``, unix
+    seconds; None before its first spent token) and the end of its Retry-After window."""
+
+    tokens: float | None
+    stamp: float | None
+    slowed_until: float | None
+
+
+def load_pacing_state(
+    conn: Connection, now: float, rate_limited: Iterable[str]
+) -> dict[str, PacingState]:
+    """The buckets of the ``rate_limited`` destinations and every window still open at
+    ``now`` (a claim reads them under the claim lock)."""
+    ids = sorted(rate_limited)
+    by_id = f" OR destination_id IN ({', '.join('?' * len(ids))})" if ids else ""
+    rows = conn.execute(
+        "SELECT destination_id, tokens, stamp, slowed_until FROM destination_pacing"
+        f" WHERE slowed_until > ?{by_id}",
+        [now, *ids],
+    )
+    return {row[0]: PacingState(row[1], row[2], row[3]) for row in rows}
+
+
+def save_buckets(conn: Connection, buckets: Mapping[str, tuple[float, float]]) -> None:
+    """Store the buckets a claim spent tokens from: destination -> (tokens, stamp)."""
+    if not buckets:
+        return
+    conn.executemany(
+        "INSERT INTO destination_pacing (destination_id, tokens, stamp) VALUES (?, ?, ?)"
+        " ON CONFLICT (destination_id) DO UPDATE SET tokens = excluded.tokens,"
+        " stamp = excluded.stamp",
+        [(destination, tokens, stamp) for destination, (tokens, stamp) in buckets.items()],
+    )
+
+
+def slow_down(conn: Connection, windows: Mapping[str, float]) -> None:
+    """Destination -> until when it asked to be left alone (a 429 or 503 with Retry-After):
+    the later of that and any window already open. A destination deleted meanwhile is
+    skipped (the row would have nothing to refer to)."""
+    if not windows:
+        return
+    conn.executemany(
+        "INSERT INTO destination_pacing (destination_id, slowed_until)"
+        " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM destinations WHERE id = ?)"
+        " ON CONFLICT (destination_id) DO UPDATE SET slowed_until = CASE"
+        " WHEN destination_pacing.slowed_until > excluded.slowed_until"
+        " THEN destination_pacing.slowed_until ELSE excluded.slowed_until END",
+        [(destination, until, destination) for destination, until in windows.items()],
+    )
 
 
 def blocking_deliveries(conn: Connection, event_id: str) -> list[tuple[str, str]]:

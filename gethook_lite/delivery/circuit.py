@@ -10,13 +10,17 @@ circuit that closes releases what it held. The account is told through a notice 
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from gethook_lite.clock import format_time
 from gethook_lite.config import CircuitBreakerSettings
 from gethook_lite.constants import GONE_STATUS
 from gethook_lite.db import deliveries as delivery_store
 from gethook_lite.db import destination_state as store
+from gethook_lite.db import pacing as pacing_store
 from gethook_lite.db.connection import Connection
 from gethook_lite.db.deliveries import Outcome
 from gethook_lite.delivery.breaker import (
@@ -30,6 +34,15 @@ from gethook_lite.delivery.breaker import (
 )
 
 __all__ = ["breaker_event", "notice_payload", "record_outcomes", "save_state"]
+
+# The breaker's read-modify-write, with several processes writing outcomes (PostgreSQL): the
+# control rows are ensured and locked, in destination order, before they are read
+# (destination_state.get_controls(lock=True), from issue 19's storage sweep). Until that
+# signature is on this branch's base, the plain read, right while one process writes.
+# TODO(issue 19): call get_controls(conn, ids, lock=True) directly once it is merged.
+_LOCKED: dict[str, Any] = (
+    {"lock": True} if "lock" in inspect.signature(store.get_controls).parameters else {}
+)
 
 # A 429 asks for less traffic (a rate limit), not a sign the destination is down.
 _NOT_A_FAILURE = frozenset({429})
@@ -49,19 +62,25 @@ def record_outcomes(
     outcomes: list[Outcome],
     settings: CircuitBreakerSettings,
     now: float,
+    *,
+    slowed: Mapping[str, float] | None = None,
 ) -> bool:
-    """Record the attempts and apply them to their destinations' breakers; True when a
+    """Record the attempts and apply them to their destinations' breakers, and store the
+    Retry-After windows they asked for (``slowed``: destination -> until); True when a
     circuit opened or closed (there is a notice to publish)."""
+    pacing_store.slow_down(conn, slowed or {})
     by_destination: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_destination.setdefault(outcome[0].destination_id, []).append(outcome)
-    controls = store.get_controls(conn, by_destination)
+    controls = store.get_controls(conn, by_destination, **_LOCKED)
     spare_until = now + settings.cooldown_seconds
     delivery_store.record_attempts(
         conn, [_spare(outcome, controls, spare_until) for outcome in outcomes]
     )
     changed = False
-    for destination_id, items in by_destination.items():
+    # In destination order: two processes' outcome writes then take the control rows' locks
+    # in the same order, and cannot deadlock on them.
+    for destination_id, items in sorted(by_destination.items()):
         control = controls.get(destination_id)
         before = decode_state(control.breaker if control else None)
         after = before

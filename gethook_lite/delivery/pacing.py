@@ -1,26 +1,35 @@
 """Per-destination pacing: token buckets for rate limits, slow-down windows after a 429 or 503
 with Retry-After, and the allowances a claim gives each paced destination.
 
-The pure parts (``TokenBucket``, ``claim_limits``) are unit-tested; ``Pacer`` holds their state
-for the scheduler, in memory, on the event loop: a restart forgets a slow-down window (the
-delivery that was asked to wait still keeps its own next_attempt_at) and starts each bucket full.
+The pure parts (``TokenBucket``, ``claim_limits``) are unit-tested; ``Pacer`` computes with
+their state for one claim. The state itself is stored (``destination_pacing``, read and written
+by the claim under the claim lock, and by the outcome write for Retry-After windows), so that
+every process sharing the database keeps one bucket per destination and honours a window
+another process was asked for, and a restart forgets neither. Times are unix seconds, like due
+times and leases: a clock set back refills nothing (``TokenBucket.level``), one set forward at
+most fills a bucket (a tenth of a second's worth).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gethook_lite.db.claim_order import ClaimLimits, Ordering
-from gethook_lite.db.pacing import DestinationPacing
+from gethook_lite.db.pacing import DestinationPacing, PacingState
 
 __all__ = ["BURST_SECONDS", "Pacer", "PacingSnapshot", "TokenBucket", "burst_of", "claim_limits"]
 
 # A bucket holds at most this many seconds' worth of tokens (and at least one): a destination
 # idle for a while gets a short burst, never a whole second's worth at once on top of the rate.
 BURST_SECONDS = 0.1
+
+
+# A token short by less than this counts as whole: times are unix seconds (about 1.8e9), whose
+# rounding (a few 1e-7 s) times a rate would otherwise leave a bucket a hair short of a token.
+_WHOLE = 1e-3
 
 
 def burst_of(rate: float) -> float:
@@ -53,7 +62,7 @@ class TokenBucket:
     def next_token_in(self, now: float) -> float | None:
         """Seconds until a whole token is available; None when one already is."""
         missing = 1.0 - self.level(now)
-        return missing / self.rate if missing > 1e-9 else None
+        return missing / self.rate if missing > _WHOLE else None
 
     def retune(self, rate: float, now: float) -> None:
         """The limit changed: keep what was used, at the new rate and capacity."""
@@ -95,7 +104,7 @@ def claim_limits(
         rate = rate_of(pacing)
         if rate is not None:
             tokens = snapshot.tokens.get(destination, burst_of(rate))
-            allowed = _least(allowed, math.floor(tokens + 1e-9))
+            allowed = _least(allowed, math.floor(tokens + _WHOLE))
         if pacing.max_concurrency is not None:
             busy = base.busy_destinations.get(destination, 0)
             allowed = _least(allowed, pacing.max_concurrency - busy)
@@ -111,12 +120,41 @@ def _least(current: int | None, other: int) -> int:
 
 
 class Pacer:
-    """The scheduler's pacing state: buckets, slow-down windows, the rules last read."""
+    """Pacing state for a claim: buckets, slow-down windows, the rules last read."""
 
     def __init__(self) -> None:
         self._buckets: dict[str, TokenBucket] = {}
         self._slowed_until: dict[str, float] = {}
         self._ordered: dict[str, Ordering] = {}
+
+    @classmethod
+    def restored(
+        cls, stored: Mapping[str, PacingState], paced: Iterable[DestinationPacing], now: float
+    ) -> Pacer:
+        """The pacer as stored: the buckets of the rate-limited destinations among ``paced``
+        (at their current rate; a destination without a stored bucket starts full) and the
+        windows still open at ``now``."""
+        pacer = cls()
+        for pacing in paced:
+            rate = rate_of(pacing)
+            state = stored.get(pacing.destination_id)
+            if rate is None or state is None or state.tokens is None or state.stamp is None:
+                continue
+            capacity = burst_of(rate)
+            bucket = TokenBucket(rate, capacity, min(state.tokens, capacity), state.stamp)
+            pacer._buckets[pacing.destination_id] = bucket
+        for destination, state in stored.items():
+            if state.slowed_until is not None and state.slowed_until > now:
+                pacer._slowed_until[destination] = state.slowed_until
+        return pacer
+
+    def buckets_of(self, destinations: Iterable[str]) -> dict[str, tuple[float, float]]:
+        """The (tokens, stamp) of these destinations' buckets, to store after a claim."""
+        return {
+            destination: (bucket.tokens, bucket.stamp)
+            for destination in set(destinations)
+            if (bucket := self._buckets.get(destination)) is not None
+        }
 
     def snapshot(self, now: float) -> PacingSnapshot:
         self._forget_ended_windows(now)

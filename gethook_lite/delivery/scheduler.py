@@ -2,8 +2,14 @@
 
 Work lives in the database, not in memory: a delivery is pending until an attempt's outcome
 is committed, and is leased while in flight, so a crash loses nothing (the lease is released
-at the next start and the attempt made again: at-least-once). Ingest wakes the scheduler when
-it commits new work; otherwise it sleeps until the next retry falls due.
+at the next start on SQLite, or reclaimed when it expires, and the attempt made again:
+at-least-once). Ingest wakes the scheduler when it commits new work; otherwise it sleeps until
+the next retry falls due.
+
+Several processes may share one PostgreSQL database: a lease names its holder
+(``deliveries.lease_owner``), only the holder of that very lease records its outcome, and one
+process claims at a time (the claim lock), counting what is in flight from the table, so the
+concurrency caps hold for the whole cluster.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+
+import msgspec
 
 from gethook_lite.clock import Clock
 from gethook_lite.config import DeliverySettings
@@ -30,15 +38,20 @@ from gethook_lite.db import deliveries as store
 from gethook_lite.db.claim_order import ClaimLimits
 from gethook_lite.db.connection import Connection
 from gethook_lite.db.deliveries import Claim, Outcome
-from gethook_lite.db.pacing import DestinationPacing, load_pacing, next_due_after
+from gethook_lite.db.pacing import load_pacing, load_pacing_state, next_due_after, save_buckets
 from gethook_lite.delivery.circuit import record_outcomes
 from gethook_lite.delivery.dispatch import AttemptResult, Dispatcher
-from gethook_lite.delivery.pacing import Pacer, PacingSnapshot, claim_limits
+from gethook_lite.delivery.pacing import Pacer, claim_limits, rate_of
 from gethook_lite.delivery.retry import RetryPolicy, retry_after_delay, retry_delay
 
 __all__ = ["Scheduler", "next_step"]
 
 log = logging.getLogger(__name__)
+
+# Another process is claiming (PostgreSQL): try again this much later, give or take half. A
+# claim holds the lock for milliseconds; sleeping until the next due time instead would
+# leave the work that process could not take (its caps, its capacity) waiting.
+_BUSY_RETRY_SECONDS = 0.004
 
 
 def next_step(
@@ -75,8 +88,11 @@ class Scheduler:
         settings: DeliverySettings,
         on_attempt: Callable[[Claim, AttemptResult, str], None] | None = None,
         control: Callable[[float], Awaitable[float]] | None = None,
+        owner: str | None = None,
     ) -> None:
         self._db = db
+        # The name on this scheduler's leases (tests give several schedulers their own).
+        self._owner = owner or store.lease_owner()
         self._dispatcher = dispatcher
         self._clock = clock
         self._settings = settings
@@ -94,12 +110,15 @@ class Scheduler:
         # A slot frees when the answer arrives, not when the outcome is committed.
         self._sending = 0
         # Outcomes answered in the current loop tick, and the future their commit resolves.
-        self._record_batch: tuple[list[Outcome], asyncio.Future] | None = None
+        self._record_batch: tuple[list[tuple[Outcome, int]], asyncio.Future] | None = None
         self._flushes: set[asyncio.Task] = set()
         self._busy_destinations: dict[str, int] = {}
         self._busy_accounts: dict[str, int] = {}
-        # Rate limits, Retry-After slow-downs and FIFO queues per destination (in memory).
+        # Rate limits, Retry-After windows and FIFO queues as the last claim found them (the
+        # state is stored: every process claiming from the database shares it).
         self._pacer = Pacer()
+        # Retry-After windows asked for since the last outcome write, which stores them.
+        self._slow_downs: dict[str, float] = {}
         # The due time up to which the last claim looked at every pending delivery.
         self._claimed_up_to = 0.0
         self._loop_task: asyncio.Task | None = None
@@ -107,6 +126,13 @@ class Scheduler:
         self._last_reclaim = 0.0
         self._started = False
         self._clock_offset = clock.now() - clock.monotonic()
+        # Wall-clock steps the schedule (leases included) was shifted by, oldest first: an
+        # outcome names its lease as it is now, a claim's lease plus the steps since.
+        self._clock_steps: list[float] = []
+        # Clear while a shift is being written: outcomes wait, so that each names its lease
+        # as it is when the outcome is written.
+        self._schedule_steady = asyncio.Event()
+        self._schedule_steady.set()
 
     @property
     def running(self) -> bool:
@@ -143,8 +169,9 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*leftover, return_exceptions=True)
         if leftover:
-            # Their attempts did not finish: make them due again for the next start.
-            await self._db.write(store.release_all_leases)
+            # Their attempts did not finish: make them due again (ours only: other processes
+            # sharing the database hold theirs).
+            await self._db.write(store.release_leases_of, self._owner)
 
     async def drain(self) -> int:
         """Deliver everything due now and wait for it (tests and the CLI); returns attempts."""
@@ -191,6 +218,16 @@ class Scheduler:
         return max(0, min(limit - self._sending, 2 * limit - len(self._in_flight)))
 
     async def _claim(self) -> list[Claim]:
+        """Claim what is due; while another process is claiming, try again a moment later."""
+        while True:
+            claims = await self._claim_once()
+            if not isinstance(claims, store.Busy):
+                return claims
+            if self._stopping:
+                return []
+            await asyncio.sleep(_BUSY_RETRY_SECONDS * (0.5 + random.random()))
+
+    async def _claim_once(self) -> list[Claim] | store.Busy:
         capacity = min(self._capacity(), CLAIM_BATCH)
         if capacity == 0:
             return []
@@ -203,23 +240,23 @@ class Scheduler:
             busy_destinations=dict(self._busy_destinations),
             busy_accounts=dict(self._busy_accounts),
         )
-        snapshot = self._pacer.snapshot(self._clock.monotonic())
         now = self._clock.now()
-        # A lease need not survive a crash: every start releases all of them.
-        claims, paced = await self._db.write_ephemeral(
-            _claim_paced, now, capacity, limits, snapshot, LEASE_MARGIN_SECONDS
+        # A lease need not survive a crash: it is released at the next start (SQLite) or
+        # expires (a lost one leaves its delivery pending: its outcome is then refused).
+        claimed = await self._db.write_ephemeral(
+            _claim_paced, now, capacity, limits, LEASE_MARGIN_SECONDS, self._owner
         )
+        if isinstance(claimed, store.Busy):
+            return claimed
+        claims, self._pacer = claimed
         self._claimed_up_to = now
-        self._pacer.claimed(
-            self._clock.monotonic(), paced, [claim.destination_id for claim in claims]
-        )
         return claims
 
     def _launch(self, claim: Claim) -> None:
         _count(self._busy_destinations, claim.destination_id, +1)
         _count(self._busy_accounts, claim.account_id, +1)
         self._sending += 1
-        task = asyncio.create_task(self._deliver(claim))
+        task = asyncio.create_task(self._deliver(claim, len(self._clock_steps)))
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
 
@@ -238,7 +275,7 @@ class Scheduler:
             log.error("delivery task failed", exc_info=task.exception())
         self._slot_free.set()
 
-    async def _deliver(self, claim: Claim) -> None:
+    async def _deliver(self, claim: Claim, steps_seen: int) -> None:
         # The delivery stays leased (in_flight in the database) until its outcome commits, so
         # no claim can pick it again in between.
         try:
@@ -268,7 +305,7 @@ class Scheduler:
             "outcome": result.outcome,
         }
         try:
-            await self._record((claim, attempt, status, due))
+            await self._record((claim, attempt, status, due), steps_seen)
         except StorageError as exc:
             # The lease stays; it is released at the next start or reclaimed when it expires,
             # and the attempt is made again (at-least-once).
@@ -292,10 +329,13 @@ class Scheduler:
             ceiling=self._settings.retry_after_max_seconds,
         )
         if asked:
-            self._pacer.slow_down(claim.destination_id, self._clock.monotonic() + asked)
+            # Stored with this outcome: every process holds back from the destination.
+            until = self._clock.now() + asked
+            destination = claim.destination_id
+            self._slow_downs[destination] = max(until, self._slow_downs.get(destination, until))
             log.info("destination %s asked to wait %.1f s", claim.destination_id, asked)
 
-    async def _record(self, outcome: Outcome) -> None:
+    async def _record(self, outcome: Outcome, steps_seen: int) -> None:
         """Commit an attempt's outcome together with the others answered in the same tick.
 
         One write for many attempts instead of one each: under load the writer's per-write
@@ -305,7 +345,7 @@ class Scheduler:
             self._record_batch = ([], asyncio.get_running_loop().create_future())
             asyncio.get_running_loop().call_soon(self._flush_records)
         outcomes, committed = self._record_batch
-        outcomes.append(outcome)
+        outcomes.append((outcome, steps_seen))
         await committed
 
     def _flush_records(self) -> None:
@@ -316,11 +356,20 @@ class Scheduler:
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
 
-    async def _write_records(self, outcomes: list[Outcome], committed: asyncio.Future) -> None:
+    async def _write_records(
+        self, outcomes: list[tuple[Outcome, int]], committed: asyncio.Future
+    ) -> None:
         try:
+            await self._schedule_steady.wait()
+            current = [self._as_leased_now(outcome, seen) for outcome, seen in outcomes]
+            windows, self._slow_downs = self._slow_downs, {}
             # Circuit breakers move in the same write that records the outcomes.
             changed = await self._db.write(
-                record_outcomes, outcomes, self._settings.circuit_breaker, self._clock.now()
+                record_outcomes,
+                current,
+                self._settings.circuit_breaker,
+                self._clock.now(),
+                slowed=windows,
             )
         except Exception as exc:
             committed.set_exception(exc)
@@ -329,6 +378,17 @@ class Scheduler:
             if changed:
                 self._control_due = True
                 self._wake.set()
+
+    def _as_leased_now(self, outcome: Outcome, steps_seen: int) -> Outcome:
+        """The outcome naming its lease as stored now: moved by the clock steps since its
+        claim, exactly as ``shift_schedule`` moved it (the same additions, in order)."""
+        claim = outcome[0]
+        lease = claim.lease_expires_at
+        for step in self._clock_steps[steps_seen:]:
+            lease += step
+        if lease == claim.lease_expires_at:
+            return outcome
+        return (msgspec.structs.replace(claim, lease_expires_at=lease), *outcome[1:])
 
     async def _run_control(self, *, force: bool = False) -> None:
         """Let delivery control act when it asked to (or a circuit just moved)."""
@@ -353,13 +413,22 @@ class Scheduler:
         step = offset - self._clock_offset
         if abs(step) < CLOCK_STEP_THRESHOLD_SECONDS:
             return
-        moved = await self._db.write(store.shift_schedule, step)
+        self._schedule_steady.clear()
+        try:
+            moved = await self._db.write(store.shift_schedule, step)
+            if moved is not None:
+                self._clock_steps.append(step)
+        finally:
+            self._schedule_steady.set()
         self._clock_offset = offset
         # Wall times kept here moved with the schedule: set back an hour, delivery control
         # (an open circuit's cool-down, notices) would otherwise not run for an hour.
         self._control_at += step
         self._claimed_up_to += step
         self._last_reclaim = self._clock.now()
+        if moved is None:
+            log.warning("wall clock stepped by %+.0f s (the schedule keeps the database's)", step)
+            return
         log.warning("wall clock stepped by %+.0f s; moved %d pending retries with it", step, moved)
 
     async def _reclaim_expired_leases(self) -> None:
@@ -382,7 +451,7 @@ class Scheduler:
         due = await self._db.read(next_due_after, self._claimed_up_to)
         if due is not None:
             wait = min(wait, max(due - self._clock.now(), 0.0))
-        release = self._pacer.next_release(self._clock.monotonic())
+        release = self._pacer.next_release(self._clock.now())
         if release is not None:
             wait = min(wait, max(release, 0.0))
         control_in = self._control_at - self._clock.now()
@@ -408,14 +477,29 @@ def _claim_paced(
     now: float,
     capacity: int,
     limits: ClaimLimits,
-    snapshot: PacingSnapshot,
     lease_margin_seconds: float,
-) -> tuple[list[Claim], list[DestinationPacing]]:
-    """Claim with the pacing rules read in the same transaction (a change applies at once)."""
+    owner: str,
+) -> tuple[list[Claim], Pacer] | store.Busy:
+    """Claim with the pacing rules and state read in the same transaction (a change applies
+    at once), and the tokens spent stored in it.
+
+    On PostgreSQL one process claims at a time (BUSY when another is), with what is in
+    flight counted from the table: the caps, the buckets and the Retry-After windows hold for
+    the whole cluster."""
+    if not store.try_claim_lock(conn):
+        return store.BUSY
+    limits = store.count_leased(conn, limits)
     paced = load_pacing(conn)
+    rate_limited = [pacing.destination_id for pacing in paced if rate_of(pacing) is not None]
+    pacer = Pacer.restored(load_pacing_state(conn, now, rate_limited), paced, now)
+    snapshot = pacer.snapshot(now)
     if paced or snapshot.slowed:
         limits = claim_limits(limits, paced, snapshot)
-    return store.claim_due(conn, now, capacity, limits, lease_margin_seconds), paced
+    claims = store.claim_due(conn, now, capacity, limits, lease_margin_seconds, owner=owner)
+    sent = [claim.destination_id for claim in claims]
+    pacer.claimed(now, paced, sent)
+    save_buckets(conn, pacer.buckets_of(sent))
+    return claims, pacer
 
 
 def _count(busy: dict[str, int], key: str, change: int) -> None:

@@ -10,8 +10,11 @@ once (``wake``, reached through ``ctx.export_worker``); it also looks every
 A job reads its events in keyset pages (one short read each) and formats and appends each
 page in a thread, so the event loop keeps serving requests and memory stays that of one page
 whatever the number of events. The file is written as ``<name>.part`` and renamed once
-complete, so a download never sees half a file. A job left ``running`` by a process that died
-is put back in the queue at start and written again from scratch. A job fails, and its partial
+complete, so a download never sees half a file. A running job is leased to this process and
+the lease renewed as pages are written: a job left ``running`` by a process that died goes back
+in the queue once its lease runs out (at the next start on SQLite, whose one process owns the
+data directory) and is written again from scratch; several processes sharing a PostgreSQL
+database never take each other's live jobs. A job fails, and its partial
 file is deleted, once it would take the account past ``exports.max_stored_bytes_per_account``
 or the disk below ``exports.min_free_disk_bytes``.
 """
@@ -31,6 +34,7 @@ from gethook_lite.constants import PRIVATE_FILE_MODE
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import exports as store
+from gethook_lite.db.deliveries import lease_owner
 from gethook_lite.domain.exports import (
     ExportLimitReached,
     ExportPlan,
@@ -60,6 +64,14 @@ EXPORT_PAGE_EVENTS = 500
 # A page also stops once its bodies reach this size, so large bodies do not make pages huge.
 EXPORT_PAGE_BODY_BYTES = 8 * 1024 * 1024
 _SECONDS_PER_HOUR = 3600
+# A running job's lease: renewed once a quarter of it has passed (a page takes milliseconds),
+# so a live job is never taken back; a dead process's job waits at most this long.
+EXPORT_LEASE_SECONDS = 120.0
+_LEASE_RENEW_AFTER = EXPORT_LEASE_SECONDS / 4
+
+
+class LeaseLost(Exception):
+    """This process no longer holds the job (its lease ran out while it hung): stop writing."""
 
 
 async def start(ctx: Context) -> ExportWorker:
@@ -94,10 +106,11 @@ class ExportWorker(JobWorker):
         self._page_events = page_events
         self._page_body_bytes = page_body_bytes
         self._directory = exports_dir(ctx.settings)
+        self._owner = lease_owner()
 
     async def prepare(self) -> None:
         """Requeue the jobs a dead process left running and make the directory."""
-        requeued = await self._ctx.db.write(store.requeue_interrupted)
+        requeued = await self._ctx.db.write(store.requeue_interrupted, self._ctx.clock.now())
         if requeued:
             log.info("resuming %d export job(s) interrupted by a restart", requeued)
         await asyncio.to_thread(_prepare_directory, self._directory)
@@ -111,6 +124,9 @@ class ExportWorker(JobWorker):
     async def run_once(self) -> int:
         """Delete expired files, then run every queued job; return how many jobs ran."""
         await self._delete_expired_files()
+        requeued = await self._ctx.db.write(store.requeue_expired, self._ctx.clock.now())
+        if requeued:
+            log.warning("requeued %d export job(s) whose process stopped renewing them", requeued)
         ran = 0
         running: dict[asyncio.Task, str] = {}  # task -> account
         try:
@@ -146,7 +162,8 @@ class ExportWorker(JobWorker):
             if not candidates:
                 return None
             head = min(candidates, key=lambda j: (self._served.get(j["account_id"], -1), j["id"]))
-            job = await self._ctx.db.write(store.claim_export, head["id"])
+            lease = self._ctx.clock.now() + EXPORT_LEASE_SECONDS
+            job = await self._ctx.db.write(store.claim_export, head["id"], self._owner, lease)
             if job is not None:  # else another claim took it first: look again
                 self._served[job["account_id"]] = next(self._turns)
                 return job
@@ -157,13 +174,20 @@ class ExportWorker(JobWorker):
         try:
             usage = await self._ctx.db.read(store.account_usage, job["account_id"])
             budget = self._limits.max_stored_bytes_per_account - usage.stored_bytes
-            row_count = await self._write_file(job["account_id"], plan_export(job), partial, budget)
+            row_count = await self._write_file(job, plan_export(job), partial, budget)
             size_bytes = await asyncio.to_thread(_publish_file, partial, final)
+        except LeaseLost:
+            log.warning("export %s: lease lost (another worker runs it now); stopped", job["id"])
+            return
         except Exception as exc:
             log.exception("export %s failed", job["id"])
             await asyncio.to_thread(_remove_file, partial)
             await self._ctx.db.write(
-                store.fail_export, job["id"], _describe_failure(exc), self._ctx.clock.now()
+                store.fail_export,
+                job["id"],
+                _describe_failure(exc),
+                self._ctx.clock.now(),
+                self._owner,
             )
             return
         now = self._ctx.clock.now()
@@ -175,21 +199,29 @@ class ExportWorker(JobWorker):
             size_bytes=size_bytes,
             completed_at=now,
             expires_at=now + self._ctx.settings.exports.ttl_hours * _SECONDS_PER_HOUR,
+            owner=self._owner,
         )
-        await self._ctx.db.write(completion)
+        if not await self._ctx.db.write(completion):
+            log.warning("export %s: lease lost before completion; not recorded", job["id"])
+            return
         log.info("export %s completed: %d events, %d bytes", job["id"], row_count, size_bytes)
 
-    async def _write_file(self, account_id: str, plan: ExportPlan, path: Path, budget: int) -> int:
+    async def _write_file(self, job: dict, plan: ExportPlan, path: Path, budget: int) -> int:
         """Write every matching event to ``path`` page by page; return how many.
 
         Stops with ExportLimitReached once the file passes ``budget`` bytes (what the account
-        may still store) or the disk's free space falls below the floor.
+        may still store) or the disk's free space falls below the floor, and with LeaseLost
+        when the job's lease could not be renewed.
         """
+        account_id = job["account_id"]
         header = file_header(plan.format)
         await asyncio.to_thread(_write_new_file, path, header)
         after_id, row_count, size = "", 0, len(header)
+        renewed_at = self._ctx.clock.now()
         while True:
             self._check_bounds(size, budget)
+            if self._ctx.clock.now() - renewed_at >= _LEASE_RENEW_AFTER:
+                renewed_at = await self._renew(job["id"])
             events, attempts = await self._ctx.db.read(
                 store.export_page,
                 account_id,
@@ -205,6 +237,14 @@ class ExportWorker(JobWorker):
             size += await asyncio.to_thread(_append_page, path, plan, events, attempts)
             row_count += len(events)
             after_id = events[-1]["id"]
+
+    async def _renew(self, export_id: str) -> float:
+        """Extend the job's lease; returns when (raises LeaseLost if it is no longer ours)."""
+        now = self._ctx.clock.now()
+        renew = store.renew_export_lease
+        if not await self._ctx.db.write(renew, export_id, self._owner, now + EXPORT_LEASE_SECONDS):
+            raise LeaseLost(export_id)
+        return now
 
     def _check_bounds(self, size: int, budget: int) -> None:
         if size > budget:
