@@ -10,10 +10,8 @@ circuit that closes releases what it held. The account is told through a notice 
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from gethook_lite.clock import format_time
 from gethook_lite.config import CircuitBreakerSettings
@@ -34,15 +32,6 @@ from gethook_lite.delivery.breaker import (
 )
 
 __all__ = ["breaker_event", "notice_payload", "record_outcomes", "save_state"]
-
-# The breaker's read-modify-write, with several processes writing outcomes (PostgreSQL): the
-# control rows are ensured and locked, in destination order, before they are read
-# (destination_state.get_controls(lock=True), from issue 19's storage sweep). Until that
-# signature is on this branch's base, the plain read, right while one process writes.
-# TODO(issue 19): call get_controls(conn, ids, lock=True) directly once it is merged.
-_LOCKED: dict[str, Any] = (
-    {"lock": True} if "lock" in inspect.signature(store.get_controls).parameters else {}
-)
 
 # A 429 asks for less traffic (a rate limit), not a sign the destination is down.
 _NOT_A_FAILURE = frozenset({429})
@@ -72,7 +61,9 @@ def record_outcomes(
     by_destination: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_destination.setdefault(outcome[0].destination_id, []).append(outcome)
-    controls = store.get_controls(conn, by_destination, **_LOCKED)
+    # The breaker's read-modify-write, with several processes writing outcomes (PostgreSQL):
+    # the control rows are ensured and locked, in destination order, before they are read.
+    controls = store.get_controls(conn, by_destination, lock=True)
     spare_until = now + settings.cooldown_seconds
     delivery_store.record_attempts(
         conn, [_spare(outcome, controls, spare_until) for outcome in outcomes]
