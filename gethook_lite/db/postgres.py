@@ -142,6 +142,27 @@ class _TupleCursor:
         self._cursor.close()
 
 
+class _NoRows:
+    """The result of a statement that returns no rows: its row count, and nothing to fetch."""
+
+    __slots__ = ("rowcount",)
+
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+    def fetchone(self) -> None:
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
 class PgConnection:
     """The slice of sqlite3.Connection our storage functions use, over psycopg."""
 
@@ -154,8 +175,12 @@ class PgConnection:
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
         if not parameters:  # sent as written: psycopg reads no placeholders then
-            return self.raw.execute(sql)
-        return self.raw.execute(to_pyformat(sql), parameters)
+            cursor = self.raw.execute(sql)
+        else:
+            cursor = self.raw.execute(to_pyformat(sql), parameters)
+        # sqlite3 reads a statement without a result (UPDATE, DELETE) as no rows; psycopg
+        # raises on fetching from it. Same answer on both backends.
+        return cursor if cursor.description is not None else _NoRows(cursor.rowcount)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any:
         cursor = self.raw.cursor()

@@ -30,6 +30,7 @@ On SQLite there is one process, and ``SingleProcess`` runs the leader tasks from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -145,6 +146,10 @@ class ClusterMember:
         self._task: asyncio.Task | None = None
         # Set once the first session is listening.
         self.listening = asyncio.Event()
+        # Set once the first session has tried the leader lock (or could not connect): a
+        # process starts knowing whether it leads, so the leader's tasks are running (or not)
+        # before the first request, not some moment after it.
+        self.settled = asyncio.Event()
         # After the lead was lost with a session, the next session leaves the lock to the
         # others for a few of their tries, so a healthy process takes over rather than the
         # one whose connection broke (it keeps listening meanwhile).
@@ -156,6 +161,8 @@ class ClusterMember:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="gethook-cluster")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settled.wait(), _CONNECT_TIMEOUT_SECONDS + 1)
 
     async def stop(self) -> None:
         if self._ctx.cluster is self:
@@ -185,6 +192,7 @@ class ClusterMember:
             except Exception:
                 # Never let the listener die quietly: this process would stop hearing others.
                 log.exception("cluster connection failed; reconnecting in %.1f s", wait)
+            self.settled.set()  # not connected: start without waiting for it
             # The lock went with the session: another process may lead from now on.
             self._tries_to_skip = _STEP_BACK_TRIES if self._ctx.is_leader else 0
             await self._stop_leading()
@@ -205,6 +213,7 @@ class ClusterMember:
             else:
                 # Notices a session dropped while no notification came.
                 await conn.execute("SELECT 1")
+            self.settled.set()
             async for notify in conn.notifies(timeout=self._retry_seconds):
                 self._heard(notify.channel, notify.payload)
 

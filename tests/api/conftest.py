@@ -27,8 +27,15 @@ def backend(request) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def _empty_database(backend: str) -> None:
+def _empty_database(request, backend: str, monkeypatch) -> None:
     """Every [postgresql] test starts on an empty database, as every [sqlite] test on a new
     file."""
-    if backend == "postgresql":
-        postgres.clean_worker_database()
+    if backend != "postgresql":
+        return
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip(request.node.get_closest_marker("sqlite_only").args[0])
+    postgres.clean_worker_database()
+    # A FIFO head waits FIFO_SETTLE_SECONDS on PostgreSQL (ids carry each machine's clock);
+    # the order tests run on a fake clock that does not move by itself. The settling itself
+    # is tested in tests/unit/db/test_claim_on_postgres.py.
+    monkeypatch.setattr("gethook_lite.db.pacing.FIFO_SETTLE_SECONDS", 0.0)

@@ -448,6 +448,10 @@ def test_system_events_routed_to_the_failing_destination_itself_do_not_multiply(
         assert answered <= {None, "open"}  # only the first event and the notice's probes
 
 
+@pytest.mark.sqlite_only(
+    "schedules shift with a wall-clock step on SQLite only: a cluster has one clock per"
+    " machine (design §6.1)"
+)
 def test_a_clock_set_back_does_not_stop_open_circuits_moving_on(client, auth, clock):
     """The scheduler's own loop (not ``drain``, which always runs delivery control): after the
     wall clock is set back an hour, an open circuit still probes when its cool-down ends."""

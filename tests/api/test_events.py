@@ -236,6 +236,10 @@ def test_outbound_fan_out_uses_routes_without_source(client, auth):
         assert detail["data"]["event"]["status"] == "delivered"
 
 
+@pytest.mark.sqlite_only(
+    "the race it stages (a routing copy older than a deletion) cannot be held on"
+    " PostgreSQL, where the deletion's NOTIFY empties the cache"
+)
 def test_delivery_from_a_stale_routing_copy_is_cancelled_at_claim(client, auth):
     from gethook_lite.db import resources as store
 

@@ -1384,6 +1384,7 @@ def secret_values() -> list[str]:
     return values
 
 
+@pytest.mark.sqlite_only("reads the SQLite file and its WAL byte by byte")
 def test_secrets_never_come_back_and_are_not_in_the_database_file(tmp_path, clock):
     # An app of its own, so that its WAL holds exactly these writes.
     with app_client(tmp_path, clock) as client:

@@ -27,9 +27,10 @@ def gateways(pg_url, tmp_path) -> Iterator[tuple[TestClient, TestClient]]:
         for name in ("a", "b"):
             # A data directory each (one process's lock), sharing the cluster's secret key.
             data_dir = tmp_path / name
-            if clients:
+            key_file = tmp_path / "a" / KEY_FILE
+            if clients and key_file.exists():  # else the key is in the settings already
                 data_dir.mkdir()
-                shutil.copy(tmp_path / "a" / KEY_FILE, data_dir / KEY_FILE)
+                shutil.copy(key_file, data_dir / KEY_FILE)
             settings = make_settings(
                 tmp_path, **{"storage.url": pg_url, "storage.data_dir": str(data_dir)}
             )

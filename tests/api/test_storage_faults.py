@@ -33,6 +33,9 @@ def page_count(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA page_count").fetchone()[0]
 
 
+@pytest.mark.sqlite_only(
+    "a full disk under the SQLite file; PostgreSQL faults: tests/api/test_postgres_faults.py"
+)
 def test_full_disk_gives_503_then_recovers(client, auth):
     source = make_source(client, auth)
     kept = ingest(client, source, b'{"before": true}')["id"]
@@ -49,6 +52,7 @@ def test_full_disk_gives_503_then_recovers(client, auth):
     assert client.get("/v1/events", headers=auth).json()["data"]["total"] == 2
 
 
+@pytest.mark.sqlite_only("SQLite's file lock; PostgreSQL faults: tests/api/test_postgres_faults.py")
 def test_database_locked_by_another_process_gives_503_then_recovers(client, auth, settings):
     source = make_source(client, auth)
     other = sqlite3.connect(settings.data_dir / DATABASE_FILE, isolation_level=None)

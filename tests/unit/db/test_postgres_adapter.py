@@ -86,3 +86,15 @@ def test_a_lost_server_is_noticed_in_seconds_unless_the_url_says_otherwise(pg_ur
         assert options["keepalives_idle"] == "10"
     finally:
         conn.close()
+
+
+def test_a_statement_without_rows_reads_as_no_rows_with_its_count(pg_conn):
+    pg_conn.execute("CREATE TEMP TABLE t (n integer)")
+    pg_conn.execute("INSERT INTO t VALUES (?), (?)", (1, 2))
+    deleted = pg_conn.execute("DELETE FROM t WHERE n > ?", (0,))
+    assert (deleted.rowcount, deleted.fetchall(), deleted.fetchone(), list(deleted)) == (
+        2,
+        [],
+        None,
+        [],
+    )
