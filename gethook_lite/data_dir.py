@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +21,14 @@ __all__ = [
     "DataDirLocked",
     "StartupError",
     "data_dir_lock",
+    "member_id",
     "unwritable",
 ]
 
 DATABASE_FILE = "gethook.db"
 LOCK_FILE = "gethook.lock"
+# This data directory's name in a cluster (PostgreSQL): stable across restarts.
+MEMBER_FILE = "member-id"
 
 
 class StartupError(Exception):
@@ -64,3 +68,18 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def member_id(data_dir: Path) -> str:
+    """The data directory's own name among the processes sharing a PostgreSQL database,
+    created once. Whoever holds the directory's lock is the only live process with this name,
+    so what a dead predecessor left under it (delivery leases) is safe to take back at start
+    instead of waiting for it to expire."""
+    path = data_dir / MEMBER_FILE
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_text().strip()
+    name = secrets.token_hex(8)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # like every file here
+    with os.fdopen(fd, "w") as file:
+        file.write(name + "\n")
+    return name

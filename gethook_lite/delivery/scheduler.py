@@ -144,7 +144,11 @@ class Scheduler:
         return self.running or not self._started
 
     async def start(self) -> None:
-        released = await self._db.write(store.release_all_leases)
+        # SQLite: every lease (one process owns the file). PostgreSQL: this process's name's
+        # only, left by a predecessor killed on the same data directory (the others' are live).
+        released = await self._db.write(store.release_all_leases) or await self._db.write(
+            store.release_leases_of, self._owner
+        )
         if released:
             log.info("re-queued %d deliveries left in flight by the previous run", released)
         self._stopping = False
