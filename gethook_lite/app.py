@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,6 @@ from gethook_lite.data_dir import (
     LOCK_FILE,
     DataDirLocked,
     StartupError,
-    member_id,
 )
 from gethook_lite.data_dir import data_dir_lock as _data_dir_lock
 from gethook_lite.data_dir import unwritable as _unwritable
@@ -234,15 +232,6 @@ async def check_startup(settings: Settings) -> None:
             pass
 
 
-def _lease_owner(ctx: Context) -> str | None:
-    """On PostgreSQL, leases carry the data directory's member id (data_dir.member_id): a
-    process restarted on the same directory takes back what its killed predecessor held
-    at once. SQLite: the default (a start releases every lease anyway)."""
-    if not ctx.settings.storage.url:
-        return None
-    return f"{socket.gethostname()}:{member_id(ctx.settings.data_dir)}"
-
-
 @contextlib.asynccontextmanager
 async def _delivery_engine(
     ctx: Context, *, enabled: bool, resolver: AbstractResolver | None = None
@@ -259,7 +248,7 @@ async def _delivery_engine(
         ctx.settings.delivery,
         on_attempt=_observer(ctx),
         control=controller(ctx),
-        owner=_lease_owner(ctx),
+        owner=ctx.lease_owner,
     )
     ctx.scheduler = scheduler
     ctx.dispatcher = dispatcher

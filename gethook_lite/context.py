@@ -6,11 +6,13 @@ object, which the app's lifespan builds and tears down.
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
 
 from gethook_lite.cache import GenerationCache
 from gethook_lite.clock import Clock
 from gethook_lite.config import Settings
+from gethook_lite.data_dir import member_id
 from gethook_lite.db import Database
 from gethook_lite.db.connection import SQLITE
 from gethook_lite.delivery.network_policy import NetworkPolicy
@@ -94,6 +96,15 @@ class Context:
         # retries, delivery control's tick, backups): always on SQLite (one process); on
         # PostgreSQL only while it holds the leader lock (tasks/cluster.py sets it).
         self.is_leader = db.dialect == SQLITE
+        # The name on this process's delivery and export leases on PostgreSQL: the data
+        # directory's member id (data_dir.member_id), so that a process restarted on the same
+        # directory takes back at once what its killed predecessor held. None on SQLite (a
+        # start takes back every lease there).
+        self.lease_owner: str | None = (
+            None
+            if db.dialect == SQLITE
+            else f"{socket.gethostname()}:{member_id(settings.data_dir)}"
+        )
         # This process's place among the others, once started (gethook_lite.tasks.cluster).
         self.cluster: ClusterMember | SingleProcess | None = None
 

@@ -70,14 +70,16 @@ _REQUEUE = (
 )
 
 
-def requeue_interrupted(conn: Connection, now: float) -> int:
+def requeue_interrupted(conn: Connection, now: float, owner: str | None = None) -> int:
     """At start: put jobs a previous process left running back in the queue; return how many.
 
     On SQLite every running job (one process per data directory: the one that ran them is
-    gone); on PostgreSQL only those whose lease ran out, the others being live in another
-    process (``requeue_expired``)."""
+    gone); on PostgreSQL those whose lease ran out, the others being live in another process
+    (``requeue_expired``), and those leased under ``owner``: this process's name, which only
+    a killed predecessor on the same data directory can have held (data_dir.member_id)."""
     if conn.dialect == POSTGRESQL:
-        return requeue_expired(conn, now)
+        mine = conn.execute(_REQUEUE + " AND leased_by = ?", (owner,)).rowcount if owner else 0
+        return mine + requeue_expired(conn, now)
     return conn.execute(_REQUEUE).rowcount
 
 

@@ -106,11 +106,14 @@ class ExportWorker(JobWorker):
         self._page_events = page_events
         self._page_body_bytes = page_body_bytes
         self._directory = exports_dir(ctx.settings)
-        self._owner = lease_owner()
+        # On PostgreSQL the data directory's member name, as the scheduler's leases (app.py).
+        self._owner = ctx.lease_owner or lease_owner()
 
     async def prepare(self) -> None:
         """Requeue the jobs a dead process left running and make the directory."""
-        requeued = await self._ctx.db.write(store.requeue_interrupted, self._ctx.clock.now())
+        requeued = await self._ctx.db.write(
+            store.requeue_interrupted, self._ctx.clock.now(), self._owner
+        )
         if requeued:
             log.info("resuming %d export job(s) interrupted by a restart", requeued)
         await asyncio.to_thread(_prepare_directory, self._directory)

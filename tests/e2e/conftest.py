@@ -40,6 +40,9 @@ def backend(request, monkeypatch) -> str:
     test starts through the environment (GETHOOK_STORAGE_URL), with one encryption key for
     all of them. Emptying it costs ~10 ms; a copy of the template 1-2 s on a busy machine."""
     name = getattr(request, "param", "sqlite")
+    marker = request.node.get_closest_marker("sqlite_only")
+    if name == "postgresql" and marker:
+        pytest.skip(marker.args[0])
     if name == "postgresql":
         url = postgres.clean_worker_database(end_connections=True)
         monkeypatch.setenv("GETHOOK_STORAGE_URL", url)

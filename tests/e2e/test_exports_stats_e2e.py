@@ -190,6 +190,7 @@ def test_csv_export_of_everything_parses_back_to_the_api_view(api, populated):
     assert Counter(row["content_type"] for row in rows)["application/json"] >= PUBLISHED
 
 
+@pytest.mark.sqlite_only("counts the events in the SQLite file itself")
 def test_stats_agree_with_the_events_in_the_database(server, api, populated):
     answer = api.get("/v1/stats", params={"days": 7})
     assert answer.status_code == 200
@@ -220,6 +221,10 @@ def test_stats_agree_with_the_events_in_the_database(server, api, populated):
     assert public["success_rate_pct"] == round(100 * final["delivered"] / (PUBLISHED // 20), 2)
 
 
+@pytest.mark.sqlite_only(
+    "stages the interruption in the SQLite file (PostgreSQL export leases:"
+    " tests/unit/db/test_claim_on_postgres.py)"
+)
 def test_export_interrupted_by_a_restart_is_resumed(server, api, account_key):
     publish_many(server, account_key, 200)
     job, first = export(api, format="jsonl")
