@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import functools
 import os
 import queue
 import random
@@ -50,7 +49,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import psycopg
-from psycopg.rows import RowMaker
+
+from gethook_lite.db.postgres import PgConnection, connect_postgres
 
 DRIVERS = ("sqlite", "psycopg-sync", "psycopg-async", "asyncpg")
 PRODUCERS = 64
@@ -135,74 +135,7 @@ _PG_TYPES = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The adapter: a psycopg connection that storage functions written for sqlite3 can use as is.
-
-
-class Row(tuple):
-    """A result row read by index, by column name, or turned into a dict (like sqlite3.Row)."""
-
-    __slots__ = ()
-    _index: dict[str, int] = {}
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-
-@functools.lru_cache(maxsize=64)
-def _row_class(names: tuple[str, ...]) -> type[Row]:
-    # One class per column list (cached), so a row costs one tuple, not a tuple and a dict.
-    return type("Row", (Row,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
-
-
-def sqlite_shaped_rows(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
-    """psycopg row factory giving rows shaped like sqlite3.Row."""
-    if cursor.description is None:
-        return tuple  # type: ignore[return-value]
-    cls = _row_class(tuple(column.name for column in cursor.description))
-    return functools.partial(tuple.__new__, cls)  # type: ignore[return-value]
-
-
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|--[^\n]*|\?|%|(?<!:):([A-Za-z_]\w*)")
-
-
-@functools.lru_cache(maxsize=1024)
-def to_pyformat(sql: str) -> str:
-    """sqlite3 placeholders to psycopg's: ``?`` -> ``%s``, ``:name`` -> ``%(name)s``; a literal
-    ``%`` (``LIKE '{%'``) is doubled. Quoted text and comments are left alone (but a ``%``
-    inside quotes is still doubled: psycopg reads the whole string)."""
-
-    def swap(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "?":
-            return "%s"
-        if token == "%":
-            return "%%"
-        if match.group(1):
-            return f"%({match.group(1)})s"
-        return token.replace("%", "%%")
-
-    return _TOKEN.sub(swap, sql)
-
-
-class PgConnection:
-    """The slice of sqlite3.Connection our storage functions use, over psycopg (autocommit:
-    BEGIN/COMMIT are issued explicitly, as database.py does with isolation_level=None)."""
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.raw = conn
-
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> psycopg.Cursor[Any]:
-        return self.raw.execute(to_pyformat(sql), params or None)  # type: ignore[arg-type]
-
-    def executemany(self, sql: str, seq: Iterable[Any]) -> psycopg.Cursor[Any]:
-        cursor = self.raw.cursor()
-        cursor.executemany(to_pyformat(sql), seq)  # pipelined: one round trip for the lot
-        return cursor
+# The adapter is the product's own (gethook_lite/db/postgres.py, prototyped here first).
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,9 +296,9 @@ def _sqlite_connect(path: Path) -> sqlite3.Connection:
 
 
 def _pg_sync_connect(url: str) -> tuple[PgConnection, int]:
-    raw = psycopg.connect(url, autocommit=True, row_factory=sqlite_shaped_rows)
-    pid = raw.execute("SELECT pg_backend_pid()").fetchone()[0]
-    return PgConnection(raw), pid
+    conn = connect_postgres(url)
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    return conn, pid
 
 
 def _sync_connect(driver: str, target: Target) -> tuple[Any, list[int]]:

@@ -193,18 +193,8 @@ def _dump_postgres(pg_dump: str, url: str, key: bytes, dump: Path, now: float) -
         conn.close()
     if version == 0:
         raise BackupError(f"{redact_url(url)} has no GetHook Lite schema: nothing to back up")
-    _require_key_opens(key, sample)
-    return BackupSummary(
-        format=_ARCHIVE_FORMAT,
-        gethook_version=__version__,
-        created_at=now,
-        schema_version=version,
-        database_bytes=dump.stat().st_size,
-        key_checked=sample is not None,
-        accounts=counts["accounts"],
-        events=counts["events"],
-        deliveries=counts["deliveries"],
-        backend=BACKEND_POSTGRESQL,
+    return _checked_summary(
+        key, sample, now, version, dump.stat().st_size, counts, BACKEND_POSTGRESQL
     )
 
 
@@ -261,17 +251,33 @@ def check_database(
         conn.close()
     if version == 0:
         raise BackupError("the database copy has no schema (not a gethook database?)")
+    return _checked_summary(
+        key, sample, created_at, version, path.stat().st_size, counts, BACKEND_SQLITE
+    )
+
+
+def _checked_summary(
+    key: bytes,
+    sample: str | None,
+    created_at: float,
+    version: int,
+    size: int,
+    counts: dict[str, int],
+    backend: str,
+) -> BackupSummary:
+    """What a backup holds, once ``key`` is known to open its secrets."""
     _require_key_opens(key, sample)
     return BackupSummary(
         format=_ARCHIVE_FORMAT,
         gethook_version=__version__,
         created_at=created_at,
         schema_version=version,
-        database_bytes=path.stat().st_size,
+        database_bytes=size,
         key_checked=sample is not None,
         accounts=counts["accounts"],
         events=counts["events"],
         deliveries=counts["deliveries"],
+        backend=backend,
     )
 
 
