@@ -13,6 +13,7 @@ import pytest
 from gethook_lite.db import Database, StorageError, database
 from gethook_lite.db.connection import SqliteConnection
 from gethook_lite.db.database import _apply_migrations, _migration_files, known_migrations
+from tests.support.writer_gate import WAIT, Gate, queued
 
 
 def insert_names(conn, names: list[str]) -> list[int]:
@@ -61,7 +62,6 @@ def test_closed_database_refuses_writes(tmp_path):
 
 
 # Waits on the writer or reader threads are bounded: a broken build fails, never hangs.
-WAIT = 10.0
 
 
 def insert_name(conn, name: str) -> int:
@@ -73,35 +73,11 @@ def insert_then_fail(conn, name: str) -> None:
     raise ValueError("this write fails after its insert")
 
 
-class Gate:
-    """Holds the writer thread inside a write until the test opens it."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.opened = threading.Event()
-
-    def hold(self, conn, name: str) -> int:
-        rowid = insert_name(conn, name)
-        self.entered.set()
-        assert self.opened.wait(WAIT), "the test never opened the gate"
-        return rowid
-
-    async def held(self) -> None:
-        assert await asyncio.to_thread(self.entered.wait, WAIT)
-
-
-async def queued(*coroutines) -> list[asyncio.Task]:
-    """Start the calls as tasks and let each reach the database's queue."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
-    await asyncio.sleep(0)
-    return tasks
-
-
 def test_close_answers_every_write_queued_or_in_flight_then_refuses_more(tmp_path):
     async def scenario():
         db = Database(tmp_path / "x.db")
         await db.open()
-        gate = Gate()
+        gate = Gate(insert_name)
         in_flight = asyncio.ensure_future(db.write(gate.hold, "n-in-flight"))
         await gate.held()
         waiting = await queued(
@@ -164,7 +140,7 @@ def test_a_failing_write_in_a_batch_rolls_back_alone(tmp_path):
                 conn.set_trace_callback(statements.append)
                 return gate.hold(conn, name)
 
-            gate = Gate()
+            gate = Gate(insert_name)
             first = asyncio.ensure_future(db.write(trace, "n0"))
             await gate.held()
             # Queued while the writer is busy: the next batch holds all three.
@@ -203,7 +179,7 @@ def test_reads_run_while_a_write_batch_is_in_progress_and_in_parallel(tmp_path):
         db = Database(tmp_path / "x.db", readers=2)
         await db.open()
         try:
-            gate = Gate()
+            gate = Gate(insert_name)
             writing = asyncio.ensure_future(db.write(gate.hold, "n-uncommitted"))
             await gate.held()
             # The writer is inside its transaction: a read does not wait for it, and sees

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from gethook_lite.db import Database, StorageError
+from tests.support.writer_gate import WAIT, Gate, queued
 
 # Waits on the writer or reader threads are bounded: a broken build fails, never hangs.
-WAIT = 10.0
 
 
 def insert_name(conn, name: str) -> int:
@@ -48,30 +48,6 @@ def synchronous_commit(conn) -> str:
     return conn.execute("SELECT current_setting('synchronous_commit')").fetchone()[0]
 
 
-class Gate:
-    """Holds the writer thread inside a write until the test opens it."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.opened = threading.Event()
-
-    def hold(self, conn, name: str) -> int:
-        txid = insert_name(conn, name)
-        self.entered.set()
-        assert self.opened.wait(WAIT), "the test never opened the gate"
-        return txid
-
-    async def held(self) -> None:
-        assert await asyncio.to_thread(self.entered.wait, WAIT)
-
-
-async def queued(*coroutines) -> list[asyncio.Task]:
-    """Start the calls as tasks and let each reach the database's queue."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
-    await asyncio.sleep(0)
-    return tasks
-
-
 @pytest.fixture
 def run(pg_url, tmp_path):
     """Run ``scenario(db)`` on an open Database over the test's PostgreSQL database."""
@@ -92,7 +68,7 @@ def run(pg_url, tmp_path):
 
 def test_writes_queued_together_commit_in_one_transaction(run):
     async def scenario(db):
-        gate = Gate()
+        gate = Gate(insert_name)
         first = asyncio.ensure_future(db.write(gate.hold, "n-first"))
         await gate.held()
         burst = await queued(*(db.write(insert_name, f"n{i:02}") for i in range(50)))
@@ -109,7 +85,7 @@ def test_writes_queued_together_commit_in_one_transaction(run):
 
 def test_a_failing_write_rolls_back_alone_and_the_batch_commits(run):
     async def scenario(db):
-        gate = Gate()
+        gate = Gate(insert_name)
         first = asyncio.ensure_future(db.write(gate.hold, "n0"))
         await gate.held()
         batch = await queued(
@@ -131,7 +107,7 @@ def test_a_failing_write_rolls_back_alone_and_the_batch_commits(run):
 
 def test_write_many_groups_items_and_retries_each_alone_when_the_group_fails(run):
     async def scenario(db):
-        gate = Gate()
+        gate = Gate(insert_name)
         first = asyncio.ensure_future(db.write(gate.hold, "n0"))
         await gate.held()
         good = await queued(*(db.write_many(insert_names, f"n{i}") for i in range(1, 5)))
@@ -141,7 +117,7 @@ def test_write_many_groups_items_and_retries_each_alone_when_the_group_fails(run
         assert await asyncio.gather(*good) == ["n1", "n2", "n3", "n4"]
         assert calls == [4]  # one call for the four items
 
-        gate = Gate()
+        gate = Gate(insert_name)
         first = asyncio.ensure_future(db.write(gate.hold, "n5"))
         await gate.held()
         mixed = await queued(
@@ -164,7 +140,7 @@ def test_an_ephemeral_batch_commits_without_waiting_for_the_disk_a_mixed_one_wai
     async def scenario(db):
         assert await db.write_ephemeral(synchronous_commit) == "off"
         assert await db.write(synchronous_commit) == "on"
-        gate = Gate()
+        gate = Gate(insert_name)
         first = asyncio.ensure_future(db.write(gate.hold, "n0"))
         await gate.held()
         mixed = await queued(db.write_ephemeral(synchronous_commit), db.write(insert_name, "n1"))
@@ -200,7 +176,7 @@ def test_close_answers_every_write_queued_or_in_flight_then_refuses_more(pg_url,
     async def scenario():
         db = Database(tmp_path / "unused.db", url=pg_url)
         await db.open()
-        gate = Gate()
+        gate = Gate(insert_name)
         in_flight = asyncio.ensure_future(db.write(gate.hold, "n-in-flight"))
         await gate.held()
         waiting = await queued(
@@ -393,7 +369,7 @@ def test_a_batch_meeting_a_serialization_failure_or_deadlock_runs_again_as_a_who
         raise_sqlstate(conn, state)
 
     async def scenario(db):
-        gate = Gate()
+        gate = Gate(insert_name)
         first = asyncio.ensure_future(db.write(gate.hold, "n0"))
         await gate.held()
         batch = await queued(
@@ -407,7 +383,7 @@ def test_a_batch_meeting_a_serialization_failure_or_deadlock_runs_again_as_a_who
         assert runs == ["n2", "n2"]
         assert len(set(txids)) == 1  # the second run: the three again, in one transaction
         # One that conflicts every time fails alone on the second run; the others commit.
-        gate = Gate()
+        gate = Gate(insert_name)
         first = asyncio.ensure_future(db.write(gate.hold, "n4"))
         await gate.held()
         batch = await queued(
