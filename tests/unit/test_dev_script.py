@@ -66,19 +66,23 @@ def _dev(checkout, *args: str, ci: bool = False) -> list[str]:
     return log.read_text().splitlines()[before:]
 
 
+# ./dev test runs the suite in two worker processes, a module per worker.
+PYTEST = "-m pytest -n 2 --dist loadfile"
+
+
 def test_first_run_sets_up_then_later_runs_skip_the_install(checkout):
     first = _dev(checkout, "test", "-x")
     assert first[0].startswith("venv ")
     assert "-m pip install --quiet -e .[dev]" in first
-    assert first[-1] == "-m pytest -x"
-    assert _dev(checkout, "test", "-q") == ["-m pytest -q"]
+    assert first[-1] == f"{PYTEST} -x"
+    assert _dev(checkout, "test", "-q") == [f"{PYTEST} -q"]
     # The server's command is satisfied by the test environment.
     assert _dev(checkout, "serve", "--port", "9000") == ["gethook serve --port 9000"]
     # A changed pyproject.toml installs again, once.
     pyproject = checkout[0] / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "\n# changed\n")
     assert "-m pip install --quiet -e .[dev]" in _dev(checkout, "test")
-    assert _dev(checkout, "test") == ["-m pytest"]
+    assert _dev(checkout, "test") == [PYTEST]
 
 
 def test_serve_alone_installs_only_the_server(checkout):
