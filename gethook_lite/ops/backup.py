@@ -319,16 +319,7 @@ def read_archive(path: Path, into: Path) -> tuple[Path, bytes, dict]:
             key = _member_bytes(archive, ARCHIVE_KEY).strip()
             # Only our three known members are read, by name: nothing in the archive chooses
             # where a file is written.
-            database = into / ARCHIVE_DATABASE
-            source = archive.extractfile(ARCHIVE_DATABASE)
-            if source is None:
-                raise BackupError(f"{path}: {ARCHIVE_DATABASE} is not a file")
-            fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with source, os.fdopen(fd, "wb") as out:
-                while chunk := source.read(1 << 20):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+            database = _extract_member(archive, ARCHIVE_DATABASE, into, path)
     except (tarfile.TarError, OSError, EOFError, json.JSONDecodeError) as exc:
         raise BackupError(f"cannot read the backup {path}: {exc}") from None
     return database, key, manifest
@@ -361,19 +352,28 @@ def is_postgres_archive(path: Path) -> bool:
         raise BackupError(f"cannot read the backup {path}: {exc}") from None
 
 
+def _extract_member(archive: tarfile.TarFile, name: str, into: Path, path: Path) -> Path:
+    """Copy the archive's member ``name`` (a known name: nothing in the archive chooses where
+    a file is written) into ``into``, private to this user; the file written."""
+    source = archive.extractfile(name)
+    if source is None:
+        raise BackupError(f"{path}: {name} is not a file")
+    target = into / name
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with source, os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())  # on disk before a restore replaces anything with it
+    return target
+
+
 def read_postgres_archive(path: Path, into: Path) -> tuple[Path, bytes, dict]:
     """Extract a PostgreSQL archive's dump into the folder ``into``; (dump, key, manifest)."""
     try:
         with tarfile.open(path, mode="r:gz") as archive:
             manifest = json.loads(_member_bytes(archive, ARCHIVE_MANIFEST))
             key = _member_bytes(archive, ARCHIVE_KEY).strip()
-            dump = into / ARCHIVE_DUMP
-            source = archive.extractfile(ARCHIVE_DUMP)
-            if source is None:
-                raise BackupError(f"{path}: {ARCHIVE_DUMP} is not a file")
-            fd = os.open(dump, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with source, os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
+            dump = _extract_member(archive, ARCHIVE_DUMP, into, path)
     except (tarfile.TarError, OSError, EOFError, KeyError, json.JSONDecodeError) as exc:
         raise BackupError(f"cannot read the backup {path}: {exc}") from None
     return dump, key, manifest
