@@ -16,9 +16,10 @@ from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
 from gethook_lite.db.connection import POSTGRESQL, SQLITE, Connection, DbRow
 from gethook_lite.db.destination_state import shift_times
-from gethook_lite.db.events import refresh_event_status
+from gethook_lite.db.events import mark_delivering, refresh_event_status, refreshed_status
 from gethook_lite.db.pacing import paced_candidates
 from gethook_lite.db.rows import Row, insert
+from gethook_lite.db.status_books import StatusMove, book_status_moves
 from gethook_lite.ids import new_id
 from gethook_lite.retry_policy import RetryPolicy, decode_retry_policy
 
@@ -187,11 +188,7 @@ def claim_due(
             " WHERE id = ?",
             [(claim.lease_expires_at, owner, claim.delivery_id) for claim in claimed],
         )
-        conn.executemany(
-            "UPDATE events SET status = 'delivering'"
-            " WHERE id = ? AND status IN ('queued', 'retry_scheduled')",
-            [(event_id,) for event_id in {claim.event_id for claim in claimed}],
-        )
+        mark_delivering(conn, [claim.event_id for claim in claimed])
     return claimed
 
 
@@ -474,6 +471,21 @@ def record_attempt(
     or the lease ran out and it was claimed again, maybe by another process, whose outcome
     must not be overwritten): the attempt is still recorded, the delivery's new state is not.
     """
+    moves: list[StatusMove] = []
+    recorded = _record_attempt(conn, claim, attempt, next_status, next_attempt_at, moves)
+    book_status_moves(conn, moves)
+    return recorded
+
+
+def _record_attempt(
+    conn: Connection,
+    claim: Claim,
+    attempt: Row,
+    next_status: str,
+    next_attempt_at: float | None,
+    moves: list[StatusMove],
+) -> bool:
+    """``record_attempt``, adding its event's status move to ``moves`` (booked by the caller)."""
     insert(conn, "attempts", {"id": new_id("att"), **attempt})
     cursor = conn.execute(
         "UPDATE deliveries SET status = ?, attempts_count = attempts_count + 1,"
@@ -496,7 +508,9 @@ def record_attempt(
             "UPDATE deliveries SET attempts_count = attempts_count + 1 WHERE id = ?",
             (claim.delivery_id,),
         )
-    refresh_event_status(conn, claim.event_id)
+    move = refreshed_status(conn, claim.event_id)
+    if move is not None:
+        moves.append(move)
     return cursor.rowcount > 0
 
 
@@ -504,9 +518,12 @@ Outcome = tuple[Claim, Row, str, float | None]  # claim, attempt row, next statu
 
 
 def record_attempts(conn: Connection, outcomes: list[Outcome]) -> None:
-    """``record_attempt`` for many (claim, attempt, next status, next due time) at once."""
+    """``record_attempt`` for many (claim, attempt, next status, next due time) at once: their
+    events' status moves are booked together."""
+    moves: list[StatusMove] = []
     for claim, attempt, next_status, next_attempt_at in outcomes:
-        record_attempt(conn, claim, attempt, next_status, next_attempt_at)
+        _record_attempt(conn, claim, attempt, next_status, next_attempt_at, moves)
+    book_status_moves(conn, moves)
 
 
 def cancel_open_deliveries(conn: Connection, destination_id: str, now: float, reason: str) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 
-from gethook_lite.db.connection import Connection
+from gethook_lite.db.connection import POSTGRESQL, Connection
 from gethook_lite.db.rows import Row, all_rows, one_row
+from gethook_lite.db.status_books import BOOKED_COLUMNS, StatusMove, book_status_moves, moved
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -16,8 +19,10 @@ __all__ = [
     "get_event",
     "list_attempts",
     "list_events",
+    "mark_delivering",
     "mark_replayed",
     "refresh_event_status",
+    "refreshed_status",
 ]
 
 # The listing returns bodies: the public client's `listen` prints them from this page, which it
@@ -212,15 +217,46 @@ def list_attempts(conn: Connection, event_id: str) -> list[Row]:
 
 
 def mark_replayed(conn: Connection, event_id: str, now: float) -> None:
+    before = _locked_for_move(conn, event_id)
     conn.execute(
         "UPDATE events SET replayed_at = coalesce(replayed_at, ?), status = 'replayed'"
         " WHERE id = ?",
         (now, event_id),
     )
+    if before is not None:
+        _book(conn, [moved(conn, before, "replayed", before[_FINAL_STATE])])
+
+
+def mark_delivering(conn: Connection, event_ids: Iterable[str]) -> None:
+    """The events of just-claimed deliveries are being delivered now (unless they already
+    are, or have finished: a replayed one keeps its status)."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return
+    moves: list[StatusMove | None] = []
+    marks = ", ".join("?" * len(ids))
+    # One statement per status moved from, so that each row's old status is known without
+    # reading it first (another process may move it meanwhile on PostgreSQL).
+    for old in ("queued", "retry_scheduled"):
+        for row in conn.execute(
+            f"UPDATE events SET status = 'delivering' WHERE id IN ({marks}) AND status = ?"
+            f" RETURNING {BOOKED_COLUMNS}",
+            [*ids, old],
+        ).fetchall():
+            before = (*tuple(row)[:_STATUS], old, row[_FINAL_STATE])
+            moves.append(moved(conn, before, "delivering", row[_FINAL_STATE]))
+    _book(conn, moves)
 
 
 def refresh_event_status(conn: Connection, event_id: str) -> None:
     """Recompute an event's status, counters and final state from its deliveries."""
+    _book(conn, [refreshed_status(conn, event_id)])
+
+
+def refreshed_status(conn: Connection, event_id: str) -> StatusMove | None:
+    """``refresh_event_status`` without booking the move: the caller books a batch's moves
+    at once (``book_status_moves``)."""
+    before = _locked_for_move(conn, event_id)
     deliveries = conn.execute(
         "SELECT status, attempts_count, next_attempt_at FROM deliveries WHERE event_id = ?",
         (event_id,),
@@ -228,18 +264,41 @@ def refresh_event_status(conn: Connection, event_id: str) -> None:
     status = aggregate_status([(row[0], row[1]) for row in deliveries])
     pending_times = [row[2] for row in deliveries if row[0] == "pending" and row[2] is not None]
     final_state = status if status in ("delivered", "dead_letter", "accepted") else None
-    conn.execute(
+    final_state = final_state if deliveries else None
+    replayed = conn.execute(
         "UPDATE events SET"
         " status = CASE WHEN replayed_at IS NOT NULL THEN 'replayed' ELSE ? END,"
-        " attempts_count = ?, next_attempt_at = ?, final_state = ? WHERE id = ?",
+        " attempts_count = ?, next_attempt_at = ?, final_state = ? WHERE id = ?"
+        " RETURNING status",
         (
             status,
             sum(row[1] for row in deliveries),
             min(pending_times) if pending_times else None,
-            final_state if deliveries else None,
+            final_state,
             event_id,
         ),
-    )
+    ).fetchone()
+    if before is None or replayed is None:
+        return None
+    return moved(conn, before, replayed[0], final_state)
+
+
+# Positions in a row of BOOKED_COLUMNS.
+_STATUS, _FINAL_STATE = 6, 7
+
+
+def _locked_for_move(conn: Connection, event_id: str) -> tuple | None:
+    """The event's BOOKED_COLUMNS before it moves. On PostgreSQL the row is locked first, so
+    that a move made by another process meanwhile is not counted twice (nor its deliveries
+    read before it commits)."""
+    lock = " FOR UPDATE" if conn.dialect == POSTGRESQL else ""
+    row = conn.execute(f"SELECT {BOOKED_COLUMNS} FROM events WHERE id = ?{lock}", (event_id,))
+    found = row.fetchone()
+    return tuple(found) if found is not None else None
+
+
+def _book(conn: Connection, moves: list[StatusMove | None]) -> None:
+    book_status_moves(conn, [move for move in moves if move is not None])
 
 
 def aggregate_status(deliveries: list[tuple[str, int]]) -> str:

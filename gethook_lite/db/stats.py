@@ -103,3 +103,41 @@ def count_inserted(conn: Connection, events: list[Row]) -> None:
         _ADD_COUNTER_SHARDED if sharded else _ADD_COUNTER,
         [(n, name) for name, n in counters.items()],
     )
+
+
+TallyKey = tuple[str, int, str, str, str]  # account, day, direction, status, final state ('')
+_TAKE_FROM_TALLY = (
+    "UPDATE event_tallies SET n = n + ? WHERE account_id = ? AND day = ? AND direction = ?"
+    " AND status = ? AND final_state = ?"
+)
+
+
+def tally_key(
+    account_id: str, received_at: float, direction: str, status: str, final_state: str | None
+) -> TallyKey:
+    """The tally row an event counts in; int() truncates like the SQL's
+    CAST(received_at / 86400 AS INTEGER)."""
+    return (account_id, int(received_at / 86400), direction, status, final_state or "")
+
+
+def add_to_books(conn: Connection, tallies: dict[TallyKey, int], counters: dict[str, int]) -> None:
+    """Add each tally's and counter's change (negative: taken away), one statement each.
+
+    On SQLite a tally is only taken from a row that exists, as the status triggers did; on
+    PostgreSQL the change goes into the caller's shard, which may go negative (only the sum
+    over shards means anything)."""
+    sharded = conn.dialect == POSTGRESQL
+    added = [(*key, n) for key, n in tallies.items() if n > 0 or (sharded and n < 0)]
+    if added:
+        conn.executemany(_ADD_TALLY_SHARDED if sharded else _ADD_TALLY, added)
+    taken = [(n, *key) for key, n in tallies.items() if n < 0 and not sharded]
+    if taken:
+        conn.executemany(_TAKE_FROM_TALLY, taken)
+    changed = [(n, name) for name, n in counters.items() if n]
+    if changed:
+        conn.executemany(_ADD_COUNTER_SHARDED if sharded else _ADD_COUNTER, changed)
+
+
+def finished_counter(final_state: str | None) -> str | None:
+    """The counter an event that finishes in ``final_state`` adds to (None: none)."""
+    return _FINISHED_COUNTERS.get(final_state) if final_state is not None else None

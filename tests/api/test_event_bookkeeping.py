@@ -213,3 +213,17 @@ def test_only_the_ingest_write_inserts_events():
         if pattern.search(path.read_text())
     )
     assert inserting == ["db/ingest.py"]
+
+
+def test_only_db_events_moves_event_statuses():
+    # The change log, the tallies and the counters hear of a status change from the functions
+    # of db/events.py that make it (migration 0020 dropped the status triggers): a status
+    # update anywhere else would leave them out.
+    package = Path(gethook_lite.__file__).parent
+    pattern = re.compile(r"UPDATE\s+events\s+SET\b[^\"']*\b(status|final_state)\s*=", re.IGNORECASE)
+    updating = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if pattern.search(path.read_text())
+    )
+    assert updating == ["db/events.py"]

@@ -1,0 +1,11 @@
+-- An event's status change no longer fires per-row triggers: the writes that move statuses
+-- (db/events.py: a claim marking events delivering, an outcome refreshing its event, a
+-- replay) book the change-log rows, tallies and counters once per batch
+-- (db/status_books.py). Per status change these triggers cost about two thirds of the
+-- UPDATE, and every delivery makes two.
+--
+-- The delete trigger (0002) and the attempt counter stay. Nothing to backfill: every change
+-- so far fired the triggers.
+DROP TRIGGER event_tallies_on_update;
+DROP TRIGGER changes_on_event_status;
+DROP TRIGGER counters_on_event_finish;
