@@ -6,6 +6,6 @@
 --
 -- The delete trigger (0002) and the attempt counter stay. Nothing to backfill: every change
 -- so far fired the triggers.
-DROP TRIGGER event_tallies_on_update;
-DROP TRIGGER changes_on_event_status;
-DROP TRIGGER counters_on_event_finish;
+DROP TRIGGER IF EXISTS event_tallies_on_update;
+DROP TRIGGER IF EXISTS changes_on_event_status;
+DROP TRIGGER IF EXISTS counters_on_event_finish;
