@@ -164,7 +164,8 @@ def claim_due(
     read, skipping any an outcome or a cancel is changing right now.
     """
     owner = lease_owner() if owner is None else owner
-    candidates = _due_candidates(conn, now, limit * CLAIM_WINDOW_FACTOR, limits)
+    window = min(limit, limits.per_destination) * CLAIM_WINDOW_FACTOR
+    candidates = _due_candidates(conn, now, window, limits)
     chosen = fair_pick(candidates, limit, limits)
     if not chosen:
         return []
