@@ -487,7 +487,8 @@ def _record_attempt(
     moves: list[StatusMove],
 ) -> bool:
     """``record_attempt``, adding its event's status move to ``moves`` (booked by the caller)."""
-    insert(conn, "attempts", {"id": new_id("att"), **attempt})
+    attempt_id = new_id("att")
+    insert(conn, "attempts", {"id": attempt_id, **attempt})
     cursor = conn.execute(
         "UPDATE deliveries SET status = ?, attempts_count = attempts_count + 1,"
         " next_attempt_at = ?, lease_expires_at = NULL, leased_by = NULL, last_outcome = ?,"
@@ -509,7 +510,7 @@ def _record_attempt(
             "UPDATE deliveries SET attempts_count = attempts_count + 1 WHERE id = ?",
             (claim.delivery_id,),
         )
-    move = refreshed_status(conn, claim.event_id)
+    move = refreshed_status(conn, claim.event_id, (attempt_id, claim.destination_id))
     if move is not None:
         moves.append(move)
     return cursor.rowcount > 0

@@ -253,23 +253,24 @@ def refresh_event_status(conn: Connection, event_id: str) -> None:
     _book(conn, [refreshed_status(conn, event_id)])
 
 
-def refreshed_status(conn: Connection, event_id: str) -> StatusMove | None:
+def refreshed_status(
+    conn: Connection, event_id: str, attempt: tuple[str, str] | None = None
+) -> StatusMove | None:
     """``refresh_event_status`` without booking the move: the caller books a batch's moves
-    at once (``book_status_moves``)."""
-    before = _locked_for_move(conn, event_id)
-    deliveries = conn.execute(
-        "SELECT status, attempts_count, next_attempt_at FROM deliveries WHERE event_id = ?",
-        (event_id,),
-    ).fetchall()
+    at once (``book_status_moves``). ``attempt``: (id, destination id) of the attempt just
+    recorded, which a move it causes names (otherwise the event's newest is looked up)."""
+    before, deliveries = _event_and_deliveries(conn, event_id)
+    if before is None:
+        return None
     status = aggregate_status([(row[0], row[1]) for row in deliveries])
     pending_times = [row[2] for row in deliveries if row[0] == "pending" and row[2] is not None]
     final_state = status if status in ("delivered", "dead_letter", "accepted") else None
     final_state = final_state if deliveries else None
-    replayed = conn.execute(
-        "UPDATE events SET"
-        " status = CASE WHEN replayed_at IS NOT NULL THEN 'replayed' ELSE ? END,"
-        " attempts_count = ?, next_attempt_at = ?, final_state = ? WHERE id = ?"
-        " RETURNING status",
+    if before[_REPLAYED_AT] is not None:
+        status = "replayed"
+    conn.execute(
+        "UPDATE events SET status = ?, attempts_count = ?, next_attempt_at = ?, final_state = ?"
+        " WHERE id = ?",
         (
             status,
             sum(row[1] for row in deliveries),
@@ -277,24 +278,51 @@ def refreshed_status(conn: Connection, event_id: str) -> StatusMove | None:
             final_state,
             event_id,
         ),
-    ).fetchone()
-    if before is None or replayed is None:
-        return None
-    return moved(conn, before, replayed[0], final_state)
+    )
+    return moved(conn, before[:_REPLAYED_AT], status, final_state, attempt)
 
 
-# Positions in a row of BOOKED_COLUMNS.
-_STATUS, _FINAL_STATE = 6, 7
+# Positions in a row of BOOKED_COLUMNS (and replayed_at after them, as _event_and_deliveries
+# reads it).
+_STATUS, _FINAL_STATE, _REPLAYED_AT = 6, 7, 8
+
+# An event's booked columns and replayed_at with each of its deliveries (one row with NULLs
+# when it has none).
+_EVENT_WITH_DELIVERIES = (
+    "SELECT e.id, e.account_id, e.received_at, e.direction, e.source_id, e.event_type,"
+    " e.status, e.final_state, e.replayed_at, d.status, d.attempts_count, d.next_attempt_at"
+    " FROM events e LEFT JOIN deliveries d ON d.event_id = e.id WHERE e.id = ?"
+)
 
 
-def _locked_for_move(conn: Connection, event_id: str) -> tuple | None:
-    """The event's BOOKED_COLUMNS before it moves. On PostgreSQL the row is locked first, so
-    that a move made by another process meanwhile is not counted twice (nor its deliveries
-    read before it commits)."""
+def _event_and_deliveries(conn: Connection, event_id: str) -> tuple[tuple | None, list[tuple]]:
+    """The event (BOOKED_COLUMNS and replayed_at) before it moves, and its deliveries'
+    (status, attempts made, next attempt time). One read on SQLite, whose single writer
+    sees no change in between; on PostgreSQL the event is locked first and its deliveries
+    read after, so that another process's move is neither counted twice nor read before it
+    commits."""
+    if conn.dialect == POSTGRESQL:
+        before = _locked_for_move(conn, event_id, extra=", replayed_at")
+        deliveries = conn.execute(
+            "SELECT status, attempts_count, next_attempt_at FROM deliveries WHERE event_id = ?",
+            (event_id,),
+        ).fetchall()
+        return before, [tuple(row) for row in deliveries]
+    rows = conn.execute(_EVENT_WITH_DELIVERIES, (event_id,)).fetchall()
+    if not rows:
+        return None, []
+    before = tuple(rows[0])[: _REPLAYED_AT + 1]
+    return before, [tuple(row)[_REPLAYED_AT + 1 :] for row in rows if row[_REPLAYED_AT + 1]]
+
+
+def _locked_for_move(conn: Connection, event_id: str, extra: str = "") -> tuple | None:
+    """The event's BOOKED_COLUMNS (and ``extra`` columns) before it moves, locked on
+    PostgreSQL until the transaction ends."""
     lock = " FOR UPDATE" if conn.dialect == POSTGRESQL else ""
-    row = conn.execute(f"SELECT {BOOKED_COLUMNS} FROM events WHERE id = ?{lock}", (event_id,))
-    found = row.fetchone()
-    return tuple(found) if found is not None else None
+    row = conn.execute(
+        f"SELECT {BOOKED_COLUMNS}{extra} FROM events WHERE id = ?{lock}", (event_id,)
+    ).fetchone()
+    return tuple(row) if row is not None else None
 
 
 def _book(conn: Connection, moves: list[StatusMove | None]) -> None:

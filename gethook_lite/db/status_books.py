@@ -51,16 +51,22 @@ class StatusMove(NamedTuple):
 
 
 def moved(
-    conn: Connection, before: tuple, status: str, final_state: str | None
+    conn: Connection,
+    before: tuple,
+    status: str,
+    final_state: str | None,
+    attempt: tuple[str, str] | None = None,
 ) -> StatusMove | None:
     """The move of the event read as ``before`` (``BOOKED_COLUMNS``) to the new status and
-    final state; None when neither changes. A move to a status an attempt decides names the
-    event's newest attempt, as the change log always has."""
+    final state; None when neither changes. A move to a status an attempt decides names that
+    attempt: ``attempt`` (id, destination id) when the caller just recorded it, else the
+    event's newest, as the change log always has."""
     event_id, account_id, received_at, direction, source_id, event_type, old, old_final = before
     if old == status and old_final == final_state:
         return None
-    attempt = None
-    if status != old and status not in _NO_ATTEMPT:
+    if status == old or status in _NO_ATTEMPT:
+        attempt = None
+    elif attempt is None:
         attempt = conn.execute(
             "SELECT id, destination_id FROM attempts WHERE event_id = ? ORDER BY id DESC LIMIT 1",
             (event_id,),
