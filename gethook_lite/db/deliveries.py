@@ -38,6 +38,7 @@ __all__ = [
     "record_attempt",
     "record_attempts",
     "release_all_leases",
+    "release_claims",
     "release_leases_of",
     "shift_schedule",
     "try_claim_lock",
@@ -154,6 +155,7 @@ def claim_due(
     lease_margin_seconds: float,
     *,
     owner: str | None = None,
+    lease_timeouts: int = 1,
 ) -> list[Claim]:
     """Lease up to ``limit`` due deliveries in the fair order of ``claim_order.fair_pick``,
     to ``owner`` (default: this process, ``lease_owner``).
@@ -180,8 +182,9 @@ def claim_due(
             # Created from a routing copy that went stale as the destination was turned off.
             _cancel_one(conn, row, now, "destination deactivated or deleted")
             continue
-        # The lease outlasts the attempt's own timeout, so a live attempt is never reclaimed.
-        lease = now + row["timeout_seconds"] + lease_margin_seconds
+        # The lease outlasts the attempt's own timeout (``lease_timeouts`` of them: a claim
+        # made ahead waits for a slot first), so a live attempt is never reclaimed.
+        lease = now + lease_timeouts * row["timeout_seconds"] + lease_margin_seconds
         claimed.append(_claim(row, lease, owner))
     if claimed:
         conn.executemany(
@@ -605,6 +608,23 @@ def _release(conn: Connection, owner_filter: str, *params: str) -> int:
     for event_id in {row[0] for row in rows}:
         refresh_event_status(conn, event_id)
     return len(rows)
+
+
+def release_claims(conn: Connection, leases: list[tuple[int, str, float]]) -> int:
+    """Claims never sent (delivery id, lease holder, lease expiry) become due again, each
+    only while still under that very lease."""
+    released = 0
+    for delivery_id, owner, lease_expires_at in leases:
+        row = conn.execute(
+            "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL, leased_by = NULL"
+            " WHERE id = ? AND status = 'in_flight' AND leased_by = ? AND lease_expires_at = ?"
+            " RETURNING event_id",
+            (delivery_id, owner, lease_expires_at),
+        ).fetchone()
+        if row is not None:
+            refresh_event_status(conn, row[0])
+            released += 1
+    return released
 
 
 def reclaim_expired_leases(conn: Connection, now: float) -> int:

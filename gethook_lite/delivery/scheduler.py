@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -109,6 +110,22 @@ class Scheduler:
         # Requests on the wire, in all and per destination: what the concurrency limits bound.
         # A slot frees when the answer arrives, not when the outcome is committed.
         self._sending = 0
+        # Claimed ahead, on SQLite: a destination whose slots are all in use may lease as many
+        # deliveries again, which wait here and go out as its answers free the slots, so its
+        # next requests never wait for a claim to be written (one process owns a SQLite
+        # database; in a cluster another process could send them, past the destination's
+        # cap). Counted in the busy counts below like those on the wire.
+        self._claim_ahead = not db.url
+        # (claim, clock steps seen when it was claimed: its lease moves with later ones)
+        self._waiting: dict[str, deque[tuple[Claim, int]]] = {}
+        self._waiting_count = 0
+        self._on_wire: dict[str, int] = {}
+        # Failed attempts per destination whose outcome is not written yet: until it is (it
+        # may open the circuit), the destination gets no new request, as without claiming
+        # ahead, where the next claim queued behind that write.
+        self._failing: dict[str, int] = {}
+        # Destinations whose last answer was a failure: no claiming ahead for them.
+        self._failed_last: set[str] = set()
         # Outcomes answered in the current loop tick, and the future their commit resolves.
         self._record_batch: tuple[list[tuple[Outcome, int]], asyncio.Future] | None = None
         self._flushes: set[asyncio.Task] = set()
@@ -166,13 +183,14 @@ class Scheduler:
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
+        waited = self._drop_waiting()
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
         leftover = list(self._in_flight)
         for task in leftover:
             task.cancel()
         await asyncio.gather(*leftover, return_exceptions=True)
-        if leftover:
+        if leftover or waited:
             # Their attempts did not finish: make them due again (ours only: other processes
             # sharing the database hold theirs).
             await self._db.write(store.release_leases_of, self._owner)
@@ -184,7 +202,7 @@ class Scheduler:
         while True:
             await self._run_control(force=True)
             claims = await self._claim()
-            if not claims and not self._in_flight:
+            if not claims and not self._in_flight and not self._waiting_count:
                 return made
             made += len(claims)
             for claim in claims:
@@ -219,7 +237,8 @@ class Scheduler:
         # Attempts waiting for their outcome to commit are bounded too (twice the limit), so
         # a slow disk slows claiming instead of piling up answered attempts in memory.
         limit = self._settings.concurrency
-        return max(0, min(limit - self._sending, 2 * limit - len(self._in_flight)))
+        held = self._sending + self._waiting_count
+        return max(0, min(limit - held, 2 * limit - len(self._in_flight) - self._waiting_count))
 
     async def _claim(self) -> list[Claim]:
         """Claim what is due; while another process is claiming, try again a moment later."""
@@ -236,19 +255,28 @@ class Scheduler:
         if capacity == 0:
             return []
         total = self._settings.concurrency
+        # A cap above the global one means "no cap of its own": lowering only
+        # delivery.concurrency (say, to 8) must not make the defaults invalid.
+        per_destination = min(self._settings.per_destination_concurrency, total)
         limits = ClaimLimits(
-            # A cap above the global one means "no cap of its own": lowering only
-            # delivery.concurrency (say, to 8) must not make the defaults invalid.
-            per_destination=min(self._settings.per_destination_concurrency, total),
+            # Claiming ahead: as many again may wait for the slots (``_launch``).
+            per_destination=per_destination * (2 if self._claim_ahead else 1),
             per_account=min(self._settings.per_account_concurrency, total),
-            busy_destinations=dict(self._busy_destinations),
+            busy_destinations=self._busy_for_claim(per_destination),
             busy_accounts=dict(self._busy_accounts),
         )
         now = self._clock.now()
         # A lease need not survive a crash: it is released at the next start (SQLite) or
         # expires (a lost one leaves its delivery pending: its outcome is then refused).
         claimed = await self._db.write_ephemeral(
-            _claim_paced, now, capacity, limits, LEASE_MARGIN_SECONDS, self._owner
+            _claim_paced,
+            now,
+            capacity,
+            limits,
+            LEASE_MARGIN_SECONDS,
+            self._owner,
+            # A claim made ahead may wait for an attempt's time before it is sent.
+            2 if self._claim_ahead else 1,
         )
         if isinstance(claimed, store.Busy):
             return claimed
@@ -256,19 +284,87 @@ class Scheduler:
         self._claimed_up_to = now
         return claims
 
+    def _busy_for_claim(self, per_destination: int) -> dict[str, int]:
+        """What each destination holds (on the wire and waiting), a destination whose last
+        answer failed counted as full of waiting claims: none is claimed ahead for it."""
+        busy = dict(self._busy_destinations)
+        if self._claim_ahead:
+            for destination_id in self._failed_last:
+                busy[destination_id] = busy.get(destination_id, 0) + per_destination
+        return busy
+
     def _launch(self, claim: Claim) -> None:
         _count(self._busy_destinations, claim.destination_id, +1)
         _count(self._busy_accounts, claim.account_id, +1)
+        cap = min(self._settings.per_destination_concurrency, self._settings.concurrency)
+        steps_seen = len(self._clock_steps)
+        destination = claim.destination_id
+        if self._on_wire.get(destination, 0) >= cap or destination in self._failing:
+            self._waiting.setdefault(claim.destination_id, deque()).append((claim, steps_seen))
+            self._waiting_count += 1
+            return
+        self._send(claim, steps_seen)
+
+    def _send(self, claim: Claim, steps_seen: int) -> None:
+        _count(self._on_wire, claim.destination_id, +1)
         self._sending += 1
-        task = asyncio.create_task(self._deliver(claim, len(self._clock_steps)))
+        task = asyncio.create_task(self._deliver(claim, steps_seen))
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
 
-    def _answered(self, claim: Claim) -> None:
-        """The request is done: free its concurrency slot (its outcome may still be committing)."""
+    def _send_waiting(self, destination_id: str) -> None:
+        """A slot of the destination is free: the oldest claim waiting for one goes out."""
+        waiting = self._waiting.get(destination_id)
+        if not waiting or self._stopping or destination_id in self._failing:
+            return
+        claim, steps_seen = waiting.popleft()
+        self._waiting_count -= 1
+        if not waiting:
+            del self._waiting[destination_id]
+        self._send(claim, steps_seen)
+
+    def _refill_slots(self) -> None:
+        """Every free slot takes a claim waiting for its destination (a task that died gave
+        its slot back without an answer)."""
+        cap = min(self._settings.per_destination_concurrency, self._settings.concurrency)
+        for destination_id in list(self._waiting):
+            while (
+                destination_id in self._waiting
+                and destination_id not in self._failing
+                and self._on_wire.get(destination_id, 0) < cap
+            ):
+                self._send_waiting(destination_id)
+
+    def _drop_waiting(self, destination_id: str | None = None) -> list[tuple[Claim, int]]:
+        """Take the claims waiting for a slot (of one destination, or all) off the queue,
+        uncounted (their leases are then released)."""
+        if destination_id is None:
+            dropped = [entry for queue in self._waiting.values() for entry in queue]
+            self._waiting.clear()
+        else:
+            dropped = list(self._waiting.pop(destination_id, ()))
+        self._waiting_count -= len(dropped)
+        for claim, _ in dropped:
+            _count(self._busy_destinations, claim.destination_id, -1)
+            _count(self._busy_accounts, claim.account_id, -1)
+        return dropped
+
+    def _answered(self, claim: Claim, result: AttemptResult | None) -> None:
+        """The request is done: free its concurrency slot (its outcome may still be committing).
+
+        A success lets the destination's next waiting claim out at once. After a failure
+        they wait for its outcome to be written, which may open the destination's circuit:
+        a failing destination gets no more requests than it did without claiming ahead."""
         self._sending -= 1
+        _count(self._on_wire, claim.destination_id, -1)
         _count(self._busy_destinations, claim.destination_id, -1)
         _count(self._busy_accounts, claim.account_id, -1)
+        if result is not None and result.outcome == "success":
+            self._failed_last.discard(claim.destination_id)
+            self._send_waiting(claim.destination_id)
+        elif result is not None:
+            self._failed_last.add(claim.destination_id)
+            _count(self._failing, claim.destination_id, +1)
         self._slot_free.set()
         # A destination or account that was saturated may have more due work now.
         self._wake.set()
@@ -277,6 +373,7 @@ class Scheduler:
         self._in_flight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
+            self._refill_slots()  # its slot is free and no outcome will say so
         self._slot_free.set()
 
     async def _deliver(self, claim: Claim, steps_seen: int) -> None:
@@ -284,8 +381,24 @@ class Scheduler:
         # no claim can pick it again in between.
         try:
             result = await self._dispatcher.send(claim)
+        except BaseException:
+            self._answered(claim, None)
+            raise
+        self._answered(claim, result)
+        if result.outcome == "success":
+            await self._record_result(claim, result, steps_seen)
+            return
+        try:
+            await self._record_result(claim, result, steps_seen)
         finally:
-            self._answered(claim)
+            # The failure's outcome is written (or could not be): what waits for the
+            # destination goes back to the queue, to be claimed again under the state that
+            # outcome left (an open circuit, a Retry-After, a retry).
+            _count(self._failing, claim.destination_id, -1)
+            if claim.destination_id not in self._failing:
+                await self._release_waiting(claim.destination_id)
+
+    async def _record_result(self, claim: Claim, result: AttemptResult, steps_seen: int) -> None:
         attempts_made = claim.attempts_count + 1
         self._slow_down(claim, result)
         status, due = next_step(
@@ -383,13 +496,27 @@ class Scheduler:
                 self._control_due = True
                 self._wake.set()
 
-    def _as_leased_now(self, outcome: Outcome, steps_seen: int) -> Outcome:
-        """The outcome naming its lease as stored now: moved by the clock steps since its
-        claim, exactly as ``shift_schedule`` moved it (the same additions, in order)."""
-        claim = outcome[0]
+    async def _release_waiting(self, destination_id: str | None = None) -> None:
+        """Claims waiting for a slot (of one destination, or all) become due again."""
+        dropped = self._drop_waiting(destination_id)
+        if dropped:
+            await self._schedule_steady.wait()
+            leases = [(claim.delivery_id, claim.leased_by, self._lease_now(claim, seen))
+                      for claim, seen in dropped]  # fmt: skip
+            await self._db.write(store.release_claims, leases)
+
+    def _lease_now(self, claim: Claim, steps_seen: int) -> float:
+        """The claim's lease expiry as stored now: moved by the clock steps since its claim,
+        exactly as ``shift_schedule`` moved it (the same additions, in order)."""
         lease = claim.lease_expires_at
         for step in self._clock_steps[steps_seen:]:
             lease += step
+        return lease
+
+    def _as_leased_now(self, outcome: Outcome, steps_seen: int) -> Outcome:
+        """The outcome naming its lease as stored now (``_lease_now``)."""
+        claim = outcome[0]
+        lease = self._lease_now(claim, steps_seen)
         if lease == claim.lease_expires_at:
             return outcome
         return (msgspec.structs.replace(claim, lease_expires_at=lease), *outcome[1:])
@@ -483,6 +610,7 @@ def _claim_paced(
     limits: ClaimLimits,
     lease_margin_seconds: float,
     owner: str,
+    lease_timeouts: int = 1,
 ) -> tuple[list[Claim], Pacer] | store.Busy:
     """Claim with the pacing rules and state read in the same transaction (a change applies
     at once), and the tokens spent stored in it.
@@ -499,7 +627,15 @@ def _claim_paced(
     snapshot = pacer.snapshot(now)
     if paced or snapshot.slowed:
         limits = claim_limits(limits, paced, snapshot)
-    claims = store.claim_due(conn, now, capacity, limits, lease_margin_seconds, owner=owner)
+    claims = store.claim_due(
+        conn,
+        now,
+        capacity,
+        limits,
+        lease_margin_seconds,
+        owner=owner,
+        lease_timeouts=lease_timeouts,
+    )
     sent = [claim.destination_id for claim in claims]
     pacer.claimed(now, paced, sent)
     save_buckets(conn, pacer.buckets_of(sent))
