@@ -496,6 +496,16 @@ class Scheduler:
                 self._control_due = True
                 self._wake.set()
 
+    def withdraw_waiting(self, destination_id: str) -> list[tuple[int, str, float]]:
+        """Take the destination's claims waiting for a slot off the queue, as (delivery id,
+        lease holder, lease expiry) for the caller's write to release with
+        ``deliveries.release_claims``: a pause, a change or a delete of the destination must
+        not let claims made before it out after it."""
+        return [
+            (claim.delivery_id, claim.leased_by, self._lease_now(claim, seen))
+            for claim, seen in self._drop_waiting(destination_id)
+        ]
+
     async def _release_waiting(self, destination_id: str | None = None) -> None:
         """Claims waiting for a slot (of one destination, or all) become due again."""
         dropped = self._drop_waiting(destination_id)

@@ -32,6 +32,7 @@ from gethook_lite.context import Context
 from gethook_lite.db import StorageError
 from gethook_lite.db import destination_state as store
 from gethook_lite.db.connection import Connection
+from gethook_lite.db.deliveries import release_claims
 from gethook_lite.db.destination_state import ControlRow
 from gethook_lite.delivery.breaker import (
     auto_pause_at,
@@ -42,7 +43,7 @@ from gethook_lite.delivery.breaker import (
 )
 from gethook_lite.delivery.circuit import notice_payload, save_state
 from gethook_lite.domain.accounts import Caller
-from gethook_lite.domain.destinations import get_destination
+from gethook_lite.domain.destinations import get_destination, withdraw_waiting_claims
 from gethook_lite.domain.events import publish_outbound
 
 __all__ = [
@@ -109,14 +110,28 @@ async def pause_destination(ctx: Context, caller: Caller, destination_id: str) -
     """Hold the destination's deliveries until it is resumed (pausing again changes nothing)."""
     destination = await get_destination(ctx, caller, destination_id)
     changed = await ctx.db.write(
-        _pause, destination_id, destination["account_id"], ctx.clock.now(), "manual"
+        _pause,
+        destination_id,
+        destination["account_id"],
+        ctx.clock.now(),
+        "manual",
+        withdraw_waiting_claims(ctx, destination_id),
     )
     if changed:
         ctx.changes_committed()  # events now held, for live stream readers
         await publish_notices(ctx)
 
 
-def _pause(conn: Connection, destination_id: str, account_id: str, now: float, reason: str) -> bool:
+def _pause(
+    conn: Connection,
+    destination_id: str,
+    account_id: str,
+    now: float,
+    reason: str,
+    withdrawn: list[tuple[int, str, float]] | None = None,
+) -> bool:
+    # Claims made ahead and not sent go back to pending first, and are held with the rest.
+    release_claims(conn, withdrawn or [])
     if not store.set_paused(conn, destination_id, account_id, now, reason):
         return False
     store.hold_pending(conn, destination_id, now)

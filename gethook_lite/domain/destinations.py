@@ -157,7 +157,12 @@ async def update_destination(
     # Deactivating cancels what is queued; cancelling again when already inactive is a no-op.
     deactivated = changes.get("active") == 0
     updated = await ctx.db.write(
-        _update_and_cancel, caller.account_id, destination_id, changes, deactivated
+        _update_and_cancel,
+        caller.account_id,
+        destination_id,
+        changes,
+        deactivated,
+        withdraw_waiting_claims(ctx, destination_id),
     )
     forget_routes(ctx)  # a destination turned on or off changes which routes are live
     if updated is None:
@@ -218,7 +223,9 @@ def _auth_and_header_changes(ctx: Context, current: dict, patch: dict[str, Any])
     return changes
 
 
-def _update_and_cancel(conn, account_id, destination_id, changes, cancel_pending):
+def _update_and_cancel(conn, account_id, destination_id, changes, cancel_pending, withdrawn):
+    # Claims made ahead under the old settings are claimed again under the new ones.
+    delivery_store.release_claims(conn, withdrawn)
     updated = store.update_destination(conn, account_id, destination_id, changes)
     if updated is not None and cancel_pending:
         delivery_store.cancel_open_deliveries(
@@ -261,18 +268,32 @@ def _rotate(conn, account_id, destination_id, new_secret_enc, now, grace) -> dic
 async def delete_destination(ctx: Context, caller: Caller, destination_id: str) -> None:
     """Soft-delete a destination, remove its routes and cancel its queued deliveries."""
     deleted = await ctx.db.write(
-        _delete_and_cancel, caller.account_id, destination_id, ctx.clock.now()
+        _delete_and_cancel,
+        caller.account_id,
+        destination_id,
+        ctx.clock.now(),
+        withdraw_waiting_claims(ctx, destination_id),
     )
     forget_routes(ctx)
     if not deleted:
         raise NotFound("destination not found")
 
 
-def _delete_and_cancel(conn, account_id, destination_id, now) -> bool:
+def _delete_and_cancel(conn, account_id, destination_id, now, withdrawn) -> bool:
+    delivery_store.release_claims(conn, withdrawn)  # then cancelled with the rest
     if not store.delete_destination(conn, account_id, destination_id, now):
         return False
     delivery_store.cancel_open_deliveries(conn, destination_id, now, "destination deleted")
     return True
+
+
+def withdraw_waiting_claims(ctx: Context, destination_id: str) -> list[tuple[int, str, float]]:
+    """The destination's deliveries the scheduler claimed ahead and has not sent, taken back
+    for the caller's write to release (delivery.scheduler.Scheduler.withdraw_waiting)."""
+    if ctx.scheduler is None:
+        return []
+    withdrawn: list[tuple[int, str, float]] = ctx.scheduler.withdraw_waiting(destination_id)
+    return withdrawn
 
 
 def decode_custom_headers(ctx: Context, destination: dict) -> dict[str, str] | None:
