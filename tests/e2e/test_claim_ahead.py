@@ -61,15 +61,17 @@ def _account(server: GethookServer) -> str:
 def test_claims_made_ahead_wait_for_a_free_slot(tmp_path):
     server = _server(tmp_path)
     try:
-        with Receiver(lambda n: Reply(delay=0.4)) as receiver:
-            with server.client(_account(server)) as api:
-                ingest_url, _ = _wire(api, receiver.url)
-                ids = _ingest(ingest_url, 8)
-                _until(lambda: receiver.in_flight == CAP)
-                # Two on the wire and two more leased, waiting for their slots.
-                _until(lambda: _deliveries_by_status(server).get("in_flight") == 2 * CAP)
-                for event_id in ids:
-                    wait_for_event(api, event_id, {"delivered"})
+        with (
+            Receiver(lambda n: Reply(delay=0.4)) as receiver,
+            server.client(_account(server)) as api,
+        ):
+            ingest_url, _ = _wire(api, receiver.url)
+            ids = _ingest(ingest_url, 8)
+            _until(lambda: receiver.in_flight == CAP)
+            # Two on the wire and two more leased, waiting for their slots.
+            _until(lambda: _deliveries_by_status(server).get("in_flight") == 2 * CAP)
+            for event_id in ids:
+                wait_for_event(api, event_id, {"delivered"})
         assert len(receiver.requests) == 8
         assert receiver.peak_in_flight == CAP
     finally:
@@ -79,21 +81,23 @@ def test_claims_made_ahead_wait_for_a_free_slot(tmp_path):
 def test_a_pause_holds_what_was_claimed_ahead(tmp_path):
     server = _server(tmp_path)
     try:
-        with Receiver(lambda n: Reply(delay=0.6)) as receiver:
-            with server.client(_account(server)) as api:
-                ingest_url, destination_id = _wire(api, receiver.url)
-                ids = _ingest(ingest_url, 6)
-                _until(lambda: _deliveries_by_status(server).get("in_flight") == 2 * CAP)
-                answer = api.post(f"/v1/destinations/{destination_id}/pause")
-                assert answer.status_code < 300, answer.text
-                # The two on the wire finish; the two claimed ahead are held with the rest.
-                _until(lambda: _deliveries_by_status(server).get("succeeded") == CAP)
-                time.sleep(0.8)
-                assert len(receiver.requests) == CAP
-                assert _deliveries_by_status(server) == {"succeeded": CAP, "held": 6 - CAP}
-                api.post(f"/v1/destinations/{destination_id}/resume").raise_for_status()
-                for event_id in ids:
-                    wait_for_event(api, event_id, {"delivered"})
+        with (
+            Receiver(lambda n: Reply(delay=0.6)) as receiver,
+            server.client(_account(server)) as api,
+        ):
+            ingest_url, destination_id = _wire(api, receiver.url)
+            ids = _ingest(ingest_url, 6)
+            _until(lambda: _deliveries_by_status(server).get("in_flight") == 2 * CAP)
+            answer = api.post(f"/v1/destinations/{destination_id}/pause")
+            assert answer.status_code < 300, answer.text
+            # The two on the wire finish; the two claimed ahead are held with the rest.
+            _until(lambda: _deliveries_by_status(server).get("succeeded") == CAP)
+            time.sleep(0.8)
+            assert len(receiver.requests) == CAP
+            assert _deliveries_by_status(server) == {"succeeded": CAP, "held": 6 - CAP}
+            api.post(f"/v1/destinations/{destination_id}/resume").raise_for_status()
+            for event_id in ids:
+                wait_for_event(api, event_id, {"delivered"})
         assert len(receiver.requests) == 6
         assert receiver.peak_in_flight == CAP
     finally:
