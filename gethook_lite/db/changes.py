@@ -11,7 +11,10 @@ the cursor later (docs/design/postgresql.md §6.6). The cursor is then the pair.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+import itertools
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from gethook_lite.db.connection import SQLITE, Connection
 from gethook_lite.db.rows import Row, all_rows
@@ -23,6 +26,7 @@ __all__ = [
     "changes_after",
     "changes_held_back",
     "delete_expired_changes",
+    "insert_rows",
     "latest_cursor",
     "load_subjects",
     "log_received",
@@ -66,15 +70,82 @@ _LOG_RECEIVED = (
     " status, created_at) VALUES (:account_id, 'event.received', :id, :source_id, :direction,"
     " :event_type, :status, :created_at)"
 )
+_LOG_RECEIVED_HEAD = (
+    "INSERT INTO changes (account_id, kind, subject_id, source_id, direction, event_type,"
+    " status, created_at)"
+)
+_LOG_RECEIVED_MARKS = "(?, 'event.received', ?, ?, ?, ?, ?, ?)"
 
 
 def log_received(conn: Connection, events: list[Row]) -> None:
     """Append an ``event.received`` change for each just-inserted event, in insert order.
 
     The write that inserts events calls this in its transaction (migration 0017 dropped the
-    per-row trigger that did it): one statement for a whole batch of ingests.
+    per-row trigger that did it): one statement for a whole batch of ingests on SQLite
+    (``insert_rows``).
     """
-    conn.executemany(_LOG_RECEIVED, events)
+    if conn.dialect != SQLITE:
+        conn.executemany(_LOG_RECEIVED, events)
+        return
+    insert_rows(
+        conn,
+        _LOG_RECEIVED_HEAD,
+        _LOG_RECEIVED_MARKS,
+        [
+            (
+                event["account_id"],
+                event["id"],
+                event["source_id"],
+                event["direction"],
+                event["event_type"],
+                event["status"],
+                event["created_at"],
+            )
+            for event in events
+        ],
+    )
+
+
+# SQLite's smallest limit on the parameters of one statement (SQLITE_MAX_VARIABLE_NUMBER
+# before 3.32; newer builds allow 32766).
+_MAX_PARAMETERS = 999
+
+
+def insert_rows(conn: Connection, head: str, marks: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run ``head VALUES marks`` for each of ``rows`` (SQLite), in order, in as few statements
+    as the parameter limit allows.
+
+    On the ingest hot path (ingest.accept_events) each statement step costs more than the rows
+    it writes: executemany steps once per row, each step re-opening the table's indexes (and,
+    for the change log, its AUTOINCREMENT counter), and releasing and taking back the GIL, a
+    hand-off with the busy event loop each time. A multi-row VALUES steps once for many rows.
+    Chunk sizes are powers of two (a batch of 37 rows: 32, 4 and 1), so that a handful of
+    statement texts serve every batch size and stay in the connection's statement cache.
+    """
+    largest = _largest_chunk(marks)
+    start = 0
+    while start < len(rows):
+        size = largest
+        while size > len(rows) - start:
+            size //= 2
+        values = list(itertools.chain.from_iterable(rows[start : start + size]))
+        conn.execute(_multi_row_insert(head, marks, size), values)
+        start += size
+
+
+@functools.cache
+def _largest_chunk(marks: str) -> int:
+    """The most rows of ``marks`` one statement takes: a power of two under the limit."""
+    per_row = marks.count("?")
+    size = 1
+    while size * 2 * per_row <= _MAX_PARAMETERS:
+        size *= 2
+    return size
+
+
+@functools.cache
+def _multi_row_insert(head: str, marks: str, rows: int) -> str:
+    return f"{head} VALUES {', '.join([marks] * rows)}"
 
 
 def read_position(conn: Connection, cursor: ChangeCursor) -> ChangeCursor:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from gethook_lite.db.changes import log_received
-from gethook_lite.db.connection import POSTGRESQL, Connection
+import operator
+
+from gethook_lite.db.changes import insert_rows, log_received
+from gethook_lite.db.connection import POSTGRESQL, SQLITE, Connection
 from gethook_lite.db.database import StorageError
 from gethook_lite.db.destination_state import holding_destinations
 from gethook_lite.db.events import EVENT_COLUMNS, find_duplicate
@@ -24,6 +26,10 @@ _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
     f" VALUES ({', '.join(':' + column for column in EVENT_COLUMNS)})"
 )
+# SQLite: the same insert with positional values, many rows a statement (changes.insert_rows).
+_EVENTS_HEAD = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
+_EVENT_MARKS = f"({', '.join('?' * len(EVENT_COLUMNS))})"
+_EVENT_VALUES = operator.itemgetter(*EVENT_COLUMNS)
 # PostgreSQL: the same insert, skipping an event its direction's dedupe index refuses (the
 # conflict target and predicate are the index's, migrations/postgresql/0001_initial.sql).
 _INSERT_EVENT_SKIPPING_DUPLICATES = {
@@ -35,11 +41,12 @@ _INSERT_EVENT_SKIPPING_DUPLICATES = {
     + " ON CONFLICT (account_id, external_event_id) WHERE direction = 'outbound'"
     " AND external_event_id IS NOT NULL AND created_by <> 'replay' DO NOTHING",
 }
-_INSERT_DELIVERY = (
+_DELIVERIES_HEAD = (
     "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
     " attempts_count, next_attempt_at, created_at, held_at)"
-    " VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
+_DELIVERY_MARKS = "(?, ?, ?, ?, ?, 0, ?, ?, ?)"
+_INSERT_DELIVERY = f"{_DELIVERIES_HEAD} VALUES {_DELIVERY_MARKS}"
 
 
 def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[tuple[str, str]]:
@@ -63,8 +70,8 @@ def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[
     rows: list[dict] = []
     deliveries: list[tuple] = []
     # Deliveries to a paused destination, or one whose circuit is open, are held from the
-    # start (db/destination_state.py); usually none is.
-    holding = holding_destinations(conn)
+    # start (db/destination_state.py); usually none is. Read only if an event has a route.
+    holding = holding_destinations(conn) if any(routes for _, routes in items) else frozenset()
     for event, routes in items:
         original = _original(conn, event, seen)
         if original is not None:
@@ -99,7 +106,9 @@ def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[
         ]
     log_received(conn, rows)
     count_inserted(conn, rows)
-    if deliveries:
+    if conn.dialect == SQLITE:
+        insert_rows(conn, _DELIVERIES_HEAD, _DELIVERY_MARKS, deliveries)
+    elif deliveries:
         conn.executemany(_INSERT_DELIVERY, deliveries)
     return results
 
@@ -125,7 +134,7 @@ def _insert_events(conn: Connection, rows: list[dict]) -> dict[str, str]:
     """Insert the events; return {id: original id} of those a racing duplicate kept out
     (PostgreSQL only: empty on SQLite, whose single writer already checked)."""
     if conn.dialect != POSTGRESQL:
-        conn.executemany(_INSERT_EVENT, rows)
+        insert_rows(conn, _EVENTS_HEAD, _EVENT_MARKS, [_EVENT_VALUES(row) for row in rows])
         return {}
     inserted = 0
     for direction, insert in _INSERT_EVENT_SKIPPING_DUPLICATES.items():
