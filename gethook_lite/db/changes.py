@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -65,16 +66,18 @@ _EVENT_COLUMNS = (
 )
 
 
-_LOG_RECEIVED = (
-    "INSERT INTO changes (account_id, kind, subject_id, source_id, direction, event_type,"
-    " status, created_at) VALUES (:account_id, 'event.received', :id, :source_id, :direction,"
-    " :event_type, :status, :created_at)"
-)
 _LOG_RECEIVED_HEAD = (
     "INSERT INTO changes (account_id, kind, subject_id, source_id, direction, event_type,"
     " status, created_at)"
 )
+_LOG_RECEIVED = (
+    f"{_LOG_RECEIVED_HEAD} VALUES (:account_id, 'event.received', :id, :source_id, :direction,"
+    " :event_type, :status, :created_at)"
+)
 _LOG_RECEIVED_MARKS = "(?, 'event.received', ?, ?, ?, ?, ?, ?)"
+_received_values = operator.itemgetter(
+    "account_id", "id", "source_id", "direction", "event_type", "status", "created_at"
+)
 
 
 def log_received(conn: Connection, events: list[Row]) -> None:
@@ -87,23 +90,7 @@ def log_received(conn: Connection, events: list[Row]) -> None:
     if conn.dialect != SQLITE:
         conn.executemany(_LOG_RECEIVED, events)
         return
-    insert_rows(
-        conn,
-        _LOG_RECEIVED_HEAD,
-        _LOG_RECEIVED_MARKS,
-        [
-            (
-                event["account_id"],
-                event["id"],
-                event["source_id"],
-                event["direction"],
-                event["event_type"],
-                event["status"],
-                event["created_at"],
-            )
-            for event in events
-        ],
-    )
+    insert_rows(conn, _LOG_RECEIVED_HEAD, _LOG_RECEIVED_MARKS, list(map(_received_values, events)))
 
 
 # SQLite's smallest limit on the parameters of one statement (SQLITE_MAX_VARIABLE_NUMBER
