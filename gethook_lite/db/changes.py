@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from gethook_lite.db.connection import SQLITE, Connection
@@ -22,6 +22,7 @@ from gethook_lite.db.rows import Row, all_rows
 
 __all__ = [
     "CHANGE_COLUMNS",
+    "VALUES",
     "ChangeCursor",
     "account_changes_after",
     "changes_after",
@@ -32,6 +33,7 @@ __all__ = [
     "load_subjects",
     "log_received",
     "read_position",
+    "values_chunks",
 ]
 
 
@@ -100,14 +102,30 @@ _MAX_PARAMETERS = 999
 
 def insert_rows(conn: Connection, head: str, marks: str, rows: Sequence[Sequence[Any]]) -> None:
     """Run ``head VALUES marks`` for each of ``rows`` (SQLite), in order, in as few statements
-    as the parameter limit allows.
+    as the parameter limit allows (``values_chunks``).
 
     On the ingest hot path (ingest.accept_events) each statement step costs more than the rows
     it writes: executemany steps once per row, each step re-opening the table's indexes (and,
     for the change log, its AUTOINCREMENT counter), and releasing and taking back the GIL, a
     hand-off with the busy event loop each time. A multi-row VALUES steps once for many rows.
-    Chunk sizes are powers of two (a batch of 37 rows: 32, 4 and 1), so that a handful of
-    statement texts serve every batch size and stay in the connection's statement cache.
+    """
+    for statement, values in values_chunks(f"{head} {VALUES}", marks, rows):
+        conn.execute(statement, values)
+
+
+# Where ``values_chunks`` writes a chunk's VALUES list in its statement.
+VALUES = "{values}"
+
+
+def values_chunks(
+    template: str, marks: str, rows: Sequence[Sequence[Any]]
+) -> Iterator[tuple[str, list[Any]]]:
+    """(statement, parameters) for each chunk of ``rows``, in order: ``template`` with its
+    ``VALUES`` mark replaced by "VALUES marks, marks, ..." (a row of ``marks`` per row).
+
+    Chunk sizes are powers of two under SQLite's parameter limit (a batch of 37 rows: 32, 4
+    and 1), so that a handful of statement texts serve every batch size and stay in the
+    connection's statement cache.
     """
     largest = _largest_chunk(marks)
     start = 0
@@ -116,7 +134,7 @@ def insert_rows(conn: Connection, head: str, marks: str, rows: Sequence[Sequence
         while size > len(rows) - start:
             size //= 2
         values = list(itertools.chain.from_iterable(rows[start : start + size]))
-        conn.execute(_multi_row_insert(head, marks, size), values)
+        yield _multi_row(template, marks, size), values
         start += size
 
 
@@ -131,8 +149,8 @@ def _largest_chunk(marks: str) -> int:
 
 
 @functools.cache
-def _multi_row_insert(head: str, marks: str, rows: int) -> str:
-    return f"{head} VALUES {', '.join([marks] * rows)}"
+def _multi_row(template: str, marks: str, rows: int) -> str:
+    return template.replace(VALUES, f"VALUES {', '.join([marks] * rows)}")
 
 
 def read_position(conn: Connection, cursor: ChangeCursor) -> ChangeCursor:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import operator
 import sqlite3
+from collections.abc import Callable
+from typing import cast
 
-from gethook_lite.db.changes import insert_rows, log_received
+from gethook_lite.db.changes import VALUES, insert_rows, log_received, values_chunks
 from gethook_lite.db.connection import POSTGRESQL, SQLITE, Connection
 from gethook_lite.db.database import StorageError
 from gethook_lite.db.destination_state import holding_destinations
@@ -21,7 +23,7 @@ __all__ = ["accept_capture", "accept_event", "accept_events"]
 # a delivery's held_at, the columns an ingest leaves empty). These adapters are found at the
 # first look and bind the very same value: {}.get(None) is None (a NULL), and a memoryview
 # binds as a BLOB of the same bytes, uncopied. Process-wide: every SQLite statement gains.
-sqlite3.register_adapter(type(None), {}.get)
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
 sqlite3.register_adapter(bytes, memoryview)
 
 # Events made by the API or a replay have no request line and are never a sink's capture.
@@ -51,6 +53,19 @@ _INSERT_EVENT_SKIPPING_DUPLICATES = {
     + " ON CONFLICT (account_id, external_event_id) WHERE direction = 'outbound'"
     " AND external_event_id IS NOT NULL AND created_by <> 'replay' DO NOTHING",
 }
+# SQLite: the stored originals of many (scope, external id) keys in one read, by the dedupe
+# indexes (CROSS JOIN: a key at a time, each a search of the index; conditions as in
+# events.find_duplicate).
+_STORED_ORIGINALS = {
+    "inbound": f"WITH keys (scope, external_id) AS ({VALUES})"
+    " SELECT e.source_id, e.external_event_id, e.id FROM keys CROSS JOIN events e"
+    " ON e.source_id = keys.scope AND e.external_event_id = keys.external_id"
+    " AND e.direction = 'inbound' AND e.created_by <> 'replay' AND e.capture = 0",
+    "outbound": f"WITH keys (scope, external_id) AS ({VALUES})"
+    " SELECT e.account_id, e.external_event_id, e.id FROM keys CROSS JOIN events e"
+    " ON e.account_id = keys.scope AND e.external_event_id = keys.external_id"
+    " AND e.direction = 'outbound' AND e.created_by <> 'replay'",
+}
 _DELIVERIES_HEAD = (
     "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
     " attempts_count, next_attempt_at, created_at, held_at)"
@@ -77,13 +92,14 @@ def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[
     """
     results: list[tuple[str, str]] = []
     seen: dict[tuple, str] = {}  # duplicates of each other within this very batch
+    stored = _stored_originals(conn, [event for event, _ in items])
     rows: list[dict] = []
     deliveries: list[tuple] = []
     # Deliveries to a paused destination, or one whose circuit is open, are held from the
     # start (db/destination_state.py); usually none is. Read only if an event has a route.
     holding = holding_destinations(conn) if any(routes for _, routes in items) else frozenset()
     for event, routes in items:
-        original = _original(conn, event, seen)
+        original = _original(conn, event, seen, stored)
         if original is not None:
             results.append((original, "duplicate"))
             continue
@@ -177,8 +193,9 @@ def _winner(conn: Connection, event: Row) -> str:
     return winner
 
 
-def _original(conn: Connection, event: Row, seen: dict[tuple, str]) -> str | None:
-    """The id of the event this one duplicates (same source/account and external id)."""
+def _dedupe_key(event: Row) -> tuple[str, str, str] | None:
+    """(direction, source or account, external id): what makes two events the same one;
+    None for an event never deduplicated (no external id, a replay, a sink's capture)."""
     if (
         event["external_event_id"] is None
         or event["created_by"] == "replay"
@@ -186,16 +203,49 @@ def _original(conn: Connection, event: Row, seen: dict[tuple, str]) -> str | Non
     ):
         return None
     scope = event["source_id"] if event["direction"] == "inbound" else event["account_id"]
-    key = (event["direction"], scope, event["external_event_id"])
+    return (event["direction"], scope, event["external_event_id"])
+
+
+def _stored_originals(conn: Connection, events: list[Row]) -> dict[tuple, str] | None:
+    """{dedupe key: id} of the stored events these duplicate, read at once (SQLite; None on
+    PostgreSQL, which asks event by event in ``_original``)."""
+    if conn.dialect != SQLITE:
+        return None
+    keys: dict[str, dict[tuple, None]] = {}  # by direction, in order, each key once
+    for event in events:
+        key = _dedupe_key(event)
+        if key is not None:
+            keys.setdefault(key[0], {})[key[1:]] = None
+    stored: dict[tuple, str] = {}
+    for direction, wanted in keys.items():
+        for statement, values in values_chunks(
+            _STORED_ORIGINALS[direction], "(?, ?)", list(wanted)
+        ):
+            for scope, external_id, event_id in conn.execute(statement, values):
+                stored[(direction, scope, external_id)] = event_id
+    return stored
+
+
+def _original(
+    conn: Connection, event: Row, seen: dict[tuple, str], stored: dict[tuple, str] | None
+) -> str | None:
+    """The id of the event this one duplicates (same source/account and external id):
+    stored before this batch (in ``stored`` if read already), or earlier in the batch."""
+    key = _dedupe_key(event)
+    if key is None:
+        return None
     if key in seen:
         return seen[key]
-    original = find_duplicate(
-        conn,
-        event["direction"],
-        event["account_id"],
-        event["source_id"],
-        event["external_event_id"],
-    )
+    if stored is not None:
+        original = stored.get(key)
+    else:
+        original = find_duplicate(
+            conn,
+            event["direction"],
+            event["account_id"],
+            event["source_id"],
+            event["external_event_id"],
+        )
     if original is None:
         seen[key] = event["id"]
     return original

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from gethook_lite.db import Database
-from gethook_lite.db.changes import _largest_chunk, insert_rows
+from gethook_lite.db.changes import VALUES, _largest_chunk, insert_rows
 from gethook_lite.db.connection import connect_sqlite
-from gethook_lite.db.ingest import accept_events
+from gethook_lite.db.ingest import _STORED_ORIGINALS, accept_events
 
 
 def _setup(conn) -> None:
@@ -157,3 +157,54 @@ def test_chunks_stay_under_the_oldest_parameter_limit() -> None:
 
 def test_insert_rows_of_nothing_runs_no_statement(conn) -> None:
     insert_rows(conn, "INSERT INTO no_such_table (x)", "(?)", [])
+
+
+def _outbound(number: int, external_id: str | None) -> dict:
+    return {**_event(number, external_id), "direction": "outbound", "source_id": None}
+
+
+def test_stored_originals_are_found_for_many_keys_at_once(conn) -> None:
+    # 300 keys of each direction: chunks of 256, 32, 8 and 4 keys.
+    first = [(_event(n, f"in{n}"), []) for n in range(300)]
+    first += [(_outbound(1000 + n, f"out{n}"), []) for n in range(300)]
+    conn.execute("BEGIN IMMEDIATE")
+    accept_events(conn, first)
+    again = [(_event(2000 + n, f"in{n}"), []) for n in range(300)]
+    again += [(_outbound(3000 + n, f"out{n}"), []) for n in range(300)]
+    again.append((_event(4000, "in-new"), []))
+    results = accept_events(conn, again)
+    conn.execute("COMMIT")
+    assert results[:300] == [(f"evt_{n:05d}", "duplicate") for n in range(300)]
+    assert results[300:600] == [(f"evt_{1000 + n:05d}", "duplicate") for n in range(300)]
+    assert results[600] == ("evt_04000", "accepted")
+
+
+def test_replays_captures_and_the_other_direction_are_never_originals(conn) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    replay = {**_event(1, "same"), "created_by": "replay"}
+    capture = {**_event(2, "same"), "capture": 1}
+    outbound = _outbound(3, "same")
+    assert [status for _, status in accept_events(conn, [(replay, []), (capture, [])])] == [
+        "accepted",
+        "accepted",
+    ]
+    assert accept_events(conn, [(outbound, [])]) == [("evt_00003", "accepted")]
+    # The first inbound event with this id is an original, then duplicated.
+    results = accept_events(conn, [(_event(4, "same"), []), (_event(5, "same"), [])])
+    assert results == [("evt_00004", "accepted"), ("evt_00004", "duplicate")]
+    assert accept_events(conn, [(_outbound(6, "same"), [])]) == [("evt_00003", "duplicate")]
+    # Another source's event with the same id is not a duplicate.
+    conn.execute(
+        "INSERT INTO sources (id, account_id, name, path_token, created_at)"
+        " VALUES ('t', 'a', 't', 't', 0)"
+    )
+    other = {**_event(7, "same"), "source_id": "t"}
+    assert accept_events(conn, [(other, [])]) == [("evt_00007", "accepted")]
+    conn.execute("COMMIT")
+
+
+@pytest.mark.parametrize("direction", ["inbound", "outbound"])
+def test_the_batched_duplicate_read_searches_the_dedupe_index(conn, direction: str) -> None:
+    statement = _STORED_ORIGINALS[direction].replace(VALUES, "VALUES (?, ?), (?, ?)")
+    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}", ("s", "x") * 2)]
+    assert f"SEARCH e USING INDEX events_{direction}_dedupe" in " ".join(plan), plan
