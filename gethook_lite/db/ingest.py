@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import cast
 
 from gethook_lite.db.changes import VALUES, insert_rows, log_received, values_chunks
@@ -22,7 +22,8 @@ __all__ = ["accept_capture", "accept_event", "accept_events"]
 # and drops: about 0.5 µs a value, and an event's rows carry six to eight of them (its body,
 # a delivery's held_at, the columns an ingest leaves empty). These adapters are found at the
 # first look and bind the very same value: {}.get(None) is None (a NULL), and a memoryview
-# binds as a BLOB of the same bytes, uncopied. Process-wide: every SQLite statement gains.
+# binds as a BLOB of the same bytes (the view copies nothing). Process-wide: every SQLite
+# statement gains.
 sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
 sqlite3.register_adapter(bytes, memoryview)
 
@@ -42,6 +43,9 @@ _INSERT_EVENT = (
 _EVENTS_HEAD = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
 _EVENT_MARKS = f"({', '.join('?' * len(EVENT_COLUMNS))})"
 _EVENT_VALUES = operator.itemgetter(*EVENT_COLUMNS)
+# SQLite copies every value a statement binds: a multi-row insert of big bodies would hold
+# many at once. Rows go in runs of about this many body bytes (a run may be one event).
+_STATEMENT_BODY_BYTES = 1024 * 1024
 # PostgreSQL: the same insert, skipping an event its direction's dedupe index refuses (the
 # conflict target and predicate are the index's, migrations/postgresql/0001_initial.sql).
 _INSERT_EVENT_SKIPPING_DUPLICATES = {
@@ -160,7 +164,8 @@ def _insert_events(conn: Connection, rows: list[dict]) -> dict[str, str]:
     """Insert the events; return {id: original id} of those a racing duplicate kept out
     (PostgreSQL only: empty on SQLite, whose single writer already checked)."""
     if conn.dialect != POSTGRESQL:
-        insert_rows(conn, _EVENTS_HEAD, _EVENT_MARKS, list(map(_EVENT_VALUES, rows)))
+        for run in _runs_of_bodies(rows, _STATEMENT_BODY_BYTES):
+            insert_rows(conn, _EVENTS_HEAD, _EVENT_MARKS, list(map(_EVENT_VALUES, run)))
         return {}
     inserted = 0
     for direction, insert in _INSERT_EVENT_SKIPPING_DUPLICATES.items():
@@ -176,6 +181,21 @@ def _insert_events(conn: Connection, rows: list[dict]) -> dict[str, str]:
         )
     }
     return {row["id"]: _winner(conn, row) for row in rows if row["id"] not in stored}
+
+
+def _runs_of_bodies(rows: list[dict], limit: int) -> Iterator[list[dict]]:
+    """``rows`` in order, cut into runs whose bodies add up to at most ``limit`` bytes (or one
+    row, if its body alone is bigger)."""
+    run: list[dict] = []
+    size = 0
+    for row in rows:
+        if run and size + len(row["body"]) > limit:
+            yield run
+            run, size = [], 0
+        run.append(row)
+        size += len(row["body"])
+    if run:
+        yield run
 
 
 def _winner(conn: Connection, event: Row) -> str:

@@ -12,7 +12,7 @@ import pytest
 from gethook_lite.db import Database
 from gethook_lite.db.changes import VALUES, _largest_chunk, insert_rows
 from gethook_lite.db.connection import connect_sqlite
-from gethook_lite.db.ingest import _STORED_ORIGINALS, accept_events
+from gethook_lite.db.ingest import _STORED_ORIGINALS, _runs_of_bodies, accept_events
 
 
 def _setup(conn) -> None:
@@ -208,3 +208,23 @@ def test_the_batched_duplicate_read_searches_the_dedupe_index(conn, direction: s
     statement = _STORED_ORIGINALS[direction].replace(VALUES, "VALUES (?, ?), (?, ?)")
     plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}", ("s", "x") * 2)]
     assert f"SEARCH e USING INDEX events_{direction}_dedupe" in " ".join(plan), plan
+
+
+def test_big_bodies_go_in_runs_of_at_most_a_mebibyte() -> None:
+    rows = [{"body": b"x" * size} for size in (600_000, 400_000, 1, 2_000_000, 10, 20)]
+    runs = [[len(row["body"]) for row in run] for run in _runs_of_bodies(rows, 1024 * 1024)]
+    assert runs == [[600_000, 400_000, 1], [2_000_000], [10, 20]]
+    assert list(_runs_of_bodies([], 10)) == []
+
+
+def test_big_bodies_are_stored_whole_and_in_order(conn) -> None:
+    items = [(_event(n), []) for n in range(5)]
+    for n, (event, _) in enumerate(items):
+        event["body"] = bytes([n]) * (700_000 if n % 2 else 10)
+    conn.execute("BEGIN IMMEDIATE")
+    accept_events(conn, items)
+    conn.execute("COMMIT")
+    stored = conn.execute("SELECT id, body FROM events ORDER BY rowid").fetchall()
+    assert [(row[0], row[1]) for row in stored] == [
+        (event["id"], event["body"]) for event, _ in items
+    ]
