@@ -46,6 +46,7 @@ _EVENT_VALUES = operator.itemgetter(*EVENT_COLUMNS)
 # SQLite copies every value a statement binds: a multi-row insert of big bodies would hold
 # many at once. Rows go in runs of about this many body bytes (a run may be one event).
 _STATEMENT_BODY_BYTES = 1024 * 1024
+_BODY = operator.itemgetter("body")
 # PostgreSQL: the same insert, skipping an event its direction's dedupe index refuses (the
 # conflict target and predicate are the index's, migrations/postgresql/0001_initial.sql).
 _INSERT_EVENT_SKIPPING_DUPLICATES = {
@@ -103,7 +104,10 @@ def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[
     # start (db/destination_state.py); usually none is. Read only if an event has a route.
     holding = holding_destinations(conn) if any(routes for _, routes in items) else frozenset()
     for event, routes in items:
-        original = _original(conn, event, seen, stored)
+        # (Most events have no external id: no call for them.)
+        original = (
+            None if event["external_event_id"] is None else _original(conn, event, seen, stored)
+        )
         if original is not None:
             results.append((original, "duplicate"))
             continue
@@ -186,6 +190,9 @@ def _insert_events(conn: Connection, rows: list[dict]) -> dict[str, str]:
 def _runs_of_bodies(rows: list[dict], limit: int) -> Iterator[list[dict]]:
     """``rows`` in order, cut into runs whose bodies add up to at most ``limit`` bytes (or one
     row, if its body alone is bigger)."""
+    if rows and sum(map(len, map(_BODY, rows))) <= limit:  # the usual case, counted in C
+        yield rows
+        return
     run: list[dict] = []
     size = 0
     for row in rows:
@@ -233,7 +240,7 @@ def _stored_originals(conn: Connection, events: list[Row]) -> dict[tuple, str] |
         return None
     keys: dict[str, dict[tuple, None]] = {}  # by direction, in order, each key once
     for event in events:
-        key = _dedupe_key(event)
+        key = None if event["external_event_id"] is None else _dedupe_key(event)
         if key is not None:
             keys.setdefault(key[0], {})[key[1:]] = None
     stored: dict[tuple, str] = {}
