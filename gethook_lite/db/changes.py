@@ -11,22 +11,29 @@ the cursor later (docs/design/postgresql.md §6.6). The cursor is then the pair.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+import itertools
+import operator
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 from gethook_lite.db.connection import SQLITE, Connection
 from gethook_lite.db.rows import Row, all_rows
 
 __all__ = [
     "CHANGE_COLUMNS",
+    "VALUES",
     "ChangeCursor",
     "account_changes_after",
     "changes_after",
     "changes_held_back",
     "delete_expired_changes",
+    "insert_rows",
     "latest_cursor",
     "load_subjects",
     "log_received",
     "read_position",
+    "values_chunks",
 ]
 
 
@@ -61,10 +68,17 @@ _EVENT_COLUMNS = (
 )
 
 
-_LOG_RECEIVED = (
+_LOG_RECEIVED_HEAD = (
     "INSERT INTO changes (account_id, kind, subject_id, source_id, direction, event_type,"
-    " status, created_at) VALUES (:account_id, 'event.received', :id, :source_id, :direction,"
+    " status, created_at)"
+)
+_LOG_RECEIVED = (
+    f"{_LOG_RECEIVED_HEAD} VALUES (:account_id, 'event.received', :id, :source_id, :direction,"
     " :event_type, :status, :created_at)"
+)
+_LOG_RECEIVED_MARKS = "(?, 'event.received', ?, ?, ?, ?, ?, ?)"
+_received_values = operator.itemgetter(
+    "account_id", "id", "source_id", "direction", "event_type", "status", "created_at"
 )
 
 
@@ -72,9 +86,71 @@ def log_received(conn: Connection, events: list[Row]) -> None:
     """Append an ``event.received`` change for each just-inserted event, in insert order.
 
     The write that inserts events calls this in its transaction (migration 0017 dropped the
-    per-row trigger that did it): one statement for a whole batch of ingests.
+    per-row trigger that did it): one statement for a whole batch of ingests on SQLite
+    (``insert_rows``).
     """
-    conn.executemany(_LOG_RECEIVED, events)
+    if conn.dialect != SQLITE:
+        conn.executemany(_LOG_RECEIVED, events)
+        return
+    insert_rows(conn, _LOG_RECEIVED_HEAD, _LOG_RECEIVED_MARKS, list(map(_received_values, events)))
+
+
+# SQLite's smallest limit on the parameters of one statement (SQLITE_MAX_VARIABLE_NUMBER
+# before 3.32; newer builds allow 32766).
+_MAX_PARAMETERS = 999
+
+
+def insert_rows(conn: Connection, head: str, marks: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run ``head VALUES marks`` for each of ``rows`` (SQLite), in order, in as few statements
+    as the parameter limit allows (``values_chunks``).
+
+    On the ingest hot path (ingest.accept_events) each statement step costs more than the rows
+    it writes: executemany steps once per row, each step re-opening the table's indexes (and,
+    for the change log, its AUTOINCREMENT counter), and releasing and taking back the GIL, a
+    hand-off with the busy event loop each time. A multi-row VALUES steps once for many rows.
+    """
+    for statement, values in values_chunks(f"{head} {VALUES}", marks, rows):
+        conn.execute(statement, values)
+
+
+# Where ``values_chunks`` writes a chunk's VALUES list in its statement.
+VALUES = "{values}"
+
+
+def values_chunks(
+    template: str, marks: str, rows: Sequence[Sequence[Any]]
+) -> Iterator[tuple[str, list[Any]]]:
+    """(statement, parameters) for each chunk of ``rows``, in order: ``template`` with its
+    ``VALUES`` mark replaced by "VALUES marks, marks, ..." (a row of ``marks`` per row).
+
+    Chunk sizes are powers of two under SQLite's parameter limit (a batch of 37 rows: 32, 4
+    and 1), so that a handful of statement texts serve every batch size and stay in the
+    connection's statement cache.
+    """
+    largest = _largest_chunk(marks)
+    start = 0
+    while start < len(rows):
+        size = largest
+        while size > len(rows) - start:
+            size //= 2
+        values = list(itertools.chain.from_iterable(rows[start : start + size]))
+        yield _multi_row(template, marks, size), values
+        start += size
+
+
+@functools.cache
+def _largest_chunk(marks: str) -> int:
+    """The most rows of ``marks`` one statement takes: a power of two under the limit."""
+    per_row = marks.count("?")
+    size = 1
+    while size * 2 * per_row <= _MAX_PARAMETERS:
+        size *= 2
+    return size
+
+
+@functools.cache
+def _multi_row(template: str, marks: str, rows: int) -> str:
+    return template.replace(VALUES, f"VALUES {', '.join([marks] * rows)}")
 
 
 def read_position(conn: Connection, cursor: ChangeCursor) -> ChangeCursor:

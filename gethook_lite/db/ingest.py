@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from gethook_lite.db.changes import log_received
-from gethook_lite.db.connection import POSTGRESQL, Connection
+import operator
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import cast
+
+from gethook_lite.db.changes import VALUES, insert_rows, log_received, values_chunks
+from gethook_lite.db.connection import POSTGRESQL, SQLITE, Connection
 from gethook_lite.db.database import StorageError
 from gethook_lite.db.destination_state import holding_destinations
 from gethook_lite.db.events import EVENT_COLUMNS, find_duplicate
@@ -11,6 +16,16 @@ from gethook_lite.db.rows import Row
 from gethook_lite.db.stats import count_inserted
 
 __all__ = ["accept_capture", "accept_event", "accept_events"]
+
+# sqlite3 (CPython 3.11 to 3.13) binds a None or a bytes value only after looking for an
+# adapter, and with none registered the look-up fails through an AttributeError it formats
+# and drops: about 0.5 µs a value, and an event's rows carry six to eight of them (its body,
+# a delivery's held_at, the columns an ingest leaves empty). These adapters are found at the
+# first look and bind the very same value: {}.get(None) is None (a NULL), and a memoryview
+# binds as a BLOB of the same bytes (the view copies nothing). Process-wide: every SQLite
+# statement gains.
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
+sqlite3.register_adapter(bytes, memoryview)
 
 # Events made by the API or a replay have no request line and are never a sink's capture.
 _NOT_CAPTURED: Row = {
@@ -24,6 +39,14 @@ _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
     f" VALUES ({', '.join(':' + column for column in EVENT_COLUMNS)})"
 )
+# SQLite: the same insert with positional values, many rows a statement (changes.insert_rows).
+_EVENTS_HEAD = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
+_EVENT_MARKS = f"({', '.join('?' * len(EVENT_COLUMNS))})"
+_EVENT_VALUES = operator.itemgetter(*EVENT_COLUMNS)
+# SQLite copies every value a statement binds: a multi-row insert of big bodies would hold
+# many at once. Rows go in runs of about this many body bytes (a run may be one event).
+_STATEMENT_BODY_BYTES = 1024 * 1024
+_BODY = operator.itemgetter("body")
 # PostgreSQL: the same insert, skipping an event its direction's dedupe index refuses (the
 # conflict target and predicate are the index's, migrations/postgresql/0001_initial.sql).
 _INSERT_EVENT_SKIPPING_DUPLICATES = {
@@ -35,11 +58,25 @@ _INSERT_EVENT_SKIPPING_DUPLICATES = {
     + " ON CONFLICT (account_id, external_event_id) WHERE direction = 'outbound'"
     " AND external_event_id IS NOT NULL AND created_by <> 'replay' DO NOTHING",
 }
-_INSERT_DELIVERY = (
+# SQLite: the stored originals of many (scope, external id) keys in one read, by the dedupe
+# indexes (CROSS JOIN: a key at a time, each a search of the index; conditions as in
+# events.find_duplicate).
+_STORED_ORIGINALS = {
+    "inbound": f"WITH keys (scope, external_id) AS ({VALUES})"
+    " SELECT e.source_id, e.external_event_id, e.id FROM keys CROSS JOIN events e"
+    " ON e.source_id = keys.scope AND e.external_event_id = keys.external_id"
+    " AND e.direction = 'inbound' AND e.created_by <> 'replay' AND e.capture = 0",
+    "outbound": f"WITH keys (scope, external_id) AS ({VALUES})"
+    " SELECT e.account_id, e.external_event_id, e.id FROM keys CROSS JOIN events e"
+    " ON e.account_id = keys.scope AND e.external_event_id = keys.external_id"
+    " AND e.direction = 'outbound' AND e.created_by <> 'replay'",
+}
+_DELIVERIES_HEAD = (
     "INSERT INTO deliveries (event_id, account_id, destination_id, route_id, status,"
     " attempts_count, next_attempt_at, created_at, held_at)"
-    " VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
+_DELIVERY_MARKS = "(?, ?, ?, ?, ?, 0, ?, ?, ?)"
+_INSERT_DELIVERY = f"{_DELIVERIES_HEAD} VALUES {_DELIVERY_MARKS}"
 
 
 def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[tuple[str, str]]:
@@ -60,13 +97,17 @@ def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[
     """
     results: list[tuple[str, str]] = []
     seen: dict[tuple, str] = {}  # duplicates of each other within this very batch
+    stored = _stored_originals(conn, [event for event, _ in items])
     rows: list[dict] = []
     deliveries: list[tuple] = []
     # Deliveries to a paused destination, or one whose circuit is open, are held from the
-    # start (db/destination_state.py); usually none is.
-    holding = holding_destinations(conn)
+    # start (db/destination_state.py); usually none is. Read only if an event has a route.
+    holding = holding_destinations(conn) if any(routes for _, routes in items) else frozenset()
     for event, routes in items:
-        original = _original(conn, event, seen)
+        # (Most events have no external id: no call for them.)
+        original = (
+            None if event["external_event_id"] is None else _original(conn, event, seen, stored)
+        )
         if original is not None:
             results.append((original, "duplicate"))
             continue
@@ -99,7 +140,9 @@ def accept_events(conn: Connection, items: list[tuple[Row, list[Row]]]) -> list[
         ]
     log_received(conn, rows)
     count_inserted(conn, rows)
-    if deliveries:
+    if conn.dialect == SQLITE:
+        insert_rows(conn, _DELIVERIES_HEAD, _DELIVERY_MARKS, deliveries)
+    elif deliveries:
         conn.executemany(_INSERT_DELIVERY, deliveries)
     return results
 
@@ -125,7 +168,8 @@ def _insert_events(conn: Connection, rows: list[dict]) -> dict[str, str]:
     """Insert the events; return {id: original id} of those a racing duplicate kept out
     (PostgreSQL only: empty on SQLite, whose single writer already checked)."""
     if conn.dialect != POSTGRESQL:
-        conn.executemany(_INSERT_EVENT, rows)
+        for run in _runs_of_bodies(rows, _STATEMENT_BODY_BYTES):
+            insert_rows(conn, _EVENTS_HEAD, _EVENT_MARKS, list(map(_EVENT_VALUES, run)))
         return {}
     inserted = 0
     for direction, insert in _INSERT_EVENT_SKIPPING_DUPLICATES.items():
@@ -143,6 +187,24 @@ def _insert_events(conn: Connection, rows: list[dict]) -> dict[str, str]:
     return {row["id"]: _winner(conn, row) for row in rows if row["id"] not in stored}
 
 
+def _runs_of_bodies(rows: list[dict], limit: int) -> Iterator[list[dict]]:
+    """``rows`` in order, cut into runs whose bodies add up to at most ``limit`` bytes (or one
+    row, if its body alone is bigger)."""
+    if rows and sum(map(len, map(_BODY, rows))) <= limit:  # the usual case, counted in C
+        yield rows
+        return
+    run: list[dict] = []
+    size = 0
+    for row in rows:
+        if run and size + len(row["body"]) > limit:
+            yield run
+            run, size = [], 0
+        run.append(row)
+        size += len(row["body"])
+    if run:
+        yield run
+
+
 def _winner(conn: Connection, event: Row) -> str:
     """The event a racing duplicate lost to: committed by now, since PostgreSQL's ON CONFLICT
     waits for the other transaction to end before it skips the row."""
@@ -158,8 +220,9 @@ def _winner(conn: Connection, event: Row) -> str:
     return winner
 
 
-def _original(conn: Connection, event: Row, seen: dict[tuple, str]) -> str | None:
-    """The id of the event this one duplicates (same source/account and external id)."""
+def _dedupe_key(event: Row) -> tuple[str, str, str] | None:
+    """(direction, source or account, external id): what makes two events the same one;
+    None for an event never deduplicated (no external id, a replay, a sink's capture)."""
     if (
         event["external_event_id"] is None
         or event["created_by"] == "replay"
@@ -167,16 +230,49 @@ def _original(conn: Connection, event: Row, seen: dict[tuple, str]) -> str | Non
     ):
         return None
     scope = event["source_id"] if event["direction"] == "inbound" else event["account_id"]
-    key = (event["direction"], scope, event["external_event_id"])
+    return (event["direction"], scope, event["external_event_id"])
+
+
+def _stored_originals(conn: Connection, events: list[Row]) -> dict[tuple, str] | None:
+    """{dedupe key: id} of the stored events these duplicate, read at once (SQLite; None on
+    PostgreSQL, which asks event by event in ``_original``)."""
+    if conn.dialect != SQLITE:
+        return None
+    keys: dict[str, dict[tuple, None]] = {}  # by direction, in order, each key once
+    for event in events:
+        key = None if event["external_event_id"] is None else _dedupe_key(event)
+        if key is not None:
+            keys.setdefault(key[0], {})[key[1:]] = None
+    stored: dict[tuple, str] = {}
+    for direction, wanted in keys.items():
+        for statement, values in values_chunks(
+            _STORED_ORIGINALS[direction], "(?, ?)", list(wanted)
+        ):
+            for scope, external_id, event_id in conn.execute(statement, values):
+                stored[(direction, scope, external_id)] = event_id
+    return stored
+
+
+def _original(
+    conn: Connection, event: Row, seen: dict[tuple, str], stored: dict[tuple, str] | None
+) -> str | None:
+    """The id of the event this one duplicates (same source/account and external id):
+    stored before this batch (in ``stored`` if read already), or earlier in the batch."""
+    key = _dedupe_key(event)
+    if key is None:
+        return None
     if key in seen:
         return seen[key]
-    original = find_duplicate(
-        conn,
-        event["direction"],
-        event["account_id"],
-        event["source_id"],
-        event["external_event_id"],
-    )
+    if stored is not None:
+        original = stored.get(key)
+    else:
+        original = find_duplicate(
+            conn,
+            event["direction"],
+            event["account_id"],
+            event["source_id"],
+            event["external_event_id"],
+        )
     if original is None:
         seen[key] = event["id"]
     return original

@@ -14,6 +14,8 @@ backends, since on SQLite each key has exactly one row to sum.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from gethook_lite.db.connection import POSTGRESQL, Connection
 from gethook_lite.db.rows import Row, all_rows
 
@@ -79,21 +81,22 @@ def count_inserted(conn: Connection, events: list[Row]) -> None:
     the per-row insert triggers that did this; the keys are theirs)."""
     if not events:
         return
-    tallies: dict[tuple[str, int, str, str, str], int] = {}
-    counters = {"events_processed": len(events)}
-    for event in events:
-        # int() truncates like the triggers' CAST(received_at / 86400 AS INTEGER).
-        key = (
+    # int() truncates like the triggers' CAST(received_at / 86400 AS INTEGER).
+    tallies = Counter(
+        (
             event["account_id"],
             int(event["received_at"] / 86400),
             event["direction"],
             event["status"],
             event["final_state"] or "",
         )
-        tallies[key] = tallies.get(key, 0) + 1
-        finished = _FINISHED_COUNTERS.get(event["final_state"])
+        for event in events
+    )
+    counters = {"events_processed": len(events)}
+    for key, n in tallies.items():  # a handful of keys, however many events
+        finished = _FINISHED_COUNTERS.get(key[4])
         if finished is not None:
-            counters[finished] = counters.get(finished, 0) + 1
+            counters[finished] = counters.get(finished, 0) + n
     sharded = conn.dialect == POSTGRESQL
     conn.executemany(
         _ADD_TALLY_SHARDED if sharded else _ADD_TALLY,
