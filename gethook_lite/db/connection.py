@@ -11,8 +11,8 @@ per-dialect SQL lives in the storage modules and nowhere above them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from typing import Any, Final, Literal, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final, Literal, Protocol, cast
 
 __all__ = [
     "POSTGRESQL",
@@ -74,6 +74,17 @@ class SqliteConnection(sqlite3.Connection):
     @property
     def dialect(self) -> Dialect:
         return SQLITE
+
+
+# sqlite3 (CPython 3.11 to 3.13) binds a None or a bytes value only after looking for an
+# adapter, and with none registered the look-up fails through an AttributeError it formats
+# and drops: about 0.5 µs a value, and an event's rows carry six to eight of them (its body,
+# a delivery's held_at, the columns an ingest leaves empty). These adapters are found at the
+# first look and bind the very same value: {}.get(None) is None (a NULL), and a memoryview
+# binds as a BLOB of the same bytes (the view copies nothing). Process-wide: every SQLite
+# statement gains (set where every SQLite connection is made).
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
+sqlite3.register_adapter(bytes, memoryview)
 
 
 def connect_sqlite(database: Any, **kwargs: Any) -> SqliteConnection:

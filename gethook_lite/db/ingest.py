@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import operator
-import sqlite3
-from collections.abc import Callable, Iterator
-from typing import cast
+from collections.abc import Iterator
 
 from gethook_lite.db.changes import VALUES, insert_rows, log_received, values_chunks
 from gethook_lite.db.connection import POSTGRESQL, SQLITE, Connection
@@ -16,16 +14,6 @@ from gethook_lite.db.rows import Row
 from gethook_lite.db.stats import count_inserted
 
 __all__ = ["accept_capture", "accept_event", "accept_events"]
-
-# sqlite3 (CPython 3.11 to 3.13) binds a None or a bytes value only after looking for an
-# adapter, and with none registered the look-up fails through an AttributeError it formats
-# and drops: about 0.5 µs a value, and an event's rows carry six to eight of them (its body,
-# a delivery's held_at, the columns an ingest leaves empty). These adapters are found at the
-# first look and bind the very same value: {}.get(None) is None (a NULL), and a memoryview
-# binds as a BLOB of the same bytes (the view copies nothing). Process-wide: every SQLite
-# statement gains.
-sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
-sqlite3.register_adapter(bytes, memoryview)
 
 # Events made by the API or a replay have no request line and are never a sink's capture.
 _NOT_CAPTURED: Row = {

@@ -75,39 +75,6 @@ _ADD_COUNTER_SHARDED = (
 _FINISHED_COUNTERS = {"delivered": "events_delivered", "dead_letter": "events_dead_lettered"}
 
 
-def count_inserted(conn: Connection, events: list[Row]) -> None:
-    """Add just-inserted events to the tallies and counters: one upsert per distinct tally
-    row and one update per counter, whatever the number of events (migration 0017 dropped
-    the per-row insert triggers that did this; the keys are theirs)."""
-    if not events:
-        return
-    # int() truncates like the triggers' CAST(received_at / 86400 AS INTEGER).
-    tallies = Counter(
-        (
-            event["account_id"],
-            int(event["received_at"] / 86400),
-            event["direction"],
-            event["status"],
-            event["final_state"] or "",
-        )
-        for event in events
-    )
-    counters = {"events_processed": len(events)}
-    for key, n in tallies.items():  # a handful of keys, however many events
-        finished = _FINISHED_COUNTERS.get(key[4])
-        if finished is not None:
-            counters[finished] = counters.get(finished, 0) + n
-    sharded = conn.dialect == POSTGRESQL
-    conn.executemany(
-        _ADD_TALLY_SHARDED if sharded else _ADD_TALLY,
-        [(*key, n) for key, n in tallies.items()],
-    )
-    conn.executemany(
-        _ADD_COUNTER_SHARDED if sharded else _ADD_COUNTER,
-        [(n, name) for name, n in counters.items()],
-    )
-
-
 TallyKey = tuple[str, int, str, str, str]  # account, day, direction, status, final state ('')
 _TAKE_FROM_TALLY = (
     "UPDATE event_tallies SET n = n + ? WHERE account_id = ? AND day = ? AND direction = ?"
@@ -121,6 +88,30 @@ def tally_key(
     """The tally row an event counts in; int() truncates like the SQL's
     CAST(received_at / 86400 AS INTEGER)."""
     return (account_id, int(received_at / 86400), direction, status, final_state or "")
+
+
+def count_inserted(conn: Connection, events: list[Row]) -> None:
+    """Add just-inserted events to the tallies and counters: one upsert per distinct tally
+    row and one update per counter, whatever the number of events (migration 0017 dropped
+    the per-row insert triggers that did this; the keys are theirs)."""
+    if not events:
+        return
+    tallies = Counter(
+        tally_key(
+            event["account_id"],
+            event["received_at"],
+            event["direction"],
+            event["status"],
+            event["final_state"],
+        )
+        for event in events
+    )
+    counters = {"events_processed": len(events)}
+    for key, n in tallies.items():  # a handful of keys, however many events
+        finished = _FINISHED_COUNTERS.get(key[4])
+        if finished is not None:
+            counters[finished] = counters.get(finished, 0) + n
+    add_to_books(conn, dict(tallies), counters)
 
 
 def add_to_books(conn: Connection, tallies: dict[TallyKey, int], counters: dict[str, int]) -> None:
