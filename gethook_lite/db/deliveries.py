@@ -19,6 +19,7 @@ from gethook_lite.db.destination_state import shift_times
 from gethook_lite.db.events import mark_delivering, refresh_event_status, refreshed_status
 from gethook_lite.db.pacing import paced_candidates
 from gethook_lite.db.rows import Row, insert
+from gethook_lite.db.stats import count_attempts
 from gethook_lite.db.status_books import StatusMove, book_status_moves
 from gethook_lite.ids import new_id
 from gethook_lite.retry_policy import RetryPolicy, decode_retry_policy
@@ -460,6 +461,7 @@ def _insert_cancelled_attempt(
             "outcome": "cancelled",
         },
     )
+    count_attempts(conn, 1)
 
 
 def record_attempt(
@@ -478,6 +480,7 @@ def record_attempt(
     moves: list[StatusMove] = []
     recorded = _record_attempt(conn, claim, attempt, next_status, next_attempt_at, moves)
     book_status_moves(conn, moves)
+    count_attempts(conn, 1)
     return recorded
 
 
@@ -529,6 +532,7 @@ def record_attempts(conn: Connection, outcomes: list[Outcome]) -> None:
     for claim, attempt, next_status, next_attempt_at in outcomes:
         _record_attempt(conn, claim, attempt, next_status, next_attempt_at, moves)
     book_status_moves(conn, moves)
+    count_attempts(conn, len(outcomes))
 
 
 def cancel_open_deliveries(conn: Connection, destination_id: str, now: float, reason: str) -> int:

@@ -132,6 +132,12 @@ def add_to_books(conn: Connection, tallies: dict[TallyKey, int], counters: dict[
         conn.executemany(_ADD_COUNTER_SHARDED if sharded else _ADD_COUNTER, changed)
 
 
+def count_attempts(conn: Connection, attempts: int) -> None:
+    """Add attempts just recorded to the platform counter (the writes of db/deliveries.py,
+    the only ones that insert attempts; migration 0020 dropped the per-row trigger)."""
+    add_to_books(conn, {}, {"delivery_attempts": attempts})
+
+
 def finished_counter(final_state: str | None) -> str | None:
     """The counter an event that finishes in ``final_state`` adds to (None: none)."""
     return _FINISHED_COUNTERS.get(final_state) if final_state is not None else None

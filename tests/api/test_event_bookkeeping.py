@@ -227,3 +227,19 @@ def test_only_db_events_moves_event_statuses():
         if pattern.search(path.read_text())
     )
     assert updating == ["db/events.py"]
+
+
+def test_only_db_deliveries_inserts_attempts():
+    # The platform counter of attempts is kept by the writes that insert them (migration
+    # 0020 dropped its trigger): an insert anywhere else would not be counted.
+    package = Path(gethook_lite.__file__).parent
+    pattern = re.compile(
+        r"INSERT\s+(OR\s+\w+\s+)?INTO\s+attempts\b|insert\(\s*conn,\s*[\"']attempts[\"']",
+        re.IGNORECASE,
+    )
+    inserting = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if pattern.search(path.read_text())
+    )
+    assert inserting == ["db/deliveries.py"]
