@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+import msgspec
+
 __all__ = [
     "MAX_EVENT_TYPE_LENGTH",
     "MAX_EXTERNAL_EVENT_ID_LENGTH",
@@ -66,10 +68,30 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     if not text.lstrip(_JSON_WHITESPACE).startswith("{"):
         return None
     try:
-        document = json.loads(text)
+        document = _decode_json(text)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
     return document if isinstance(document, dict) else None
+
+
+# A body with no more brackets than this cannot nest deep enough to meet json.loads's
+# recursion limit, so whether it decodes does not depend on how deep the caller's stack is.
+_FAST_DECODE_MAX_BRACKETS = 200
+
+
+def _decode_json(text: str) -> object:
+    """``json.loads(text)``, faster (this ran once per webhook at ~10 µs a KB).
+
+    msgspec decodes what it accepts exactly as json.loads does (tests/unit/test_event_typing
+    checks the edges: duplicate keys, escapes, huge numbers); what it refuses (NaN, lone
+    surrogates, overflowing floats) and anything nested deeply goes to json.loads as before.
+    """
+    if text.count("[") + text.count("{") <= _FAST_DECODE_MAX_BRACKETS:
+        try:
+            return msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            pass
+    return json.loads(text)
 
 
 def _body_field(document: dict[str, Any] | None, *path: str) -> object:
