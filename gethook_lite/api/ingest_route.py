@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from typing import NamedTuple
+from weakref import WeakKeyDictionary
 
 import msgspec
 from litestar import asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
+from prometheus_client import Counter
 
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
@@ -71,27 +73,43 @@ async def answer_ingest(
         # The custom-domain guard reads one Host; a second must not slip another one past it.
         # (gethook serve already refuses this in the protocol; this covers any other server.)
         raise BadRequest("more than one Host header")
-    counter = ctx.metrics.ingest_requests
     try:
         body = await read_body(scope, receive, ctx.settings.server.max_body_bytes)
         if body is None:
-            counter.labels("disconnected").inc()
+            _count(ctx, "disconnected")
             return None
         request = RequestLine(method, sub_path, scope.get("query_string", b"").decode("latin-1"))
         result = await ingest(ctx, token, scope["headers"], body, request)
     except Exception as exc:
-        counter.labels(_outcome(exc)).inc()
+        _count(ctx, _outcome(exc))
         raise
     if isinstance(result, SlackChallenge):
-        counter.labels("url_verification").inc()
+        _count(ctx, "url_verification")
         # 200 with {"challenge": …} at the top level, where Slack reads it (no envelope).
         return _json(200, {"challenge": result.value})
     if isinstance(result, Captured):
-        counter.labels(result.status).inc()
+        _count(ctx, result.status)
         return await _answer_capture(result)
     event_id, status = result
-    counter.labels(status).inc()
+    _count(ctx, status)
     return _json(202, {"data": {"id": event_id, "status": status}})
+
+
+# The ingest_requests child of each outcome, per Metrics (one per running instance):
+# labels() validates and locks on every call, a microsecond per webhook.
+_OUTCOME_COUNTERS: WeakKeyDictionary[Counter, dict[str, Counter]] = WeakKeyDictionary()
+
+
+def _count(ctx: Context, outcome: str) -> None:
+    """One more ingest request with this outcome (gethook_ingest_requests{outcome=…})."""
+    counter = ctx.metrics.ingest_requests
+    children = _OUTCOME_COUNTERS.get(counter)
+    if children is None:
+        children = _OUTCOME_COUNTERS.setdefault(counter, {})
+    child = children.get(outcome)
+    if child is None:
+        child = children[outcome] = counter.labels(outcome)
+    child.inc()
 
 
 async def _answer_capture(captured: Captured) -> Answer:
