@@ -396,7 +396,7 @@ class GatewayApp(Litestar):
 
 def _build_app(settings: Settings) -> Litestar:
     app = _routed_app(settings)
-    app.ingest_front = IngestFront(app, access_log_on=settings.server.access_log)
+    app.ingest_front = IngestFront(app)
     return app
 
 
@@ -441,6 +441,7 @@ def _routed_app(settings: Settings) -> GatewayApp:
         ),
         debug=False,
         logging_config=None,
+        # The ingest front repeats these for /ingest/... (and refuses to start with any other).
         middleware=[
             *([access_log_middleware] if settings.server.access_log else []),
             blank_query_values_middleware,

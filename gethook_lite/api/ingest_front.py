@@ -26,9 +26,9 @@ from litestar.middleware._internal.exceptions.middleware import ExceptionHandler
 from litestar.utils import normalize_path
 from litestar.utils.scope.state import ScopeState
 
+from gethook_lite.api.access_log import access_log_middleware, log_request
 from gethook_lite.api.access_log import log as access_log
-from gethook_lite.api.access_log import log_request
-from gethook_lite.api.common import without_blank_values
+from gethook_lite.api.common import blank_query_values_middleware, without_blank_values
 from gethook_lite.api.ingest_route import answer_ingest, send_answer
 
 if TYPE_CHECKING:
@@ -44,9 +44,10 @@ _MOUNT = "/ingest"
 class IngestFront:
     """Serves http requests to /ingest/... for ``app`` (see the module's docstring)."""
 
-    def __init__(self, app: Litestar, *, access_log_on: bool) -> None:
+    def __init__(self, app: Litestar) -> None:
+        _check_nothing_else_wraps_routes(app)
         self._app = app
-        self._access_log_on = access_log_on
+        self._access_log_on = access_log_middleware in app.middleware
         # The exception handling Litestar's routes use; its handle_request_exception is what
         # turns an exception into the response (the envelope from api/errors.py).
         self._errors = ExceptionHandlerMiddleware(app=app, debug=None)
@@ -106,6 +107,32 @@ class IngestFront:
             litestar_app=self._app, scope=scope, receive=receive, send=note_status, exc=exc
         )
         return status
+
+
+def _check_nothing_else_wraps_routes(app: Litestar) -> None:
+    """The front repeats what this app puts around its routes (the access log, blank query
+    values) and nothing else: anything added later would be skipped for /ingest, silently,
+    so it refuses to start instead."""
+    extra_middleware = [
+        middleware
+        for middleware in app.middleware
+        if middleware not in (access_log_middleware, blank_query_values_middleware)
+    ]
+    hooks = (
+        app.before_send,
+        app.after_exception,
+        app.cors_config,
+        app.allowed_hosts,
+        app.compression_config,
+        app.csrf_config,
+        app.before_request,
+        app.after_request,
+    )
+    if extra_middleware or any(hooks):
+        raise RuntimeError(
+            "the ingest front does not repeat this app's added middleware or hooks:"
+            " repeat them in api/ingest_front.py, or let Litestar route /ingest"
+        )
 
 
 def _hosts(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:
