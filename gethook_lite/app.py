@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp.abc import AbstractResolver
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
+from litestar.types import Receive, Scope, Send
 
 from gethook_lite import __version__
 from gethook_lite.api.access_log import access_log_middleware
@@ -22,6 +23,7 @@ from gethook_lite.api.destination_control import destination_control_router
 from gethook_lite.api.errors import EXCEPTION_HANDLERS
 from gethook_lite.api.events import event_router
 from gethook_lite.api.health import healthz, readyz
+from gethook_lite.api.ingest_front import INGEST_PREFIX, IngestFront
 from gethook_lite.api.ingest_route import ingest_route
 from gethook_lite.api.insights import insights_router, public_insights_router
 from gethook_lite.api.metrics import metrics
@@ -373,8 +375,33 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
                         await task.stop()
 
 
+class GatewayApp(Litestar):
+    """The Litestar app, with /ingest/... answered by its IngestFront before Litestar's own
+    machinery (api/ingest_front.py says what that saves and what it keeps). Everything else,
+    lifespan included, is Litestar's."""
+
+    ingest_front: IngestFront | None = None  # None: Litestar routes /ingest too (tests compare)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        if (
+            scope["type"] == "http"
+            and scope["path"].startswith(INGEST_PREFIX)
+            and self.ingest_front is not None
+            and not scope.get("root_path")  # under a root path, Litestar strips it first
+        ):
+            await self.ingest_front(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _build_app(settings: Settings) -> Litestar:
-    return Litestar(
+    app = _routed_app(settings)
+    app.ingest_front = IngestFront(app)
+    return app
+
+
+def _routed_app(settings: Settings) -> GatewayApp:
+    return GatewayApp(
         route_handlers=[
             healthz,
             readyz,
@@ -414,6 +441,7 @@ def _build_app(settings: Settings) -> Litestar:
         ),
         debug=False,
         logging_config=None,
+        # The ingest front repeats these for /ingest/... (and refuses to start with any other).
         middleware=[
             *([access_log_middleware] if settings.server.access_log else []),
             blank_query_values_middleware,

@@ -7,7 +7,7 @@ import time
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["access_log_middleware", "loggable_path", "loggable_request_path"]
+__all__ = ["access_log_middleware", "log_request", "loggable_path", "loggable_request_path"]
 
 log = logging.getLogger("gethook_lite.access")
 _INGEST_PREFIX = "/ingest/"
@@ -35,7 +35,6 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
             await app(scope, receive, send)
             return
-        method = scope.get("method", "")
         started = time.perf_counter()
         status = 500
 
@@ -48,22 +47,28 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_and_note)
         finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            path = loggable_request_path(scope)
-            log.info(
-                "%s %s %s %.2fms",
-                method,
-                path,
-                status,
-                duration_ms,
-                extra={
-                    "fields": {
-                        "method": method,
-                        "path": path,
-                        "status": status,
-                        "duration_ms": duration_ms,
-                    }
-                },
-            )
+            log_request(scope, status, started)
 
     return middleware
+
+
+def log_request(scope: Scope, status: int, started: float) -> None:
+    """The line for one answered request (``started``: its time.perf_counter() at arrival)."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    method = scope.get("method", "")
+    path = loggable_request_path(scope)
+    log.info(
+        "%s %s %s %.2fms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "fields": {
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+            }
+        },
+    )

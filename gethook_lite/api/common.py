@@ -43,6 +43,7 @@ __all__ = [
     "enveloped",
     "present_time",
     "provide_caller",
+    "without_blank_values",
 ]
 
 T = TypeVar("T")
@@ -209,12 +210,20 @@ def blank_query_values_middleware(app: ASGIApp) -> ASGIApp:
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         query = scope.get("query_string", b"") if scope["type"] == "http" else b""
-        if query and (b"=&" in query or query.endswith(b"=")):
-            pairs = [pair for pair in query.split(b"&") if not pair.endswith(b"=") or _valued(pair)]
-            scope = {**scope, "query_string": b"&".join(pairs)}  # type: ignore[assignment]
+        if query:
+            kept = without_blank_values(query)
+            if kept is not query:
+                scope = {**scope, "query_string": kept}  # type: ignore[assignment]
         await app(scope, receive, send)
 
     return middleware
+
+
+def without_blank_values(query: bytes) -> bytes:
+    """The query string without its ``name=`` pairs (``query`` itself when it has none)."""
+    if b"=&" not in query and not query.endswith(b"="):
+        return query
+    return b"&".join(pair for pair in query.split(b"&") if not pair.endswith(b"=") or _valued(pair))
 
 
 def _valued(pair: bytes) -> bool:

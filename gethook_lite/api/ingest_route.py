@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import NamedTuple
+from weakref import WeakKeyDictionary
 
 import msgspec
 from litestar import asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
+from prometheus_client import Counter
 
 from gethook_lite.context import Context
 from gethook_lite.db import StorageError
@@ -22,13 +25,39 @@ from gethook_lite.domain.sink import ScriptedAnswer
 from gethook_lite.domain.sources import live_source_for_token
 from gethook_lite.errors import BadRequest, DomainError, MethodNotAllowed, NotFound, PayloadTooLarge
 
-__all__ = ["ingest_route", "read_body"]
+__all__ = ["Answer", "answer_ingest", "ingest_route", "read_body", "send_answer"]
 
 
 @asgi("/ingest", is_mount=True, copy_scope=False)
 async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
-    """Verify, store and acknowledge one webhook; 202 once it is committed."""
+    """Verify, store and acknowledge one webhook; 202 once it is committed.
+
+    The app's IngestFront answers /ingest/... before Litestar routes it; this route is what
+    Litestar's routing reaches otherwise (a server with a root path), and the reference the
+    front's tests compare it with."""
     ctx: Context = scope["litestar_app"].state.ctx
+    answer = await answer_ingest(ctx, scope, receive, _several_hosts(scope["headers"]))
+    if answer is not None:
+        await send_answer(send, answer)
+
+
+class Answer(NamedTuple):
+    """An ingest response, decided before anything is sent (an error raised while deciding
+    still leaves as the envelope, since nothing has started)."""
+
+    status: int
+    body: bytes
+    content_type: bytes
+    extra_headers: list[tuple[bytes, bytes]] | None = None
+
+
+async def answer_ingest(
+    ctx: Context, scope: Scope, receive: Receive, several_hosts: bool
+) -> Answer | None:
+    """The answer to one ingest request (None: the sender hung up; nobody waits for one).
+
+    ``scope["path"]`` is the path below /ingest, as Litestar's mount leaves it;
+    ``several_hosts``: the request has two Host headers, or one listing two hosts."""
     token, sub_path = _token(scope)
     method: str = scope.get("method") or "POST"  # type: ignore[assignment]
     if method != "POST" or sub_path:
@@ -40,56 +69,64 @@ async def ingest_route(scope: Scope, receive: Receive, send: Send) -> None:
                 raise NotFound("unknown ingest token")
             raise MethodNotAllowed("method not allowed on this endpoint", {"Allow": "POST"})
         sub_path = _raw_sub_path(scope, token, sub_path)
-    if _several_hosts(scope["headers"]):
+    if several_hosts:
         # The custom-domain guard reads one Host; a second must not slip another one past it.
         # (gethook serve already refuses this in the protocol; this covers any other server.)
         raise BadRequest("more than one Host header")
     try:
         body = await read_body(scope, receive, ctx.settings.server.max_body_bytes)
         if body is None:
-            # The sender hung up mid-body: nothing was stored and nobody waits for an answer.
-            ctx.metrics.ingest_requests.labels("disconnected").inc()
-            return
+            _count(ctx, "disconnected")
+            return None
         request = RequestLine(method, sub_path, scope.get("query_string", b"").decode("latin-1"))
         result = await ingest(ctx, token, scope["headers"], body, request)
     except Exception as exc:
-        ctx.metrics.ingest_requests.labels(_outcome(exc)).inc()
+        _count(ctx, _outcome(exc))
         raise
     if isinstance(result, SlackChallenge):
-        ctx.metrics.ingest_requests.labels("url_verification").inc()
-        await _answer_slack_challenge(send, result)
-        return
+        _count(ctx, "url_verification")
+        # 200 with {"challenge": …} at the top level, where Slack reads it (no envelope).
+        return _json(200, {"challenge": result.value})
     if isinstance(result, Captured):
-        ctx.metrics.ingest_requests.labels(result.status).inc()
-        await _answer_capture(send, result)
-        return
+        _count(ctx, result.status)
+        return await _answer_capture(result)
     event_id, status = result
-    ctx.metrics.ingest_requests.labels(status).inc()
-    await _send_json(send, 202, {"data": {"id": event_id, "status": status}})
+    _count(ctx, status)
+    return _json(202, {"data": {"id": event_id, "status": status}})
 
 
-async def _answer_slack_challenge(send: Send, challenge: SlackChallenge) -> None:
-    """200 with ``{"challenge": …}`` at the top level, where Slack reads it (no envelope)."""
-    await _send_json(send, 200, {"challenge": challenge.value})
+# The ingest_requests child of each outcome, per Metrics (one per running instance):
+# labels() validates and locks on every call, a microsecond per webhook.
+_OUTCOME_COUNTERS: WeakKeyDictionary[Counter, dict[str, Counter]] = WeakKeyDictionary()
 
 
-async def _answer_capture(send: Send, captured: Captured) -> None:
+def _count(ctx: Context, outcome: str) -> None:
+    """One more ingest request with this outcome (gethook_ingest_requests{outcome=…})."""
+    counter = ctx.metrics.ingest_requests
+    children = _OUTCOME_COUNTERS.get(counter)
+    if children is None:
+        children = _OUTCOME_COUNTERS.setdefault(counter, {})
+    child = children.get(outcome)
+    if child is None:
+        child = children[outcome] = counter.labels(outcome)
+    child.inc()
+
+
+async def _answer_capture(captured: Captured) -> Answer:
     """A sink's answer: 202 with the usual envelope, or what its response plan scripts. A
     scripted error still says the request was stored (and as which event)."""
     answer = captured.answer
     envelope = {"data": {"id": captured.event_id, "status": captured.status}}
     if answer is None:
-        await _send_json(send, 202, envelope)
-        return
+        return _json(202, envelope)
     if answer.delay_ms:
         await asyncio.sleep(answer.delay_ms / 1000)
     extra = [(b"x-gethook-event-id", captured.event_id.encode())]
     if answer.body is not None:
-        await _send(send, answer.status, answer.body.encode(), _content_type(answer.body), extra)
-    elif 200 <= answer.status < 300:
-        await _send_json(send, answer.status, envelope, extra)
-    else:
-        await _send_json(send, answer.status, _scripted_error(captured, answer), extra)
+        return Answer(answer.status, answer.body.encode(), _content_type(answer.body), extra)
+    if 200 <= answer.status < 300:
+        return _json(answer.status, envelope, extra)
+    return _json(answer.status, _scripted_error(captured, answer), extra)
 
 
 def _scripted_error(captured: Captured, answer: ScriptedAnswer) -> dict:
@@ -110,33 +147,30 @@ def _content_type(body: str) -> bytes:
     return b"application/json"
 
 
-async def _send_json(
-    send: Send, status: int, document: object, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    await _send(send, status, msgspec.json.encode(document), b"application/json", extra)
+def _json(status: int, document: object, extra: list[tuple[bytes, bytes]] | None = None) -> Answer:
+    return Answer(status, msgspec.json.encode(document), b"application/json", extra)
 
 
-async def _send(
-    send: Send,
-    status: int,
-    answer: bytes,
-    content_type: bytes,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
+async def send_answer(send: Send, answer: Answer) -> None:
+    status, body, content_type, extra = answer
     if status < 200 or status in (204, 304):
-        answer = b""  # these statuses carry no body
+        body = b""  # these statuses carry no body
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": status,
         "headers": [
             (b"content-type", content_type),
-            (b"content-length", str(len(answer)).encode()),
+            (b"content-length", str(len(body)).encode()),
             *(extra or ()),
         ],
     }
     await send(start)
-    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": answer, "more_body": False}
-    await send(body)
+    message: HTTPResponseBodyEvent = {
+        "type": "http.response.body",
+        "body": body,
+        "more_body": False,
+    }
+    await send(message)
 
 
 def _several_hosts(headers: Iterable[tuple[bytes, bytes]]) -> bool:

@@ -70,13 +70,17 @@ def stored_headers(
     credentials redacted."""
     secret_headers = _credential_headers(source)
     headers: dict[str, str] = {}
+    kept: dict[str, str] = {}  # filled in the same pass: one per webhook
     for raw_name, raw_value in raw:
         name = raw_name.decode("latin-1").lower()
         if name in HOP_BY_HOP_HEADERS:
             continue
         value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers, {n: (_REDACTED if n in secret_headers else v) for n, v in headers.items()}
+        if name in headers:
+            value = f"{headers[name]}, {value}"
+        headers[name] = value
+        kept[name] = _REDACTED if name in secret_headers else value
+    return headers, kept
 
 
 # Credentials a sender may attach to any request; never stored, whatever the source's mode.
