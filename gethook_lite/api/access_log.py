@@ -7,7 +7,13 @@ import time
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["access_log_middleware", "log_request", "loggable_path", "loggable_request_path"]
+__all__ = [
+    "StatusNotingSend",
+    "access_log_middleware",
+    "log_request",
+    "loggable_path",
+    "loggable_request_path",
+]
 
 log = logging.getLogger("gethook_lite.access")
 _INGEST_PREFIX = "/ingest/"
@@ -36,20 +42,26 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        noted = StatusNotingSend(send)
         try:
-            await app(scope, receive, send_and_note)
+            await app(scope, receive, noted)
         finally:
-            log_request(scope, status, started)
+            log_request(scope, noted.status, started)
 
     return middleware
+
+
+class StatusNotingSend:
+    """An ASGI send that remembers the status of the response it sends (500 until then)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
 
 
 def log_request(scope: Scope, status: int, started: float) -> None:

@@ -26,14 +26,14 @@ from litestar.middleware._internal.exceptions.middleware import ExceptionHandler
 from litestar.utils import normalize_path
 from litestar.utils.scope.state import ScopeState
 
-from gethook_lite.api.access_log import access_log_middleware, log_request
+from gethook_lite.api.access_log import StatusNotingSend, access_log_middleware, log_request
 from gethook_lite.api.access_log import log as access_log
 from gethook_lite.api.common import blank_query_values_middleware, without_blank_values
 from gethook_lite.api.ingest_route import answer_ingest, send_answer
 
 if TYPE_CHECKING:
     from litestar import Litestar
-    from litestar.types import Message, Receive, Scope, Send
+    from litestar.types import Receive, Scope, Send
 
 __all__ = ["INGEST_PREFIX", "IngestFront"]
 
@@ -95,18 +95,11 @@ class IngestFront:
     ) -> int:
         """Send the app's error response for ``exc``; return its status."""
         ScopeState.from_scope(scope).exception_handlers = self._app.exception_handlers
-        status = 500
-
-        async def note_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        noted = StatusNotingSend(send)
         await self._errors.handle_request_exception(
-            litestar_app=self._app, scope=scope, receive=receive, send=note_status, exc=exc
+            litestar_app=self._app, scope=scope, receive=receive, send=noted, exc=exc
         )
-        return status
+        return noted.status
 
 
 def _check_nothing_else_wraps_routes(app: Litestar) -> None:

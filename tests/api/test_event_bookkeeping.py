@@ -202,44 +202,34 @@ def test_every_path_that_changes_an_event_is_in_the_books(client, auth, clock):
 def test_only_the_ingest_write_inserts_events():
     # The change log and the tallies count inserted events in db/ingest.py alone: another
     # INSERT into events would leave them out (this test's walk could not know of it).
-    package = Path(gethook_lite.__file__).parent
-    pattern = re.compile(
-        r"(INSERT|REPLACE)\s+(OR\s+\w+\s+)?INTO\s+events\b|insert\(\s*conn,\s*[\"']events[\"']",
-        re.IGNORECASE,
-    )
-    inserting = sorted(
-        str(path.relative_to(package))
-        for path in package.rglob("*.py")
-        if pattern.search(path.read_text())
-    )
-    assert inserting == ["db/ingest.py"]
+    assert _modules_matching(
+        r"(INSERT|REPLACE)\s+(OR\s+\w+\s+)?INTO\s+events\b|insert\(\s*conn,\s*[\"']events[\"']"
+    ) == ["db/ingest.py"]
 
 
 def test_only_db_events_moves_event_statuses():
     # The change log, the tallies and the counters hear of a status change from the functions
     # of db/events.py that make it (migration 0020 dropped the status triggers): a status
     # update anywhere else would leave them out.
-    package = Path(gethook_lite.__file__).parent
-    pattern = re.compile(r"UPDATE\s+events\s+SET\b[^\"']*\b(status|final_state)\s*=", re.IGNORECASE)
-    updating = sorted(
-        str(path.relative_to(package))
-        for path in package.rglob("*.py")
-        if pattern.search(path.read_text())
-    )
-    assert updating == ["db/events.py"]
+    assert _modules_matching(r"UPDATE\s+events\s+SET\b[^\"']*\b(status|final_state)\s*=") == [
+        "db/events.py"
+    ]
 
 
 def test_only_db_deliveries_inserts_attempts():
     # The platform counter of attempts is kept by the writes that insert them (migration
     # 0020 dropped its trigger): an insert anywhere else would not be counted.
+    assert _modules_matching(
+        r"INSERT\s+(OR\s+\w+\s+)?INTO\s+attempts\b|insert\(\s*conn,\s*[\"']attempts[\"']"
+    ) == ["db/deliveries.py"]
+
+
+def _modules_matching(pattern: str) -> list[str]:
+    """The package's modules whose text matches ``pattern`` (case-insensitive)."""
     package = Path(gethook_lite.__file__).parent
-    pattern = re.compile(
-        r"INSERT\s+(OR\s+\w+\s+)?INTO\s+attempts\b|insert\(\s*conn,\s*[\"']attempts[\"']",
-        re.IGNORECASE,
-    )
-    inserting = sorted(
+    found = re.compile(pattern, re.IGNORECASE)
+    return sorted(
         str(path.relative_to(package))
         for path in package.rglob("*.py")
-        if pattern.search(path.read_text())
+        if found.search(path.read_text())
     )
-    assert inserting == ["db/deliveries.py"]
