@@ -529,7 +529,11 @@ def record_attempts(conn: Connection, outcomes: list[Outcome]) -> None:
     """``record_attempt`` for many (claim, attempt, next status, next due time) at once: their
     events' status moves are booked together."""
     moves: list[StatusMove] = []
-    for claim, attempt, next_status, next_attempt_at in outcomes:
+    # In event order: on PostgreSQL each refresh locks its event, and two processes recording
+    # outcomes of the same events (a fan-out) then take those locks in the same order.
+    for claim, attempt, next_status, next_attempt_at in sorted(
+        outcomes, key=lambda outcome: (outcome[0].event_id, outcome[0].delivery_id)
+    ):
         _record_attempt(conn, claim, attempt, next_status, next_attempt_at, moves)
     book_status_moves(conn, moves)
     count_attempts(conn, len(outcomes))

@@ -111,9 +111,9 @@ def test_write_many_groups_items_and_retries_each_alone_when_the_group_fails(run
         first = asyncio.ensure_future(db.write(gate.hold, "n0"))
         await gate.held()
         good = await queued(*(db.write_many(insert_names, f"n{i}") for i in range(1, 5)))
+        calls.clear()  # before the gate opens: the writer may start the group at once
         gate.opened.set()
         await first
-        calls.clear()
         assert await asyncio.gather(*good) == ["n1", "n2", "n3", "n4"]
         assert calls == [4]  # one call for the four items
 
@@ -123,9 +123,9 @@ def test_write_many_groups_items_and_retries_each_alone_when_the_group_fails(run
         mixed = await queued(
             *(db.write_many(insert_names, name) for name in ("n6", "bad", "n7", "n6"))
         )
+        calls.clear()
         gate.opened.set()
         await first
-        calls.clear()
         results = await asyncio.gather(*mixed, return_exceptions=True)
         assert results[0] == "n6" and results[2] == "n7"
         assert isinstance(results[1], ValueError)
@@ -405,6 +405,7 @@ def test_a_real_deadlock_with_another_connection_is_retried_and_the_write_succee
     import psycopg
 
     runs: list[int] = []
+    other_pid: list[int] = []
     holds_a = threading.Event()
     other_waits = threading.Event()
 
@@ -417,7 +418,11 @@ def test_a_real_deadlock_with_another_connection_is_retried_and_the_write_succee
         if len(runs) == 1:  # until the other connection waits for our row lock
             assert other_waits.wait(WAIT)
             for _ in range(500):
-                if conn.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchone():
+                # The other connection's wait only: pg_locks shows the whole server's,
+                # other tests' (other xdist workers) included.
+                if conn.execute(
+                    "SELECT 1 FROM pg_locks WHERE NOT granted AND pid = ?", (other_pid[0],)
+                ).fetchone():
                     break
                 time.sleep(0.01)
         conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'events_delivered'")
@@ -425,6 +430,7 @@ def test_a_real_deadlock_with_another_connection_is_retried_and_the_write_succee
     async def scenario(db):
         with psycopg.connect(pg_url, autocommit=True) as other:
             other.execute("SET deadlock_timeout = '10s'")
+            other_pid.append(other.info.backend_pid)
             other.execute("BEGIN")
             other.execute("UPDATE counters SET value = value + 10 WHERE name = 'events_delivered'")
             writing = asyncio.ensure_future(db.write(lock_a_then_b))
