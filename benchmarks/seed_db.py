@@ -16,10 +16,10 @@ import argparse
 import hashlib
 import json
 import os
-import sqlite3
 import time
 
 from gethook_lite.db.changes import log_received
+from gethook_lite.db.connection import connect_sqlite
 from gethook_lite.db.stats import count_inserted
 from gethook_lite.ids import format_id
 
@@ -53,7 +53,7 @@ def _body_template(size: int) -> bytes:
 
 def seed(db_path: str, events: int, body_size: int = 1024) -> dict:
     """Append ``events`` delivered/dead/accepted events to the account that owns the routes."""
-    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn = connect_sqlite(db_path, isolation_level=None)
     routes = conn.execute(
         "SELECT r.id, r.account_id, r.source_id, r.destination_id FROM routes r"
         " WHERE r.deleted_at IS NULL AND r.source_id IS NOT NULL ORDER BY r.id"
