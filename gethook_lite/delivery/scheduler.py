@@ -114,7 +114,9 @@ class Scheduler:
         # deliveries again, which wait here and go out as its answers free the slots, so its
         # next requests never wait for a claim to be written (one process owns a SQLite
         # database; in a cluster another process could send them, past the destination's
-        # cap). Counted in the busy counts below like those on the wire.
+        # cap). Counted in the destination's busy count like those on the wire; an account's
+        # count is of requests on the wire only, so that what one destination has waiting
+        # never takes its account's slots from the others.
         self._claim_ahead = not db.url
         # (claim, clock steps seen when it was claimed: its lease moves with later ones)
         self._waiting: dict[str, deque[tuple[Claim, int]]] = {}
@@ -295,7 +297,6 @@ class Scheduler:
 
     def _launch(self, claim: Claim) -> None:
         _count(self._busy_destinations, claim.destination_id, +1)
-        _count(self._busy_accounts, claim.account_id, +1)
         cap = min(self._settings.per_destination_concurrency, self._settings.concurrency)
         steps_seen = len(self._clock_steps)
         destination = claim.destination_id
@@ -307,33 +308,42 @@ class Scheduler:
 
     def _send(self, claim: Claim, steps_seen: int) -> None:
         _count(self._on_wire, claim.destination_id, +1)
+        _count(self._busy_accounts, claim.account_id, +1)
         self._sending += 1
         task = asyncio.create_task(self._deliver(claim, steps_seen))
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
 
-    def _send_waiting(self, destination_id: str) -> None:
-        """A slot of the destination is free: the oldest claim waiting for one goes out."""
+    def _send_waiting(self, destination_id: str) -> bool:
+        """A slot of the destination is free: the oldest claim waiting for one goes out
+        (True), unless its account would then hold all its slots. Then what waits for the
+        destination goes back to the queue, and the next claim gives the slot to whichever
+        of the account's destinations holds fewest: claiming ahead must not let one
+        destination keep an account's every slot, nor a claim wait for one indefinitely."""
         waiting = self._waiting.get(destination_id)
         if not waiting or self._stopping or destination_id in self._failing:
-            return
-        claim, steps_seen = waiting.popleft()
+            return False
+        claim, steps_seen = waiting[0]
+        per_account = min(self._settings.per_account_concurrency, self._settings.concurrency)
+        if self._busy_accounts.get(claim.account_id, 0) + 1 >= per_account:
+            task = asyncio.create_task(self._release_waiting(destination_id))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+            return False
+        waiting.popleft()
         self._waiting_count -= 1
         if not waiting:
             del self._waiting[destination_id]
         self._send(claim, steps_seen)
+        return True
 
     def _refill_slots(self) -> None:
         """Every free slot takes a claim waiting for its destination (a task that died gave
         its slot back without an answer)."""
         cap = min(self._settings.per_destination_concurrency, self._settings.concurrency)
         for destination_id in list(self._waiting):
-            while (
-                destination_id in self._waiting
-                and destination_id not in self._failing
-                and self._on_wire.get(destination_id, 0) < cap
-            ):
-                self._send_waiting(destination_id)
+            while self._on_wire.get(destination_id, 0) < cap and self._send_waiting(destination_id):
+                pass
 
     def _drop_waiting(self, destination_id: str | None = None) -> list[tuple[Claim, int]]:
         """Take the claims waiting for a slot (of one destination, or all) off the queue,
@@ -346,7 +356,6 @@ class Scheduler:
         self._waiting_count -= len(dropped)
         for claim, _ in dropped:
             _count(self._busy_destinations, claim.destination_id, -1)
-            _count(self._busy_accounts, claim.account_id, -1)
         return dropped
 
     def _answered(self, claim: Claim, result: AttemptResult | None) -> None:
@@ -513,7 +522,11 @@ class Scheduler:
             await self._schedule_steady.wait()
             leases = [(claim.delivery_id, claim.leased_by, self._lease_now(claim, seen))
                       for claim, seen in dropped]  # fmt: skip
-            await self._db.write(store.release_claims, leases)
+            try:
+                await self._db.write(store.release_claims, leases)
+            except StorageError as exc:
+                # Their leases expire and the reclaim makes them due again (at-least-once).
+                log.error("cannot release %d claims made ahead: %s", len(leases), exc)
 
     def _lease_now(self, claim: Claim, steps_seen: int) -> float:
         """The claim's lease expiry as stored now: moved by the clock steps since its claim,

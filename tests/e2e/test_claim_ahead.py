@@ -102,3 +102,31 @@ def test_a_pause_holds_what_was_claimed_ahead(tmp_path):
         assert receiver.peak_in_flight == CAP
     finally:
         server.stop()
+
+
+def test_what_one_destination_has_waiting_never_takes_its_accounts_slots(tmp_path):
+    # An account of four slots, two destinations of two: the slow one's claims made ahead
+    # must leave the account's other two slots to the other destination at once, not after
+    # the slow one's next answer.
+    env = {
+        "GETHOOK_DELIVERY_PER_DESTINATION_CONCURRENCY": str(CAP),
+        "GETHOOK_DELIVERY_PER_ACCOUNT_CONCURRENCY": str(2 * CAP),
+    }
+    server = GethookServer(tmp_path / "data", env=env).start()
+    try:
+        with (
+            Receiver(lambda n: Reply(delay=3.0)) as slow,
+            Receiver() as quick,
+            server.client(_account(server)) as api,
+        ):
+            busy_url, _ = _wire(api, slow.url)
+            _ingest(busy_url, 6)
+            _until(lambda: _deliveries_by_status(server).get("in_flight") == 2 * CAP)
+            other_url, _ = _wire(api, quick.url)
+            started = time.monotonic()
+            [event_id] = _ingest(other_url, 1)
+            wait_for_event(api, event_id, {"delivered"}, timeout=5)
+            assert time.monotonic() - started < 1.5
+            assert len(slow.requests) == CAP  # the slow one's first answers are still due
+    finally:
+        server.stop()
