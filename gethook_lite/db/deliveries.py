@@ -16,7 +16,12 @@ from gethook_lite.constants import CLAIM_WINDOW_FACTOR
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
 from gethook_lite.db.connection import POSTGRESQL, SQLITE, Connection, DbRow
 from gethook_lite.db.destination_state import shift_times
-from gethook_lite.db.events import mark_delivering, refresh_event_status, refreshed_status
+from gethook_lite.db.events import (
+    mark_delivering,
+    refresh_event_status,
+    refresh_event_statuses,
+    refreshed_status,
+)
 from gethook_lite.db.pacing import paced_candidates
 from gethook_lite.db.rows import Row, insert
 from gethook_lite.db.stats import count_attempts
@@ -556,8 +561,7 @@ def cancel_open_deliveries(conn: Connection, destination_id: str, now: float, re
         " last_outcome = 'cancelled' WHERE destination_id = ? AND status IN ('pending', 'held')",
         (now, destination_id),
     )
-    for event_id in {row[1] for row in pending}:
-        refresh_event_status(conn, event_id)
+    refresh_event_statuses(conn, [row[1] for row in pending])
     return len(pending)
 
 
@@ -613,15 +617,14 @@ def _release(conn: Connection, owner_filter: str, *params: str) -> int:
         f" WHERE status = 'in_flight'{owner_filter} RETURNING event_id",
         params,
     ).fetchall()
-    for event_id in {row[0] for row in rows}:
-        refresh_event_status(conn, event_id)
+    refresh_event_statuses(conn, [row[0] for row in rows])
     return len(rows)
 
 
 def release_claims(conn: Connection, leases: list[tuple[int, str, float]]) -> int:
     """Claims never sent (delivery id, lease holder, lease expiry) become due again, each
     only while still under that very lease."""
-    released = 0
+    released: list[str] = []  # their events
     for delivery_id, owner, lease_expires_at in leases:
         row = conn.execute(
             "UPDATE deliveries SET status = 'pending', lease_expires_at = NULL, leased_by = NULL"
@@ -630,9 +633,9 @@ def release_claims(conn: Connection, leases: list[tuple[int, str, float]]) -> in
             (delivery_id, owner, lease_expires_at),
         ).fetchone()
         if row is not None:
-            refresh_event_status(conn, row[0])
-            released += 1
-    return released
+            released.append(row[0])
+    refresh_event_statuses(conn, released)
+    return len(released)
 
 
 def reclaim_expired_leases(conn: Connection, now: float) -> int:
@@ -643,8 +646,7 @@ def reclaim_expired_leases(conn: Connection, now: float) -> int:
         " RETURNING event_id",
         (now, now),
     ).fetchall()
-    for event_id in {row[0] for row in rows}:
-        refresh_event_status(conn, event_id)
+    refresh_event_statuses(conn, [row[0] for row in rows])
     return len(rows)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import msgspec
 
 from gethook_lite.db.connection import POSTGRESQL, Connection, DbRow
-from gethook_lite.db.events import refresh_event_status
+from gethook_lite.db.events import refresh_event_statuses
 
 __all__ = [
     "ControlRow",
@@ -228,8 +228,7 @@ def release_held(conn: Connection, destination_id: str, now: float, *, probe: bo
 
 
 def _refresh(conn: Connection, rows: list) -> None:
-    for event_id in {row[0] for row in rows}:
-        refresh_event_status(conn, event_id)
+    refresh_event_statuses(conn, [row[0] for row in rows])
 
 
 def open_deliveries(conn: Connection, destination_id: str) -> int:

@@ -22,6 +22,7 @@ __all__ = [
     "mark_delivering",
     "mark_replayed",
     "refresh_event_status",
+    "refresh_event_statuses",
     "refreshed_status",
 ]
 
@@ -250,7 +251,13 @@ def mark_delivering(conn: Connection, event_ids: Iterable[str]) -> None:
 
 def refresh_event_status(conn: Connection, event_id: str) -> None:
     """Recompute an event's status, counters and final state from its deliveries."""
-    _book(conn, [refreshed_status(conn, event_id)])
+    refresh_event_statuses(conn, [event_id])
+
+
+def refresh_event_statuses(conn: Connection, event_ids: Iterable[str]) -> None:
+    """``refresh_event_status`` for each event (once, in id order: on PostgreSQL the events
+    are locked in the order every writer uses), their moves booked together."""
+    _book(conn, [refreshed_status(conn, event_id) for event_id in sorted(set(event_ids))])
 
 
 def refreshed_status(
