@@ -120,7 +120,6 @@ class Scheduler:
         self._claim_ahead = not db.url
         # (claim, clock steps seen when it was claimed: its lease moves with later ones)
         self._waiting: dict[str, deque[tuple[Claim, int]]] = {}
-        self._waiting_count = 0
         self._on_wire: dict[str, int] = {}
         # Failed attempts per destination whose outcome is not written yet: until it is (it
         # may open the circuit), the destination gets no new request, as without claiming
@@ -204,7 +203,7 @@ class Scheduler:
         while True:
             await self._run_control(force=True)
             claims = await self._claim()
-            if not claims and not self._in_flight and not self._waiting_count:
+            if not claims and not self._in_flight and not self._waiting:
                 return made
             made += len(claims)
             for claim in claims:
@@ -239,8 +238,9 @@ class Scheduler:
         # Attempts waiting for their outcome to commit are bounded too (twice the limit), so
         # a slow disk slows claiming instead of piling up answered attempts in memory.
         limit = self._settings.concurrency
-        held = self._sending + self._waiting_count
-        return max(0, min(limit - held, 2 * limit - len(self._in_flight) - self._waiting_count))
+        waiting = sum(len(queue) for queue in self._waiting.values())  # a few destinations
+        held = self._sending + waiting
+        return max(0, min(limit - held, 2 * limit - len(self._in_flight) - waiting))
 
     async def _claim(self) -> list[Claim]:
         """Claim what is due; while another process is claiming, try again a moment later."""
@@ -302,7 +302,6 @@ class Scheduler:
         destination = claim.destination_id
         if self._on_wire.get(destination, 0) >= cap or destination in self._failing:
             self._waiting.setdefault(claim.destination_id, deque()).append((claim, steps_seen))
-            self._waiting_count += 1
             return
         self._send(claim, steps_seen)
 
@@ -331,7 +330,6 @@ class Scheduler:
             task.add_done_callback(self._flushes.discard)
             return False
         waiting.popleft()
-        self._waiting_count -= 1
         if not waiting:
             del self._waiting[destination_id]
         self._send(claim, steps_seen)
@@ -353,7 +351,6 @@ class Scheduler:
             self._waiting.clear()
         else:
             dropped = list(self._waiting.pop(destination_id, ()))
-        self._waiting_count -= len(dropped)
         for claim, _ in dropped:
             _count(self._busy_destinations, claim.destination_id, -1)
         return dropped
