@@ -211,9 +211,7 @@ def test_only_db_events_moves_event_statuses():
     # The change log, the tallies and the counters hear of a status change from the functions
     # of db/events.py that make it (migration 0020 dropped the status triggers): a status
     # update anywhere else would leave them out.
-    assert _modules_matching(r"UPDATE\s+events\s+SET\b[^\"']*\b(status|final_state)\s*=") == [
-        "db/events.py"
-    ]
+    assert _modules_matching(_STATUS_UPDATE) == ["db/events.py"]
 
 
 def test_only_db_deliveries_inserts_attempts():
@@ -225,11 +223,24 @@ def test_only_db_deliveries_inserts_attempts():
 
 
 def _modules_matching(pattern: str) -> list[str]:
-    """The package's modules whose text matches ``pattern`` (case-insensitive)."""
+    """The package's modules whose text matches ``pattern`` (case-insensitive), with string
+    literals continued on the next line joined first (SQL is often split over lines)."""
     package = Path(gethook_lite.__file__).parent
     found = re.compile(pattern, re.IGNORECASE)
     return sorted(
         str(path.relative_to(package))
         for path in package.rglob("*.py")
-        if found.search(path.read_text())
+        if found.search(_JOINED_LITERALS.sub("", path.read_text()))
     )
+
+
+# An UPDATE of events that sets its status or final state.
+_STATUS_UPDATE = r"UPDATE\s+events\s+SET\b[^\"']*\b(status|final_state)\s*="
+_JOINED_LITERALS = re.compile(r"\"\s*\n\s*f?\"")
+
+
+def test_a_status_update_split_over_lines_is_found():
+    # The walk above must see an UPDATE whose SET list goes on in the next literal.
+    split = '"UPDATE events SET"\n        " status = ?"'
+    assert re.search(_STATUS_UPDATE, _JOINED_LITERALS.sub("", split), re.IGNORECASE)
+    assert not re.search(_STATUS_UPDATE, split, re.IGNORECASE)
