@@ -63,10 +63,10 @@ class EventFilters(msgspec.Struct, frozen=True, kw_only=True):
     before: str | None = None
 
     @property
-    def by_status_only(self) -> bool:
-        """Nothing but (at most) the status narrows: the per-day tallies can count the matches."""
+    def by_status_and_source_only(self) -> bool:
+        """Nothing but (at most) the status and the source narrows: the per-day tallies, kept
+        per status and source, can count the matches."""
         narrowing = (
-            self.source_id,
             self.event_type,
             self.since,
             self.until,
@@ -185,9 +185,9 @@ def _count(
     where: str,
     params: list[str | float],
 ) -> int:
-    """How many events match: from the per-day tallies when only status filters (they hold
-    per-status counts), else counted through the best index."""
-    if filters.by_status_only:
+    """How many events match: from the per-day tallies when only status and source filter
+    (they hold per-status and per-source counts), else counted through the best index."""
+    if filters.by_status_and_source_only:
         # CAST: PostgreSQL's sum(bigint) is numeric (a Decimal in Python).
         sql = (
             "SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM event_tallies"
@@ -198,6 +198,9 @@ def _count(
         if status_clause:
             sql += f" AND {status_clause}"
             tally_params.extend(status_params)
+        if filters.source_id is not None:
+            sql += " AND source_id = ?"
+            tally_params.append(filters.source_id)
         return conn.execute(sql, tally_params).fetchone()[0]
     return conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
 

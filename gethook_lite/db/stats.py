@@ -56,16 +56,17 @@ def read_counters(conn: Connection) -> dict[str, int]:
 
 
 _ADD_TALLY = (
-    "INSERT INTO event_tallies (account_id, day, direction, status, final_state, n)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n"
+    "INSERT INTO event_tallies (account_id, day, direction, status, final_state, source_id, n)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n"
 )
 _ADD_COUNTER = "UPDATE counters SET value = value + ? WHERE name = ?"
 # PostgreSQL: the same additions, into the caller's shard (a counter's shard row may not exist
 # yet, hence an upsert; PostgreSQL needs the conflict target spelt out).
 _ADD_TALLY_SHARDED = (
-    "INSERT INTO event_tallies AS t (account_id, day, direction, status, final_state, n, shard)"
-    " VALUES (?, ?, ?, ?, ?, ?, gethook_shard())"
-    " ON CONFLICT (account_id, day, direction, status, final_state, shard)"
+    "INSERT INTO event_tallies AS t"
+    " (account_id, day, direction, status, final_state, source_id, n, shard)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, gethook_shard())"
+    " ON CONFLICT (account_id, day, direction, status, final_state, source_id, shard)"
     " DO UPDATE SET n = t.n + excluded.n"
 )
 _ADD_COUNTER_SHARDED = (
@@ -75,19 +76,27 @@ _ADD_COUNTER_SHARDED = (
 _FINISHED_COUNTERS = {"delivered": "events_delivered", "dead_letter": "events_dead_lettered"}
 
 
-TallyKey = tuple[str, int, str, str, str]  # account, day, direction, status, final state ('')
+# account, day, direction, status, final state, source ('' for a NULL final state or source)
+TallyKey = tuple[str, int, str, str, str, str]
 _TAKE_FROM_TALLY = (
     "UPDATE event_tallies SET n = n + ? WHERE account_id = ? AND day = ? AND direction = ?"
-    " AND status = ? AND final_state = ?"
+    " AND status = ? AND final_state = ? AND source_id = ?"
 )
 
 
 def tally_key(
-    account_id: str, received_at: float, direction: str, status: str, final_state: str | None
+    account_id: str,
+    received_at: float,
+    direction: str,
+    status: str,
+    final_state: str | None,
+    source_id: str | None,
 ) -> TallyKey:
     """The tally row an event counts in; int() truncates like the SQL's
     CAST(received_at / 86400 AS INTEGER)."""
-    return (account_id, int(received_at / 86400), direction, status, final_state or "")
+    return (
+        account_id, int(received_at / 86400), direction, status, final_state or "", source_id or ""
+    )  # fmt: skip
 
 
 def count_inserted(conn: Connection, events: list[Row]) -> None:
@@ -103,6 +112,7 @@ def count_inserted(conn: Connection, events: list[Row]) -> None:
             event["direction"],
             event["status"],
             event["final_state"],
+            event["source_id"],
         )
         for event in events
     )

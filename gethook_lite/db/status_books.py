@@ -105,11 +105,12 @@ def book_status_moves(conn: Connection, moves: list[StatusMove]) -> None:
     for move in moves:
         old = tally_key(
             move.account_id, move.received_at, move.direction, move.old_status,
-            move.old_final_state,
+            move.old_final_state, move.source_id,
         )  # fmt: skip
         new = tally_key(
-            move.account_id, move.received_at, move.direction, move.status, move.final_state
-        )
+            move.account_id, move.received_at, move.direction, move.status, move.final_state,
+            move.source_id,
+        )  # fmt: skip
         tallies[old] = tallies.get(old, 0) - 1
         tallies[new] = tallies.get(new, 0) + 1
         finished = finished_counter(move.final_state)

@@ -59,11 +59,12 @@ class EventQuery:
 
     @property
     def wants_total(self) -> bool:
-        """Count the matches only when it is cheap (no narrowing filter: the per-day tallies
-        answer) or the bulk replay button needs the number; an older page never counts."""
+        """Count the matches only when it is cheap (no filter but status and source: the
+        per-day tallies answer) or the bulk replay button needs the number; an older page never
+        counts."""
         if self.before:
             return False
-        narrowing = (self.source_id, self.destination_id, self.event_type, self.since, self.until)
+        narrowing = (self.destination_id, self.event_type, self.since, self.until)
         return self.narrowed_by_status or not any(narrowing)
 
     @property

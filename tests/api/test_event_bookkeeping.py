@@ -107,14 +107,15 @@ class History:
         # only the sum over shards means anything, so both backends are read as sums.
         tallies = query(
             self.client,
-            "SELECT account_id, day, direction, status, final_state, sum(n) FROM event_tallies"
-            " GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) > 0 ORDER BY 1, 2, 3, 4, 5",
+            "SELECT account_id, day, direction, status, final_state, source_id, sum(n)"
+            " FROM event_tallies GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) > 0"
+            " ORDER BY 1, 2, 3, 4, 5, 6",
         )
         recount = query(
             self.client,
             "SELECT account_id, CAST(received_at / 86400 AS INTEGER), direction, status,"
-            " coalesce(final_state, ''), count(*) FROM events GROUP BY 1, 2, 3, 4, 5"
-            " ORDER BY 1, 2, 3, 4, 5",
+            " coalesce(final_state, ''), coalesce(source_id, ''), count(*) FROM events"
+            " GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6",
         )
         assert tallies == recount
         counters = dict(query(self.client, "SELECT name, sum(value) FROM counters GROUP BY name"))

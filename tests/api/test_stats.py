@@ -300,3 +300,28 @@ def test_migration_backfills_tallies_and_counters_from_existing_rows():
         "events_processed": 3, "events_delivered": 1, "events_dead_lettered": 1,
         "delivery_attempts": 0,
     }  # fmt: skip
+
+
+def test_migration_0021_recounts_the_tallies_per_source_and_keeps_the_delete_trigger():
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    for number, script in sorted(_migration_files()):
+        if number > 20:
+            break
+        conn.executescript(script)
+    conn.execute(
+        "INSERT INTO accounts (id, name, retention_days, created_at) VALUES ('acct_1', 'a', 30, 0)"
+    )
+    for n, source_id in enumerate(["src_a", "src_a", "src_b", None]):
+        conn.execute(
+            "INSERT INTO events (id, account_id, direction, source_id, headers, body, status,"
+            " created_by, received_at, created_at) VALUES (?, 'acct_1', ?, ?, '{}', x'',"
+            " 'accepted', 'api', ?, 0)",
+            (f"evt_{n}", "inbound" if source_id else "outbound", source_id, DAY * 5 + n),
+        )
+    conn.executescript(dict(_migration_files())[21])
+    tallies = "SELECT source_id, direction, n FROM event_tallies ORDER BY 1"
+    assert conn.execute(tallies).fetchall() == [
+        ("", "outbound", 1), ("src_a", "inbound", 2), ("src_b", "inbound", 1)
+    ]  # fmt: skip
+    conn.execute("DELETE FROM events WHERE id = 'evt_0'")
+    assert conn.execute(tallies).fetchall()[1] == ("src_a", "inbound", 1)

@@ -75,6 +75,10 @@ def test_events_quick_views_destination_filter_and_cursor(client, setup, auth):
     assert rest == list(reversed(ids))[WEB_EVENTS_PAGE_SIZE:]
     assert "0 matching events" in client.get("/events?view=failed").text
     assert "0 matching events" in client.get("/events?view=dead_letter").text
+    # A source filter is counted from the tallies too (per source), a destination's is not.
+    by_source = client.get(f"/events?source_id={source['id']}").text
+    assert f"{len(ids)} matching events" in by_source
+    assert "0 matching events" in client.get("/events?source_id=src_other").text
     by_dest = client.get(f"/events?destination_id={dest['id']}").text
     assert "Newest first" in by_dest and by_dest.count('href="/events/evt_') == WEB_EVENTS_PAGE_SIZE
     assert "No events match" in client.get("/events?destination_id=dest_other").text

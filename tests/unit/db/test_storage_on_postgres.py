@@ -184,9 +184,8 @@ def test_inserted_events_are_counted_in_each_writers_shard_and_read_summed(
 def test_a_tally_summing_to_nothing_is_not_read(pg_conn, other_conn, account):
     _in_transaction(pg_conn, lambda c: accept_events(c, [(_event("evt_1"), [])]))
     # Another process moving the event on: -1 in its shard, +1 elsewhere.
-    other_conn.execute(
-        "SELECT gethook_tally('acc_1', ?, 'inbound', 'accepted', 'accepted', -1)", (NOW,)
-    )
+    moved_away = stats.tally_key("acc_1", NOW, "inbound", "accepted", "accepted", "src_1")
+    stats.add_to_books(other_conn, {moved_away: -1}, {})
     assert stats.tallies_between(pg_conn, account, DAY, DAY) == []
 
 
