@@ -7,6 +7,7 @@ export waited 29 s behind them. The worker is driven with ``run_once`` / ``claim
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -14,6 +15,7 @@ from litestar.testing import TestClient
 
 from gethook_lite.app import create_app
 from gethook_lite.domain.exports import exports_dir
+from gethook_lite.tasks import exports as exports_task
 from gethook_lite.tasks.exports import ExportWorker
 from tests.conftest import FAST_PASSWORDS, bearer, make_settings, new_account
 from tests.support.exports import call, create_export, paused_worker, publish
@@ -108,7 +110,7 @@ def test_the_worker_takes_accounts_in_turn(tmp_path, clock):
 
 
 def test_a_small_export_is_not_held_behind_another_accounts_large_one(
-    tmp_path, clock, caplog: pytest.LogCaptureFixture
+    tmp_path, clock, monkeypatch, caplog: pytest.LogCaptureFixture
 ):
     with app_client(tmp_path, clock) as client:
         heavy, light = account(client, "heavy"), account(client, "light")
@@ -117,6 +119,21 @@ def test_a_small_export_is_not_held_behind_another_accounts_large_one(
         large = create_export(client, heavy, format="jsonl")
         small = create_export(client, light, format="jsonl")
         worker = ExportWorker(client.app.state.ctx, page_events=1)
+        # The large job's pages wait (10 s at most in all) until the small file is published:
+        # on a loaded machine one commit can outlast 60 pages of reads, which would decide the
+        # order by timing. A worker that ran one job at a time still finishes the large first.
+        small_file = exports_dir(client.app.state.ctx.settings) / f"{small['id']}.jsonl"
+        append_page = exports_task._append_page
+        deadline = time.monotonic() + 10
+
+        def large_pages_wait_for_the_small_file(path, *args):
+            while path.name.startswith(large["id"]) and not small_file.exists():
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            return append_page(path, *args)
+
+        monkeypatch.setattr(exports_task, "_append_page", large_pages_wait_for_the_small_file)
         with caplog.at_level(logging.INFO, logger="gethook_lite.tasks.exports"):
             assert call(client, worker.run_once) == 2
         completed = [r.args[0] for r in caplog.records if "completed" in r.getMessage()]
