@@ -12,8 +12,10 @@ CREATE TABLE event_tallies_by_source (
     direction    TEXT NOT NULL,
     status       TEXT NOT NULL,
     final_state  TEXT NOT NULL,
+    -- Before n: SQLite 3.40's integrity_check misreads a WITHOUT ROWID table whose key
+    -- columns do not come first (it reported n as NULL, failing `gethook backup`).
+    source_id    TEXT NOT NULL,
     n            INTEGER NOT NULL,
-    source_id    TEXT NOT NULL,          -- last, as PostgreSQL's ADD COLUMN puts it
     PRIMARY KEY (account_id, day, direction, status, final_state, source_id)
 ) WITHOUT ROWID;
 
