@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import time
@@ -178,11 +179,7 @@ def claim_due(
     chosen = fair_pick(candidates, limit, limits)
     if not chosen:
         return []
-    lock = " FOR UPDATE OF dl SKIP LOCKED" if conn.dialect == POSTGRESQL else ""
-    rows = conn.execute(
-        _CLAIM_SELECT + f" WHERE dl.id IN ({_marks(chosen)}) AND dl.status = 'pending'{lock}",
-        chosen,
-    )
+    rows = conn.execute(_CLAIM_CHOSEN[conn.dialect], (_id_list(conn, chosen),))
     claimed: list[Claim] = []
     for row in rows.fetchall():
         if not row["destination_live"]:
@@ -194,13 +191,42 @@ def claim_due(
         lease = now + lease_timeouts * row["timeout_seconds"] + lease_margin_seconds
         claimed.append(_claim(row, lease, owner))
     if claimed:
-        conn.executemany(
-            "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ?, leased_by = ?"
-            " WHERE id = ?",
-            [(claim.lease_expires_at, owner, claim.delivery_id) for claim in claimed],
-        )
+        _lease(conn, claimed, owner)
         mark_delivering(conn, [claim.event_id for claim in claimed])
     return claimed
+
+
+# The chosen deliveries that are still pending, by id: on SQLite the ids come as one JSON
+# array (a single statement text whatever their number, kept in the connection's statement
+# cache); on PostgreSQL as an array, the rows locked as they are read, skipping any an
+# outcome or a cancel is changing right now.
+_CLAIM_CHOSEN = {
+    SQLITE: _CLAIM_SELECT
+    + " WHERE dl.id IN (SELECT value FROM json_each(?)) AND dl.status = 'pending'",
+    POSTGRESQL: _CLAIM_SELECT
+    + " WHERE dl.id = ANY(?) AND dl.status = 'pending' FOR UPDATE OF dl SKIP LOCKED",
+}
+_LEASE_TO = {
+    SQLITE: "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ?, leased_by = ?"
+    " WHERE id IN (SELECT value FROM json_each(?))",
+    POSTGRESQL: "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ?, leased_by = ?"
+    " WHERE id = ANY(?)",
+}
+
+
+def _id_list(conn: Connection, ids: list[int]) -> str | list[int]:
+    """``ids`` as one statement parameter: a JSON array on SQLite, an array on PostgreSQL."""
+    return json.dumps(ids) if conn.dialect == SQLITE else ids
+
+
+def _lease(conn: Connection, claimed: list[Claim], owner: str) -> None:
+    """Put the claimed deliveries in flight under their leases: one update per lease expiry
+    (the claimed destinations' timeouts; usually one), not one per delivery."""
+    by_expiry: dict[float, list[int]] = {}
+    for claim in claimed:
+        by_expiry.setdefault(claim.lease_expires_at, []).append(claim.delivery_id)
+    for expiry, ids in by_expiry.items():
+        conn.execute(_LEASE_TO[conn.dialect], (expiry, owner, _id_list(conn, ids)))
 
 
 def _claim(row: DbRow, lease_expires_at: float, owner: str) -> Claim:
@@ -424,10 +450,6 @@ def _oldest_due(
         sizes = [max(_FIRST_READ, window - bisect_left(read, row)) for row in behind]
         for row, size in zip(behind, sizes, strict=True):
             read_more(row[1], row, size)
-
-
-def _marks(values: list) -> str:
-    return ", ".join("?" * len(values))
 
 
 def _cancel_one(conn: Connection, job: DbRow, now: float, reason: str) -> None:
