@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import threading
 
 import pytest
 
@@ -232,3 +233,72 @@ def test_a_batch_leaves_the_rows_as_recording_each_outcome_alone(tmp_path, seed_
         )
         conn.close()
     assert states[0] == states[1]
+
+
+class _PausingBeforeTheEventLocks:
+    """A connection that waits at ``barrier`` before it locks events: two writers then both
+    hold what they inserted before either locks the events they share."""
+
+    def __init__(self, conn, barrier) -> None:
+        self._conn = conn
+        self._barrier = barrier
+        self.dialect = conn.dialect
+
+    def execute(self, sql: str, *args):
+        if "FROM events WHERE id = ANY" in sql:
+            self._barrier.wait(timeout=10)
+        return self._conn.execute(sql, *args)
+
+    def executemany(self, sql: str, *args):
+        return self._conn.executemany(sql, *args)
+
+    def cursor(self):
+        return self._conn.cursor()
+
+
+def test_two_processes_recording_outcomes_of_the_same_events_do_not_deadlock(pg_url):
+    # A fan-out delivered by two processes: each inserts its attempts (whose foreign key
+    # holds FOR KEY SHARE on the events), then locks the events to refresh them. A lock
+    # that waits for KEY SHARE (FOR UPDATE) would wait for the other, which waits for it.
+    from gethook_lite.db.postgres import connect_postgres
+
+    first, second = connect_postgres(pg_url), connect_postgres(pg_url)
+    try:
+        seed(first, [2] * 5)
+        claims = {
+            name: run(
+                conn,
+                claim_due,
+                NOW,
+                100,
+                ClaimLimits(per_destination=100, per_account=100, busy_destinations={other: 100}),
+                MARGIN,
+            )
+            for name, conn, other in (("first", first, "d1"), ("second", second, "d0"))
+        }
+        barrier = threading.Barrier(2)
+        failures: list[BaseException] = []
+
+        def record(conn, claimed) -> None:
+            try:
+                outcomes = [(c, attempt(c), "succeeded", None) for c in claimed]
+                run(_PausingBeforeTheEventLocks(conn, barrier), record_attempts, outcomes)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [
+            threading.Thread(target=record, args=(first, claims["first"])),
+            threading.Thread(target=record, args=(second, claims["second"])),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert failures == []
+        assert rows(first, "SELECT DISTINCT status, attempts_count FROM events") == [
+            ("delivered", 2)
+        ]
+        assert counter(first, "delivery_attempts") == 10
+    finally:
+        first.close()
+        second.close()
