@@ -553,6 +553,7 @@ _ATTEMPT_COLUMNS = (
 )  # fmt: skip
 _ATTEMPTS_HEAD = f"INSERT INTO attempts (id, {', '.join(_ATTEMPT_COLUMNS)})"
 _ATTEMPT_MARKS = f"({', '.join('?' * (1 + len(_ATTEMPT_COLUMNS)))})"
+_INSERT_ATTEMPT = f"{_ATTEMPTS_HEAD} VALUES {_ATTEMPT_MARKS}"
 
 
 def _insert_attempts(conn: Connection, outcomes: list[Outcome], attempt_ids: list[str]) -> None:
@@ -564,7 +565,7 @@ def _insert_attempts(conn: Connection, outcomes: list[Outcome], attempt_ids: lis
     if conn.dialect == SQLITE:
         insert_rows(conn, _ATTEMPTS_HEAD, _ATTEMPT_MARKS, rows)
     else:
-        conn.executemany(f"{_ATTEMPTS_HEAD} VALUES {_ATTEMPT_MARKS}", rows)
+        conn.executemany(_INSERT_ATTEMPT, rows)
 
 
 # What an outcome gives its delivery (in this order in a row of values).

@@ -335,11 +335,11 @@ _DELIVERIES_OF_EVENTS = (
 def _events_and_deliveries(
     conn: Connection, event_ids: list[str]
 ) -> dict[str, tuple[tuple, list[tuple]]]:
-    """Each event found with its row before it moves (BOOKED_COLUMNS and
-    replayed_at) and its deliveries' (status, attempts made, next attempt time). One read on
-    SQLite, whose single writer sees no change in between; on PostgreSQL the events are
-    locked first and their deliveries read after, so that another process's move is neither
-    counted twice nor read before it commits."""
+    """Each event found, by id: its row before it moves (BOOKED_COLUMNS and replayed_at) and
+    its deliveries' (status, attempts made, next attempt time). One read on SQLite, whose
+    single writer sees no change in between; on PostgreSQL the events are locked first and
+    their deliveries read after, so that another process's move is neither counted twice nor
+    read before it commits."""
     found: dict[str, tuple[tuple, list[tuple]]] = {}
     if not event_ids:
         return found
