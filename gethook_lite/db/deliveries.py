@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import time
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import msgspec
 
 from gethook_lite.constants import CLAIM_WINDOW_FACTOR
+from gethook_lite.db.changes import VALUES, insert_rows, values_chunks
 from gethook_lite.db.claim_order import Candidate, ClaimLimits, fair_pick
 from gethook_lite.db.connection import POSTGRESQL, SQLITE, Connection, DbRow
 from gethook_lite.db.destination_state import shift_times
@@ -20,12 +22,12 @@ from gethook_lite.db.events import (
     mark_delivering,
     refresh_event_status,
     refresh_event_statuses,
-    refreshed_status,
+    refreshed_statuses,
 )
 from gethook_lite.db.pacing import paced_candidates
 from gethook_lite.db.rows import Row, insert
 from gethook_lite.db.stats import count_attempts
-from gethook_lite.db.status_books import StatusMove, book_status_moves
+from gethook_lite.db.status_books import book_status_moves
 from gethook_lite.ids import new_id
 from gethook_lite.retry_policy import RetryPolicy, decode_retry_policy
 
@@ -177,11 +179,7 @@ def claim_due(
     chosen = fair_pick(candidates, limit, limits)
     if not chosen:
         return []
-    lock = " FOR UPDATE OF dl SKIP LOCKED" if conn.dialect == POSTGRESQL else ""
-    rows = conn.execute(
-        _CLAIM_SELECT + f" WHERE dl.id IN ({_marks(chosen)}) AND dl.status = 'pending'{lock}",
-        chosen,
-    )
+    rows = conn.execute(_CLAIM_CHOSEN[conn.dialect], (_id_list(conn, chosen),))
     claimed: list[Claim] = []
     for row in rows.fetchall():
         if not row["destination_live"]:
@@ -193,13 +191,42 @@ def claim_due(
         lease = now + lease_timeouts * row["timeout_seconds"] + lease_margin_seconds
         claimed.append(_claim(row, lease, owner))
     if claimed:
-        conn.executemany(
-            "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ?, leased_by = ?"
-            " WHERE id = ?",
-            [(claim.lease_expires_at, owner, claim.delivery_id) for claim in claimed],
-        )
+        _lease(conn, claimed, owner)
         mark_delivering(conn, [claim.event_id for claim in claimed])
     return claimed
+
+
+# The chosen deliveries that are still pending, by id: on SQLite the ids come as one JSON
+# array (a single statement text whatever their number, kept in the connection's statement
+# cache); on PostgreSQL as an array, the rows locked as they are read, skipping any an
+# outcome or a cancel is changing right now.
+_CLAIM_CHOSEN = {
+    SQLITE: _CLAIM_SELECT
+    + " WHERE dl.id IN (SELECT value FROM json_each(?)) AND dl.status = 'pending'",
+    POSTGRESQL: _CLAIM_SELECT
+    + " WHERE dl.id = ANY(?) AND dl.status = 'pending' FOR UPDATE OF dl SKIP LOCKED",
+}
+_LEASE_TO = {
+    SQLITE: "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ?, leased_by = ?"
+    " WHERE id IN (SELECT value FROM json_each(?))",
+    POSTGRESQL: "UPDATE deliveries SET status = 'in_flight', lease_expires_at = ?, leased_by = ?"
+    " WHERE id = ANY(?)",
+}
+
+
+def _id_list(conn: Connection, ids: list[int]) -> str | list[int]:
+    """``ids`` as one statement parameter: a JSON array on SQLite, an array on PostgreSQL."""
+    return json.dumps(ids) if conn.dialect == SQLITE else ids
+
+
+def _lease(conn: Connection, claimed: list[Claim], owner: str) -> None:
+    """Put the claimed deliveries in flight under their leases: one update per lease expiry
+    (the claimed destinations' timeouts; usually one), not one per delivery."""
+    by_expiry: dict[float, list[int]] = {}
+    for claim in claimed:
+        by_expiry.setdefault(claim.lease_expires_at, []).append(claim.delivery_id)
+    for expiry, ids in by_expiry.items():
+        conn.execute(_LEASE_TO[conn.dialect], (expiry, owner, _id_list(conn, ids)))
 
 
 def _claim(row: DbRow, lease_expires_at: float, owner: str) -> Claim:
@@ -425,10 +452,6 @@ def _oldest_due(
             read_more(row[1], row, size)
 
 
-def _marks(values: list) -> str:
-    return ", ".join("?" * len(values))
-
-
 def _cancel_one(conn: Connection, job: DbRow, now: float, reason: str) -> None:
     _insert_cancelled_attempt(
         conn, job["delivery_id"], job["event_id"], job["destination_id"], job["attempts_count"],
@@ -482,66 +505,141 @@ def record_attempt(
     or the lease ran out and it was claimed again, maybe by another process, whose outcome
     must not be overwritten): the attempt is still recorded, the delivery's new state is not.
     """
-    moves: list[StatusMove] = []
-    recorded = _record_attempt(conn, claim, attempt, next_status, next_attempt_at, moves)
-    book_status_moves(conn, moves)
-    count_attempts(conn, 1)
-    return recorded
-
-
-def _record_attempt(
-    conn: Connection,
-    claim: Claim,
-    attempt: Row,
-    next_status: str,
-    next_attempt_at: float | None,
-    moves: list[StatusMove],
-) -> bool:
-    """``record_attempt``, adding its event's status move to ``moves`` (booked by the caller)."""
-    attempt_id = new_id("att")
-    insert(conn, "attempts", {"id": attempt_id, **attempt})
-    cursor = conn.execute(
-        "UPDATE deliveries SET status = ?, attempts_count = attempts_count + 1,"
-        " next_attempt_at = ?, lease_expires_at = NULL, leased_by = NULL, last_outcome = ?,"
-        " finished_at = CASE WHEN ? IN ('succeeded', 'dead_letter') THEN ? END"
-        " WHERE id = ? AND status = 'in_flight' AND leased_by = ? AND lease_expires_at = ?",
-        (
-            next_status,
-            next_attempt_at,
-            attempt["outcome"],
-            next_status,
-            attempt["finished_at"],
-            claim.delivery_id,
-            claim.leased_by,
-            claim.lease_expires_at,
-        ),
-    )
-    if cursor.rowcount == 0:
-        conn.execute(
-            "UPDATE deliveries SET attempts_count = attempts_count + 1 WHERE id = ?",
-            (claim.delivery_id,),
-        )
-    move = refreshed_status(conn, claim.event_id, (attempt_id, claim.destination_id))
-    if move is not None:
-        moves.append(move)
-    return cursor.rowcount > 0
+    lock = " FOR NO KEY UPDATE" if conn.dialect == POSTGRESQL else ""
+    under_lease = conn.execute(
+        "SELECT 1 FROM deliveries WHERE id = ? AND status = 'in_flight' AND leased_by = ?"
+        f" AND lease_expires_at = ?{lock}",
+        (claim.delivery_id, claim.leased_by, claim.lease_expires_at),
+    ).fetchone()
+    record_attempts(conn, [(claim, attempt, next_status, next_attempt_at)])
+    return under_lease is not None
 
 
 Outcome = tuple[Claim, Row, str, float | None]  # claim, attempt row, next status, next due time
 
 
 def record_attempts(conn: Connection, outcomes: list[Outcome]) -> None:
-    """``record_attempt`` for many (claim, attempt, next status, next due time) at once: their
-    events' status moves are booked together."""
-    moves: list[StatusMove] = []
-    # In event order: on PostgreSQL each refresh locks its event, and two processes recording
-    # outcomes of the same events (a fan-out) then take those locks in the same order.
-    for claim, attempt, next_status, next_attempt_at in sorted(
-        outcomes, key=lambda outcome: (outcome[0].event_id, outcome[0].delivery_id)
-    ):
-        _record_attempt(conn, claim, attempt, next_status, next_attempt_at, moves)
-    book_status_moves(conn, moves)
+    """Store finished attempts, given as (claim, attempt, next status, next due time), and
+    move their deliveries (pending, succeeded, dead_letter) and events on.
+
+    A delivery no longer under the very lease of its claim (cancelled meanwhile, or the lease
+    ran out and it was claimed again, maybe by another process, whose outcome must not be
+    overwritten) gets its attempt recorded and counted, not its new state.
+
+    A few statements for the whole batch, not a few per outcome: the attempts in one
+    multi-row insert, the deliveries in one update, and each event refreshed once however
+    many of its deliveries are in the batch (its move names the last of their attempts). On
+    PostgreSQL the events are then locked in id order, as every writer locks them.
+    """
+    if not outcomes:
+        return
+    # In event order, as the attempt ids are made: the last attempt of an event is its newest.
+    ordered = sorted(outcomes, key=lambda outcome: (outcome[0].event_id, outcome[0].delivery_id))
+    attempt_ids = [new_id("att") for _ in ordered]
+    _insert_attempts(conn, ordered, attempt_ids)
+    _move_deliveries_on(conn, ordered)
+    newest = {
+        claim.event_id: (attempt_id, claim.destination_id)
+        for (claim, *_), attempt_id in zip(ordered, attempt_ids, strict=True)
+    }
+    book_status_moves(conn, refreshed_statuses(conn, newest))
     count_attempts(conn, len(outcomes))
+
+
+# The columns an attempt is stored with, in the order of a row's values.
+_ATTEMPT_COLUMNS = (
+    "event_id", "delivery_id", "destination_id", "attempt_number", "started_at", "finished_at",
+    "response_status", "response_body", "error_message", "latency_ms", "outcome",
+)  # fmt: skip
+_ATTEMPTS_HEAD = f"INSERT INTO attempts (id, {', '.join(_ATTEMPT_COLUMNS)})"
+_ATTEMPT_MARKS = f"({', '.join('?' * (1 + len(_ATTEMPT_COLUMNS)))})"
+_INSERT_ATTEMPT = f"{_ATTEMPTS_HEAD} VALUES {_ATTEMPT_MARKS}"
+
+
+def _insert_attempts(conn: Connection, outcomes: list[Outcome], attempt_ids: list[str]) -> None:
+    """Insert each outcome's attempt under its id (a column it does not give is NULL)."""
+    rows = [
+        (attempt_id, *map(attempt.get, _ATTEMPT_COLUMNS))
+        for (_, attempt, _, _), attempt_id in zip(outcomes, attempt_ids, strict=True)
+    ]
+    if conn.dialect == SQLITE:
+        insert_rows(conn, _ATTEMPTS_HEAD, _ATTEMPT_MARKS, rows)
+    else:
+        conn.executemany(_INSERT_ATTEMPT, rows)
+
+
+# What an outcome gives its delivery (in this order in a row of values).
+_OUTCOME_COLUMNS = (
+    "id", "status", "next_attempt_at", "last_outcome", "finished_at", "leased_by",
+    "lease_expires_at",
+)  # fmt: skip
+
+
+def _moving_on(value: Callable[[str], str]) -> str:
+    """The SET list of an outcome's update of its delivery, ``value(column)`` giving the
+    outcome's value of a column of ``_OUTCOME_COLUMNS``: the attempt always counts, the new
+    state only while the delivery is under the outcome's lease (every CASE reads the row as
+    it was before the update)."""
+    under_lease = (
+        f"deliveries.status = 'in_flight' AND deliveries.leased_by = {value('leased_by')}"
+        f" AND deliveries.lease_expires_at = {value('lease_expires_at')}"
+    )
+    new_values = {
+        "status": value("status"),
+        "next_attempt_at": value("next_attempt_at"),
+        "lease_expires_at": "NULL",
+        "leased_by": "NULL",
+        "last_outcome": value("last_outcome"),
+        "finished_at": value("finished_at"),
+    }
+    return ", ".join(
+        ["attempts_count = deliveries.attempts_count + 1"]
+        + [
+            f"{column} = CASE WHEN {under_lease} THEN {new} ELSE deliveries.{column} END"
+            for column, new in new_values.items()
+        ]
+    )
+
+
+# One outcome's update, by name (PostgreSQL, and a delivery's second outcome in a batch).
+_MOVE_ON_ONE = f"UPDATE deliveries SET {_moving_on(lambda column: ':' + column)} WHERE id = :id"
+# SQLite: many outcomes' updates in one statement (changes.values_chunks); an executemany
+# would step once per outcome.
+_MOVE_ON_MANY = (
+    f"WITH outcome ({', '.join(_OUTCOME_COLUMNS)}) AS ({VALUES})"
+    f" UPDATE deliveries SET {_moving_on(lambda column: 'outcome.' + column)}"
+    " FROM outcome WHERE deliveries.id = outcome.id"
+)
+_OUTCOME_MARKS = f"({', '.join('?' * len(_OUTCOME_COLUMNS))})"
+_FINISHED = frozenset({"succeeded", "dead_letter"})
+
+
+def _move_deliveries_on(conn: Connection, outcomes: list[Outcome]) -> None:
+    """Count each outcome's attempt on its delivery and move the delivery on if still under
+    the outcome's lease."""
+    rows: dict[int, tuple] = {}  # by delivery: its first outcome's values
+    again: list[tuple] = []  # another outcome of a delivery already in ``rows`` (rare)
+    for claim, attempt, next_status, next_attempt_at in outcomes:
+        finished_at = attempt["finished_at"] if next_status in _FINISHED else None
+        row = (
+            claim.delivery_id, next_status, next_attempt_at, attempt["outcome"], finished_at,
+            claim.leased_by, claim.lease_expires_at,
+        )  # fmt: skip
+        if claim.delivery_id in rows:
+            again.append(row)
+        else:
+            rows[claim.delivery_id] = row
+    if conn.dialect == SQLITE:
+        # An UPDATE ... FROM moves a row once however many outcomes name it: a delivery's
+        # further outcomes (an older lease's answer arriving with the newer's) go one by one.
+        for statement, values in values_chunks(_MOVE_ON_MANY, _OUTCOME_MARKS, list(rows.values())):
+            conn.execute(statement, values)
+    else:
+        again = [*rows.values(), *again]
+    if again:
+        conn.executemany(
+            _MOVE_ON_ONE, [dict(zip(_OUTCOME_COLUMNS, row, strict=True)) for row in again]
+        )
 
 
 def cancel_open_deliveries(conn: Connection, destination_id: str, now: float, reason: str) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 
 import msgspec
 
+from gethook_lite.db.changes import VALUES, values_chunks
 from gethook_lite.db.connection import POSTGRESQL, Connection
 from gethook_lite.db.rows import Row, all_rows, one_row
 from gethook_lite.db.status_books import BOOKED_COLUMNS, StatusMove, book_status_moves, moved
@@ -24,6 +26,7 @@ __all__ = [
     "refresh_event_status",
     "refresh_event_statuses",
     "refreshed_status",
+    "refreshed_statuses",
 ]
 
 # The listing returns bodies: the public client's `listen` prints them from this page, which it
@@ -260,7 +263,7 @@ def refresh_event_status(conn: Connection, event_id: str) -> None:
 def refresh_event_statuses(conn: Connection, event_ids: Iterable[str]) -> None:
     """``refresh_event_status`` for each event (once, in id order: on PostgreSQL the events
     are locked in the order every writer uses), their moves booked together."""
-    _book(conn, [refreshed_status(conn, event_id) for event_id in sorted(set(event_ids))])
+    book_status_moves(conn, refreshed_statuses(conn, dict.fromkeys(event_ids)))
 
 
 def refreshed_status(
@@ -269,60 +272,122 @@ def refreshed_status(
     """``refresh_event_status`` without booking the move: the caller books a batch's moves
     at once (``book_status_moves``). ``attempt``: (id, destination id) of the attempt just
     recorded, which a move it causes names (otherwise the event's newest is looked up)."""
-    before, deliveries = _event_and_deliveries(conn, event_id)
-    if before is None:
-        return None
+    moves = refreshed_statuses(conn, {event_id: attempt})
+    return moves[0] if moves else None
+
+
+def refreshed_statuses(
+    conn: Connection, attempts: Mapping[str, tuple[str, str] | None]
+) -> list[StatusMove]:
+    """``refreshed_status`` for many events at once (the keys of ``attempts``, each with the
+    attempt a move it causes names, or None): one read of the events and their deliveries
+    and one update for them all, rather than a read and an update per event. The moves come
+    in event id order, the order the events are locked in on PostgreSQL."""
+    found = _events_and_deliveries(conn, sorted(attempts))
+    refreshed: list[tuple] = []  # (status, attempts made, next attempt time, final state, id)
+    moves: list[StatusMove] = []
+    for event_id in sorted(found):
+        before, deliveries = found[event_id]
+        status, final_state = _status_from(before, deliveries)
+        pending_times = [row[2] for row in deliveries if row[0] == "pending" and row[2] is not None]
+        attempts_made = sum(row[1] for row in deliveries)
+        next_attempt_at = min(pending_times) if pending_times else None
+        refreshed.append((status, attempts_made, next_attempt_at, final_state, event_id))
+        move = moved(conn, before[:_REPLAYED_AT], status, final_state, attempts[event_id])
+        if move is not None:
+            moves.append(move)
+    _store_refreshed(conn, refreshed)
+    return moves
+
+
+def _status_from(before: tuple, deliveries: list[tuple]) -> tuple[str, str | None]:
+    """An event's (status, final state) from its deliveries' (status, attempts made, ...)."""
     status = aggregate_status([(row[0], row[1]) for row in deliveries])
-    pending_times = [row[2] for row in deliveries if row[0] == "pending" and row[2] is not None]
     final_state = status if status in ("delivered", "dead_letter", "accepted") else None
     final_state = final_state if deliveries else None
     if before[_REPLAYED_AT] is not None:
         status = "replayed"
-    conn.execute(
-        "UPDATE events SET status = ?, attempts_count = ?, next_attempt_at = ?, final_state = ?"
-        " WHERE id = ?",
-        (
-            status,
-            sum(row[1] for row in deliveries),
-            min(pending_times) if pending_times else None,
-            final_state,
-            event_id,
-        ),
-    )
-    return moved(conn, before[:_REPLAYED_AT], status, final_state, attempt)
+    return status, final_state
 
 
-# Positions in a row of BOOKED_COLUMNS (and replayed_at after them, as _event_and_deliveries
+# Positions in a row of BOOKED_COLUMNS (and replayed_at after them, as _events_and_deliveries
 # reads it).
 _STATUS, _FINAL_STATE, _REPLAYED_AT = 6, 7, 8
 
-# An event's booked columns and replayed_at with each of its deliveries (one row with NULLs
-# when it has none).
-_EVENT_WITH_DELIVERIES = (
+_EVENT_READ = f"{BOOKED_COLUMNS}, replayed_at"
+# SQLite: events (BOOKED_COLUMNS and replayed_at) with each of their deliveries (one row with
+# NULLs for an event with none), the ids given as one JSON array: a single statement text
+# whatever their number, which stays in the connection's statement cache.
+_EVENTS_WITH_DELIVERIES = (
     "SELECT e.id, e.account_id, e.received_at, e.direction, e.source_id, e.event_type,"
     " e.status, e.final_state, e.replayed_at, d.status, d.attempts_count, d.next_attempt_at"
-    " FROM events e LEFT JOIN deliveries d ON d.event_id = e.id WHERE e.id = ?"
+    " FROM events e LEFT JOIN deliveries d ON d.event_id = e.id"
+    " WHERE e.id IN (SELECT value FROM json_each(?))"
+)
+# PostgreSQL: the events locked in id order. FOR NO KEY UPDATE, the lock the update itself
+# takes: it waits for another refresh of the event, but not for a transaction that merely
+# inserted an attempt (or a delivery) of it, whose foreign key holds FOR KEY SHARE; FOR
+# UPDATE would wait for that one, which may itself be waiting to refresh the same event.
+_LOCKED_EVENTS = f"SELECT {_EVENT_READ} FROM events WHERE id = ANY(?) ORDER BY id FOR NO KEY UPDATE"
+_DELIVERIES_OF_EVENTS = (
+    "SELECT event_id, status, attempts_count, next_attempt_at FROM deliveries"
+    " WHERE event_id = ANY(?)"
 )
 
 
-def _event_and_deliveries(conn: Connection, event_id: str) -> tuple[tuple | None, list[tuple]]:
-    """The event (BOOKED_COLUMNS and replayed_at) before it moves, and its deliveries'
-    (status, attempts made, next attempt time). One read on SQLite, whose single writer
-    sees no change in between; on PostgreSQL the event is locked first and its deliveries
-    read after, so that another process's move is neither counted twice nor read before it
-    commits."""
+def _events_and_deliveries(
+    conn: Connection, event_ids: list[str]
+) -> dict[str, tuple[tuple, list[tuple]]]:
+    """Each event found, by id: its row before it moves (BOOKED_COLUMNS and replayed_at) and
+    its deliveries' (status, attempts made, next attempt time). One read on SQLite, whose
+    single writer sees no change in between; on PostgreSQL the events are locked first and
+    their deliveries read after, so that another process's move is neither counted twice nor
+    read before it commits."""
+    found: dict[str, tuple[tuple, list[tuple]]] = {}
+    if not event_ids:
+        return found
     if conn.dialect == POSTGRESQL:
-        before = _locked_for_move(conn, event_id, extra=", replayed_at")
-        deliveries = conn.execute(
-            "SELECT status, attempts_count, next_attempt_at FROM deliveries WHERE event_id = ?",
-            (event_id,),
-        ).fetchall()
-        return before, [tuple(row) for row in deliveries]
-    rows = conn.execute(_EVENT_WITH_DELIVERIES, (event_id,)).fetchall()
-    if not rows:
-        return None, []
-    before = tuple(rows[0])[: _REPLAYED_AT + 1]
-    return before, [tuple(row)[_REPLAYED_AT + 1 :] for row in rows if row[_REPLAYED_AT + 1]]
+        for row in conn.execute(_LOCKED_EVENTS, (event_ids,)).fetchall():
+            found[row[0]] = (tuple(row), [])
+        for event_id, *delivery in conn.execute(_DELIVERIES_OF_EVENTS, (event_ids,)).fetchall():
+            if event_id in found:
+                found[event_id][1].append(tuple(delivery))
+        return found
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: sliced, never read by name
+    for row in cursor.execute(_EVENTS_WITH_DELIVERIES, (json.dumps(event_ids),)).fetchall():
+        entry = found.get(row[0])
+        if entry is None:
+            entry = found[row[0]] = (row[: _REPLAYED_AT + 1], [])
+        if row[_REPLAYED_AT + 1] is not None:
+            entry[1].append(row[_REPLAYED_AT + 1 :])
+    return found
+
+
+_REFRESH_EVENT = (
+    "UPDATE events SET status = ?, attempts_count = ?, next_attempt_at = ?, final_state = ?"
+    " WHERE id = ?"
+)
+# SQLite: the same update for many events, one statement for up to a chunk of them
+# (changes.values_chunks): an executemany would step once per event.
+_REFRESH_EVENTS = (
+    f"WITH refreshed (status, attempts_count, next_attempt_at, final_state, id) AS ({VALUES})"
+    " UPDATE events SET status = refreshed.status, attempts_count = refreshed.attempts_count,"
+    " next_attempt_at = refreshed.next_attempt_at, final_state = refreshed.final_state"
+    " FROM refreshed WHERE events.id = refreshed.id"
+)
+_REFRESHED_MARKS = "(?, ?, ?, ?, ?)"
+
+
+def _store_refreshed(conn: Connection, refreshed: list[tuple]) -> None:
+    """Write each (status, attempts made, next attempt time, final state, id)."""
+    if not refreshed:
+        return
+    if conn.dialect == POSTGRESQL:
+        conn.executemany(_REFRESH_EVENT, refreshed)
+        return
+    for statement, values in values_chunks(_REFRESH_EVENTS, _REFRESHED_MARKS, refreshed):
+        conn.execute(statement, values)
 
 
 def _locked_for_move(conn: Connection, event_id: str, extra: str = "") -> tuple | None:

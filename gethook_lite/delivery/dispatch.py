@@ -23,7 +23,7 @@ from gethook_lite.delivery.network_policy import (
     NetworkPolicy,
     PolicyResolver,
 )
-from gethook_lite.delivery.signing import signature_header
+from gethook_lite.delivery.signing import SigningKey, keyed_signature_header
 from gethook_lite.secrets_box import SecretBox
 
 __all__ = ["AttemptResult", "Dispatcher", "classify_status"]
@@ -51,8 +51,8 @@ class _PreparedDestination:
     """A destination's decrypted, pre-built request parts (cached per destination version)."""
 
     static_headers: dict[str, str]
-    current_secret: str
-    previous_secret: str | None
+    current_key: SigningKey
+    previous_key: SigningKey | None
     previous_secret_expires_at: float | None
     refusal: str | None  # set when the URL itself is refused by the network policy
 
@@ -174,22 +174,22 @@ class Dispatcher:
         previous = claim.previous_secret_enc
         return _PreparedDestination(
             static_headers=headers,
-            current_secret=self._secrets.decrypt(claim.signing_secret_enc),
-            previous_secret=self._secrets.decrypt(previous) if previous else None,
+            current_key=SigningKey(self._secrets.decrypt(claim.signing_secret_enc)),
+            previous_key=SigningKey(self._secrets.decrypt(previous)) if previous else None,
             previous_secret_expires_at=claim.previous_secret_expires_at,
             refusal=refusal,
         )
 
     def _headers(self, claim: Claim, prepared: _PreparedDestination, now: float) -> dict[str, str]:
-        secrets = [prepared.current_secret]
-        if prepared.previous_secret and (prepared.previous_secret_expires_at or 0) > now:
-            secrets.append(prepared.previous_secret)
+        keys = [prepared.current_key]
+        if prepared.previous_key and (prepared.previous_secret_expires_at or 0) > now:
+            keys.append(prepared.previous_key)
         timestamp = int(now)
         headers = dict(prepared.static_headers)
         headers["webhook-id"] = claim.event_id
         headers["webhook-timestamp"] = str(timestamp)
-        headers["webhook-signature"] = signature_header(
-            secrets, claim.event_id, timestamp, claim.body
+        headers["webhook-signature"] = keyed_signature_header(
+            keys, claim.event_id, timestamp, claim.body
         )
         headers["x-gethook-attempt"] = str(claim.attempts_count + 1)
         if claim.event_type:

@@ -19,8 +19,10 @@ __all__ = [
     "MAX_SECRET_BYTES",
     "MIN_SECRET_BYTES",
     "SECRET_PREFIX",
+    "SigningKey",
     "decode_signing_secret",
     "generate_signing_secret",
+    "keyed_signature_header",
     "sign",
     "signature_header",
     "verify_signature",
@@ -61,17 +63,27 @@ def decode_signing_secret(secret: str) -> bytes:
     return key
 
 
-def _signed_content(msg_id: str, timestamp: int, body: bytes) -> bytes:
-    """Return the bytes that are signed: ``{msg_id}.{timestamp}.{body}``."""
-    return f"{msg_id}.{timestamp}.".encode() + body
+class SigningKey:
+    """A ``whsec_`` secret decoded and keyed once, to sign many messages: decoding the secret
+    and keying HMAC cost about as much as signing a 1 KB body, so the dispatcher keeps one
+    per destination version instead of doing both for every attempt."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, secret: str) -> None:
+        self._keyed = hmac.new(decode_signing_secret(secret), digestmod=hashlib.sha256)
+
+    def sign(self, msg_id: str, timestamp: int, body: bytes) -> str:
+        """The ``v1,<base64>`` signature of ``{msg_id}.{timestamp}.{body}``."""
+        mac = self._keyed.copy()  # the keyed state, without hashing the key's pads again
+        mac.update(f"{msg_id}.{timestamp}.".encode())
+        mac.update(body)
+        return f"{_SIGNATURE_VERSION},{base64.b64encode(mac.digest()).decode('ascii')}"
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """Return the ``v1,<base64>`` signature of one message under one secret."""
-    digest = hmac.new(
-        decode_signing_secret(secret), _signed_content(msg_id, timestamp, body), hashlib.sha256
-    ).digest()
-    return f"{_SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
+    return SigningKey(secret).sign(msg_id, timestamp, body)
 
 
 def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -79,9 +91,18 @@ def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, body: 
     if isinstance(secrets, str):
         # A bare string is a Sequence too; signing each character would be a silent bug.
         raise TypeError("secrets must be a sequence of secrets, not a string")
-    if not secrets:
+    return keyed_signature_header(
+        [SigningKey(secret) for secret in secrets], msg_id, timestamp, body
+    )
+
+
+def keyed_signature_header(
+    keys: Sequence[SigningKey], msg_id: str, timestamp: int, body: bytes
+) -> str:
+    """``signature_header`` with the secrets already keyed (``SigningKey``)."""
+    if not keys:
         raise ValueError("at least one signing secret is required")
-    return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets)
+    return " ".join(key.sign(msg_id, timestamp, body) for key in keys)
 
 
 def verify_signature(

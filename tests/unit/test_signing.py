@@ -9,8 +9,10 @@ import hmac
 import pytest
 
 from gethook_lite.delivery.signing import (
+    SigningKey,
     decode_signing_secret,
     generate_signing_secret,
+    keyed_signature_header,
     sign,
     signature_header,
     verify_signature,
@@ -101,6 +103,24 @@ def test_signature_header_one_per_secret_current_first() -> None:
         reference_sign(previous, "evt_1", 1_700_000_000, b"{}"),
     ]
     assert signature_header([SPEC_SECRET], SPEC_MSG_ID, SPEC_TIMESTAMP, SPEC_BODY) == SPEC_SIGNATURE
+
+
+def test_a_key_made_once_signs_message_after_message_as_the_spec_does() -> None:
+    # The dispatcher keys a destination's secret once and signs every attempt with it: the
+    # keyed state must come out of each signature unchanged.
+    current, previous = SigningKey(SPEC_SECRET), SigningKey(generate_signing_secret())
+    for _ in range(3):
+        assert current.sign(SPEC_MSG_ID, SPEC_TIMESTAMP, SPEC_BODY) == SPEC_SIGNATURE
+    secret = generate_signing_secret()
+    key = SigningKey(secret)
+    for n in range(3):
+        body = b"x" * n
+        assert key.sign(f"evt_{n}", n, body) == reference_sign(secret, f"evt_{n}", n, body)
+    keyed = keyed_signature_header([current, previous], SPEC_MSG_ID, SPEC_TIMESTAMP, SPEC_BODY)
+    assert keyed.split(" ")[0] == SPEC_SIGNATURE
+    assert keyed.split(" ")[1] == previous.sign(SPEC_MSG_ID, SPEC_TIMESTAMP, SPEC_BODY)
+    with pytest.raises(ValueError):
+        keyed_signature_header([], "evt_1", 1, b"")
 
 
 def test_signature_header_needs_a_secret_list() -> None:
