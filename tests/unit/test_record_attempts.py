@@ -19,6 +19,7 @@ from gethook_lite.db.deliveries import (
     record_attempt,
     record_attempts,
 )
+from tests.support.storage import in_transaction
 
 NOW = 1000.0
 MARGIN = 5.0
@@ -41,7 +42,7 @@ def conn(request, tmp_path):
 def seed(conn, fan_out: list[int]) -> None:
     """An account, enough destinations (one route each), and one queued event per item of
     ``fan_out`` with that many pending deliveries (to the first destinations), due now."""
-    run(conn, _seed, fan_out)
+    in_transaction(conn, _seed, fan_out)
 
 
 def _seed(conn, fan_out: list[int]) -> None:
@@ -76,20 +77,8 @@ def _seed(conn, fan_out: list[int]) -> None:
             )
 
 
-def run(conn, fn, *args):
-    """``fn(conn, *args)`` in one transaction, as the writer runs a write."""
-    conn.execute("BEGIN")
-    try:
-        result = fn(conn, *args)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
-
-
 def claim(conn, now: float = NOW):
-    return run(conn, claim_due, now, 100, LIMITS, MARGIN)
+    return in_transaction(conn, claim_due, now, 100, LIMITS, MARGIN)
 
 
 def attempt(claim, outcome: str = "success", status: int = 200) -> dict:
@@ -119,7 +108,9 @@ def test_a_fanned_out_events_outcomes_move_it_once_naming_the_newest_attempt(con
     seed(conn, [3])
     claims = claim(conn)
     assert len(claims) == 3
-    run(conn, record_attempts, [(c, attempt(c), "succeeded", None) for c in reversed(claims)])
+    in_transaction(
+        conn, record_attempts, [(c, attempt(c), "succeeded", None) for c in reversed(claims)]
+    )
     assert rows(conn, "SELECT status, attempts_count, final_state FROM events") == [
         ("delivered", 3, "delivered")
     ]
@@ -139,18 +130,18 @@ def test_a_fanned_out_events_outcomes_move_it_once_naming_the_newest_attempt(con
 
 def test_an_outcome_under_a_lapsed_lease_records_its_attempt_and_moves_nothing(conn):
     seed(conn, [1, 1])
-    [first] = run(conn, claim_due, NOW, 1, LIMITS, MARGIN)
+    [first] = in_transaction(conn, claim_due, NOW, 1, LIMITS, MARGIN)
     # Its lease ran out and it was claimed again (by this or another process).
     later = first.lease_expires_at + 1
-    run(conn, reclaim_expired_leases, later)
-    claimed = run(conn, claim_due, later, 2, LIMITS, MARGIN)
+    in_transaction(conn, reclaim_expired_leases, later)
+    claimed = in_transaction(conn, claim_due, later, 2, LIMITS, MARGIN)
     again, second = sorted(claimed, key=lambda leased: leased.delivery_id)
     assert again.delivery_id == first.delivery_id
     outcomes = [
         (first, attempt(first, "http_5xx", 500), "dead_letter", None),
         (second, attempt(second), "succeeded", None),
     ]
-    run(conn, record_attempts, outcomes)
+    in_transaction(conn, record_attempts, outcomes)
     assert rows(conn, "SELECT status, attempts_count, leased_by IS NOT NULL FROM deliveries") == [
         ("in_flight", 1, 1),
         ("succeeded", 1, 0),
@@ -162,14 +153,14 @@ def test_an_outcome_under_a_lapsed_lease_records_its_attempt_and_moves_nothing(c
 def test_two_outcomes_of_one_delivery_in_a_batch_both_count_and_the_live_lease_moves_it(conn):
     seed(conn, [1])
     [old] = claim(conn)
-    run(conn, reclaim_expired_leases, old.lease_expires_at + 1)
-    [new] = run(conn, claim_due, old.lease_expires_at + 1, 1, LIMITS, MARGIN)
+    in_transaction(conn, reclaim_expired_leases, old.lease_expires_at + 1)
+    [new] = in_transaction(conn, claim_due, old.lease_expires_at + 1, 1, LIMITS, MARGIN)
     # Both answers arrive in one tick, the newer lease's first.
     outcomes = [
         (new, attempt(new), "succeeded", None),
         (old, attempt(old, "http_5xx", 500), "pending", NOW + 60),
     ]
-    run(conn, record_attempts, outcomes)
+    in_transaction(conn, record_attempts, outcomes)
     assert rows(conn, "SELECT status, attempts_count, next_attempt_at FROM deliveries") == [
         ("succeeded", 2, None)
     ]
@@ -180,10 +171,10 @@ def test_two_outcomes_of_one_delivery_in_a_batch_both_count_and_the_live_lease_m
 def test_the_single_outcome_says_whether_it_moved_its_delivery(conn):
     seed(conn, [1])
     [old] = claim(conn)
-    run(conn, reclaim_expired_leases, old.lease_expires_at + 1)
-    [new] = run(conn, claim_due, old.lease_expires_at + 1, 1, LIMITS, MARGIN)
-    assert not run(conn, record_attempt, old, attempt(old), "succeeded", None)
-    assert run(conn, record_attempt, new, attempt(new), "succeeded", None)
+    in_transaction(conn, reclaim_expired_leases, old.lease_expires_at + 1)
+    [new] = in_transaction(conn, claim_due, old.lease_expires_at + 1, 1, LIMITS, MARGIN)
+    assert not in_transaction(conn, record_attempt, old, attempt(old), "succeeded", None)
+    assert in_transaction(conn, record_attempt, new, attempt(new), "succeeded", None)
     assert rows(conn, "SELECT status, attempts_count FROM deliveries") == [("succeeded", 2)]
 
 
@@ -223,10 +214,10 @@ def test_a_batch_leaves_the_rows_as_recording_each_outcome_alone(tmp_path, seed_
             outcomes.append((leased, result, kind, NOW + 30 if kind == "pending" else None))
         picks.shuffle(outcomes)
         if batched:
-            run(conn, record_attempts, outcomes)
+            in_transaction(conn, record_attempts, outcomes)
         else:
             for outcome in outcomes:
-                run(conn, record_attempt, *outcome)
+                in_transaction(conn, record_attempt, *outcome)
         states.append(
             [rows(conn, sql) for sql in (_DELIVERY_STATE, _EVENT_STATE, _ATTEMPT_STATE)]
             + [counter(conn, name) for name in ("delivery_attempts", "events_delivered")]
@@ -266,7 +257,7 @@ def test_two_processes_recording_outcomes_of_the_same_events_do_not_deadlock(pg_
     try:
         seed(first, [2] * 5)
         claims = {
-            name: run(
+            name: in_transaction(
                 conn,
                 claim_due,
                 NOW,
@@ -282,7 +273,9 @@ def test_two_processes_recording_outcomes_of_the_same_events_do_not_deadlock(pg_
         def record(conn, claimed) -> None:
             try:
                 outcomes = [(c, attempt(c), "succeeded", None) for c in claimed]
-                run(_PausingBeforeTheEventLocks(conn, barrier), record_attempts, outcomes)
+                in_transaction(
+                    _PausingBeforeTheEventLocks(conn, barrier), record_attempts, outcomes
+                )
             except BaseException as exc:
                 failures.append(exc)
 

@@ -15,6 +15,7 @@ from gethook_lite.db import accounts, destination_state, retention, sink, stats
 from gethook_lite.db.ingest import accept_events
 from gethook_lite.db.postgres import PgConnection, connect_postgres
 from gethook_lite.db.rows import insert
+from tests.support.storage import in_transaction
 
 NOW = 1_800_000_000.0
 DAY = int(NOW // 86400)
@@ -95,17 +96,6 @@ def _event(event_id: str, external_id: str | None = None) -> dict[str, Any]:
     }
 
 
-def _in_transaction(conn: PgConnection, write: Callable[[PgConnection], Any]) -> Any:
-    conn.execute("BEGIN")
-    try:
-        result = write(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
-
-
 def _wait_until_blocked(url: str, blocked_pid: int) -> None:
     """Until ``blocked_pid``'s statement waits for a lock (watched from a connection of its
     own: read inside an open transaction, pg_stat_activity would not move)."""
@@ -140,7 +130,7 @@ def _race(
 
     def run_second() -> None:
         try:
-            second_result.append(_in_transaction(second, write_second))
+            second_result.append(in_transaction(second, write_second))
         except BaseException as exc:  # re-raised in the test's thread
             failure.append(exc)
 
@@ -159,8 +149,8 @@ def _race(
 def test_inserted_events_are_counted_in_each_writers_shard_and_read_summed(
     pg_conn, other_conn, account
 ):
-    _in_transaction(pg_conn, lambda c: accept_events(c, [(_event("evt_1"), [])]))
-    _in_transaction(
+    in_transaction(pg_conn, lambda c: accept_events(c, [(_event("evt_1"), [])]))
+    in_transaction(
         other_conn,
         lambda c: accept_events(c, [(_event("evt_2"), []), (_event("evt_3"), [])]),
     )
@@ -182,7 +172,7 @@ def test_inserted_events_are_counted_in_each_writers_shard_and_read_summed(
 
 
 def test_a_tally_summing_to_nothing_is_not_read(pg_conn, other_conn, account):
-    _in_transaction(pg_conn, lambda c: accept_events(c, [(_event("evt_1"), [])]))
+    in_transaction(pg_conn, lambda c: accept_events(c, [(_event("evt_1"), [])]))
     # Another process moving the event on: -1 in its shard, +1 elsewhere.
     moved_away = stats.tally_key("acc_1", NOW, "inbound", "accepted", "accepted", "src_1")
     stats.add_to_books(other_conn, {moved_away: -1}, {})
@@ -250,7 +240,7 @@ def test_captures_from_two_processes_take_consecutive_plan_positions(
         lambda c: sink.take_plan_answer(c, "src_sink"),
         lambda c: sink.take_plan_answer(c, "src_sink"),
     )
-    third = _in_transaction(pg_conn, lambda c: sink.take_plan_answer(c, "src_sink"))
+    third = in_transaction(pg_conn, lambda c: sink.take_plan_answer(c, "src_sink"))
 
     assert [first["position"], second["position"], third["position"]] == [1, 2, 3]
     assert first["statuses"] == "[500, 201]"
@@ -266,11 +256,11 @@ def test_locked_controls_exist_and_hold_their_rows_until_the_commit(pg_conn, oth
 
     other_conn.execute("SET lock_timeout = '100ms'")
     with pytest.raises(psycopg.errors.LockNotAvailable):
-        _in_transaction(
+        in_transaction(
             other_conn, lambda c: destination_state.get_controls(c, ["dest_1"], lock=True)
         )
     pg_conn.execute("COMMIT")
-    again = _in_transaction(
+    again = in_transaction(
         other_conn, lambda c: destination_state.get_controls(c, ["dest_1"], lock=True)
     )
     assert again == controls
