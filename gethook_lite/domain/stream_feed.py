@@ -35,8 +35,11 @@ _ROOM_RETRY_SECONDS = 5
 TOO_SLOW = "disconnected: this reader fell too far behind; reconnect with Last-Event-ID"
 STOPPING = "disconnected: the server is stopping; reconnect with Last-Event-ID"
 # Looking again for changes held back by a running transaction: first after this, doubling
-# up to live.poll_seconds.
+# up to a second (or live.poll_seconds if shorter). Doubling up to the poll interval, a change
+# committed behind a long transaction waited up to that long (live.poll_seconds may be set
+# to minutes) to be streamed once the transaction ended; a look a second is one cheap read.
 _HELD_BACK_FIRST_SECONDS = 0.02
+_HELD_BACK_MAX_SECONDS = 1.0
 
 
 class Subscription:
@@ -168,7 +171,9 @@ class ChangeFeed:
                 # Committed rows wait behind an older transaction (PostgreSQL), whose end may
                 # notify nobody: look again soon, less often while it lasts.
                 await asyncio.sleep(held_back_wait)
-                held_back_wait = min(held_back_wait * 2, self._settings.poll_seconds)
+                held_back_wait = min(
+                    held_back_wait * 2, _HELD_BACK_MAX_SECONDS, self._settings.poll_seconds
+                )
                 self._wake.set()
             else:
                 held_back_wait = _HELD_BACK_FIRST_SECONDS

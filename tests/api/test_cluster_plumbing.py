@@ -166,6 +166,44 @@ def test_a_change_committed_through_one_process_reaches_the_others_live_reader(
         assert replayed[0].sse == live[0].sse
 
 
+def test_a_change_held_back_by_a_long_transaction_streams_within_a_second_of_its_end(
+    open_instance, pg_url
+) -> None:
+    """A change committed while an older transaction runs waits behind it (the log is read
+    below the oldest running transaction); when that transaction ends nobody is notified, so
+    the feed looks again: soon, and at least once a second, however long it lasted (it used
+    to double its wait up to live.poll_seconds: 60 s here)."""
+    with open_instance("a") as a, open_instance("b") as b:
+        account_id, key = new_account(a)
+        source = make_source(
+            a, bearer(key), provider="stripe", verification_config={"secret": "whsec_x"}
+        )
+
+        async def held_back_then_streamed() -> float:
+            stream = stream_messages(ctx_of(b), account_id, StreamFilters(), None)
+            assert await anext(stream) == 0
+            with psycopg.connect(pg_url, autocommit=True) as holder:
+                holder.execute("BEGIN")
+                holder.execute("SELECT txid_current()")  # now the oldest running transaction
+                refused = await asyncio.to_thread(
+                    a.post, f"/ingest/{source['path_token']}", content=b"{}"
+                )
+                assert refused.status_code == 401
+                pending = asyncio.ensure_future(anext(stream))
+                await asyncio.sleep(5.5)
+                assert not pending.done()  # held back all along
+                holder.execute("COMMIT")
+                ended = time.monotonic()
+            async with asyncio.timeout(10):
+                live = await pending
+            await stream.aclose()
+            assert [m.kind for m in live] == ["request.rejected"]
+            return time.monotonic() - ended
+
+        # Doubling waits would have looked next about 4.7 s after the end.
+        assert call(b, held_back_then_streamed) < 2.5
+
+
 def test_exactly_one_process_leads_and_the_lead_moves_when_its_session_ends(
     open_instance, pg_url
 ) -> None:

@@ -417,13 +417,14 @@ def test_a_real_deadlock_with_another_connection_is_retried_and_the_write_succee
         holds_a.set()
         if len(runs) == 1:  # until the other connection waits for our row lock
             assert other_waits.wait(WAIT)
-            for _ in range(500):
-                # The other connection's wait only: pg_locks shows the whole server's,
-                # other tests' (other xdist workers) included.
-                if conn.execute(
-                    "SELECT 1 FROM pg_locks WHERE NOT granted AND pid = ?", (other_pid[0],)
-                ).fetchone():
-                    break
+            # Until the other connection's wait shows (its own only: pg_locks shows the whole
+            # server's, other xdist workers' included). Going on before it waits would leave
+            # the deadlock to the other's check, 10 s later, which rolls back the other.
+            deadline = time.monotonic() + WAIT
+            while not conn.execute(
+                "SELECT 1 FROM pg_locks WHERE NOT granted AND pid = ?", (other_pid[0],)
+            ).fetchone():
+                assert time.monotonic() < deadline, "the other connection never waited"
                 time.sleep(0.01)
         conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'events_delivered'")
 
