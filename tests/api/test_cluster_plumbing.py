@@ -36,6 +36,14 @@ def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+@pytest.fixture(autouse=True)
+def _once(backend: str) -> None:
+    """Every test here opens its instances on PostgreSQL by URL, whatever the module's backend:
+    the [sqlite] run of the module would only repeat them."""
+    if backend == "sqlite":
+        pytest.skip("runs once, as [postgresql]: the instances always use PostgreSQL")
+
+
 @pytest.fixture
 def open_instance(pg_url, tmp_path, monkeypatch) -> Callable:
     """Open an app instance (a 'process') on the test's database, listening once it returns."""
