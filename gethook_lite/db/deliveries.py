@@ -43,7 +43,6 @@ __all__ = [
     "lease_owner",
     "queue_depth",
     "reclaim_expired_leases",
-    "record_attempt",
     "record_attempts",
     "release_all_leases",
     "release_claims",
@@ -490,29 +489,6 @@ def _insert_cancelled_attempt(
         },
     )
     count_attempts(conn, 1)
-
-
-def record_attempt(
-    conn: Connection,
-    claim: Claim,
-    attempt: Row,
-    next_status: str,
-    next_attempt_at: float | None,
-) -> bool:
-    """Store a finished attempt and move its delivery on (pending, succeeded, dead_letter).
-
-    Returns False when the delivery is no longer under this very lease (cancelled meanwhile,
-    or the lease ran out and it was claimed again, maybe by another process, whose outcome
-    must not be overwritten): the attempt is still recorded, the delivery's new state is not.
-    """
-    lock = " FOR NO KEY UPDATE" if conn.dialect == POSTGRESQL else ""
-    under_lease = conn.execute(
-        "SELECT 1 FROM deliveries WHERE id = ? AND status = 'in_flight' AND leased_by = ?"
-        f" AND lease_expires_at = ?{lock}",
-        (claim.delivery_id, claim.leased_by, claim.lease_expires_at),
-    ).fetchone()
-    record_attempts(conn, [(claim, attempt, next_status, next_attempt_at)])
-    return under_lease is not None
 
 
 Outcome = tuple[Claim, Row, str, float | None]  # claim, attempt row, next status, next due time

@@ -25,7 +25,6 @@ __all__ = [
     "mark_replayed",
     "refresh_event_status",
     "refresh_event_statuses",
-    "refreshed_status",
     "refreshed_statuses",
 ]
 
@@ -266,23 +265,15 @@ def refresh_event_statuses(conn: Connection, event_ids: Iterable[str]) -> None:
     book_status_moves(conn, refreshed_statuses(conn, dict.fromkeys(event_ids)))
 
 
-def refreshed_status(
-    conn: Connection, event_id: str, attempt: tuple[str, str] | None = None
-) -> StatusMove | None:
-    """``refresh_event_status`` without booking the move: the caller books a batch's moves
-    at once (``book_status_moves``). ``attempt``: (id, destination id) of the attempt just
-    recorded, which a move it causes names (otherwise the event's newest is looked up)."""
-    moves = refreshed_statuses(conn, {event_id: attempt})
-    return moves[0] if moves else None
-
-
 def refreshed_statuses(
     conn: Connection, attempts: Mapping[str, tuple[str, str] | None]
 ) -> list[StatusMove]:
-    """``refreshed_status`` for many events at once (the keys of ``attempts``, each with the
-    attempt a move it causes names, or None): one read of the events and their deliveries
-    and one update for them all, rather than a read and an update per event. The moves come
-    in event id order, the order the events are locked in on PostgreSQL."""
+    """Recompute the statuses of the events keyed in ``attempts`` without booking their
+    moves (the caller books a batch's moves at once, ``book_status_moves``). Each event's
+    value: (id, destination id) of the attempt just recorded, which a move it causes names,
+    or None (the event's newest is looked up). One read of the events and their deliveries
+    and one update for them all; the moves come in event id order, the order the events are
+    locked in on PostgreSQL."""
     found = _events_and_deliveries(conn, sorted(attempts))
     refreshed: list[tuple] = []  # (status, attempts made, next attempt time, final state, id)
     moves: list[StatusMove] = []
@@ -390,12 +381,12 @@ def _store_refreshed(conn: Connection, refreshed: list[tuple]) -> None:
         conn.execute(statement, values)
 
 
-def _locked_for_move(conn: Connection, event_id: str, extra: str = "") -> tuple | None:
-    """The event's BOOKED_COLUMNS (and ``extra`` columns) before it moves, locked on
-    PostgreSQL until the transaction ends."""
-    lock = " FOR UPDATE" if conn.dialect == POSTGRESQL else ""
+def _locked_for_move(conn: Connection, event_id: str) -> tuple | None:
+    """The event's BOOKED_COLUMNS before it moves, locked on PostgreSQL until the transaction
+    ends (FOR NO KEY UPDATE, as the refreshes lock it: see _LOCKED_EVENTS)."""
+    lock = " FOR NO KEY UPDATE" if conn.dialect == POSTGRESQL else ""
     row = conn.execute(
-        f"SELECT {BOOKED_COLUMNS}{extra} FROM events WHERE id = ?{lock}", (event_id,)
+        f"SELECT {BOOKED_COLUMNS} FROM events WHERE id = ?{lock}", (event_id,)
     ).fetchone()
     return tuple(row) if row is not None else None
 

@@ -16,10 +16,9 @@ from gethook_lite.db.database import _apply_migrations
 from gethook_lite.db.deliveries import (
     claim_due,
     reclaim_expired_leases,
-    record_attempt,
     record_attempts,
 )
-from tests.support.storage import in_transaction
+from tests.support.storage import in_transaction, record_attempt
 
 NOW = 1000.0
 MARGIN = 5.0

@@ -23,7 +23,6 @@ from gethook_lite.db.deliveries import (
     claim_due,
     queue_depth,
     reclaim_expired_leases,
-    record_attempt,
     release_all_leases,
     release_leases_of,
     try_claim_lock,
@@ -31,6 +30,7 @@ from gethook_lite.db.deliveries import (
 from gethook_lite.db.postgres import connect_postgres
 from gethook_lite.delivery.dispatch import AttemptResult
 from gethook_lite.delivery.scheduler import Scheduler, _claim_paced
+from tests.support.storage import record_attempt
 
 NOW = 1000.0
 MARGIN = 5.0
